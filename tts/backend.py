@@ -1,0 +1,94 @@
+"""The one seam to the model: a `Backend` has one async method, `complete`.
+
+Caching, retries, throttling, accounting and budget caps are wrappers that take a backend
+and are a backend (see `tts.wrappers`); strategies only ever see this protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from tts.records import Completion, Message, Record
+
+
+class ChatRequest(Record):
+    """One chat-completion request. `sample_index` and `replica` tell apart samples that are
+    otherwise identical, so N samples never collapse into one cached answer."""
+
+    messages: list[Message]
+    n: int = 1
+    sample_index: int = 0
+    replica: str = ""
+    """Which nested copy of a strategy sent this (e.g. "2" for the third PDR run inside RTV)."""
+    seed: int | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    tools: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """Provider-specific parameters passed through unchanged (e.g. top_p, response_format)."""
+
+    def sampling_params(self) -> dict[str, Any]:
+        """The OpenAI wire parameters other than model and messages."""
+        out: dict[str, Any] = {}
+        if self.n != 1:
+            out["n"] = self.n
+        for name in ("seed", "temperature", "max_tokens", "stop", "logprobs", "top_logprobs", "tools"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out.update(self.extra)
+        return out
+
+    def fingerprint(self, namespace: str) -> str:
+        """A stable hash of everything that determines the answer: the cache key."""
+        body = {
+            "ns": namespace,
+            "messages": [m.to_api() for m in self.messages],
+            "params": self.sampling_params(),
+            "sample_index": self.sample_index,
+            "replica": self.replica,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Anything that answers chat requests. Returns `request.n` completions."""
+
+    async def complete(self, request: ChatRequest) -> list[Completion]: ...
+
+
+class BackendWrapper:
+    """Base for wrappers: holds the inner backend and forwards `aclose` and `describe`."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    @property
+    def namespace(self) -> str:
+        """Identifies the model behind the stack (model name + endpoint, never a key)."""
+        return getattr(self.inner, "namespace", type(self.inner).__name__)
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        return await self.inner.complete(request)
+
+    async def aclose(self) -> None:
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
+    def find(self, kind: type) -> Any:
+        """The first layer of the stack that is an instance of `kind`, or None."""
+        layer: Any = self
+        while layer is not None:
+            if isinstance(layer, kind):
+                return layer
+            layer = getattr(layer, "inner", None)
+        return None

@@ -1,0 +1,139 @@
+"""Per-run state. A strategy holds configuration only; everything that changes during a run
+(the trace, the usage, the random streams, where in the strategy tree a call comes from)
+lives in a `RunContext`, so one strategy instance can serve many tasks at once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import Field
+
+from tts.backend import Backend, ChatRequest
+from tts.errors import BackendError
+from tts.records import CallRecord, Completion, Message, Record, Usage
+
+
+class SamplingDefaults(Record):
+    """Run-wide sampling parameters; a strategy may override them per role."""
+
+    temperature: float | None = 0.7
+    max_tokens: int | None = 512
+    seed: int | None = None
+    """When set, every call gets seed + sample index, so samples stay distinct and reproducible."""
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunContext:
+    """Where a call comes from and where its record goes.
+
+    `backends["default"]` answers every role unless another entry is named by `use=`
+    (e.g. `use="judge"` when a separate judge model is configured).
+    """
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        *,
+        backends: dict[str, Backend] | None = None,
+        defaults: SamplingDefaults | None = None,
+        seed: int = 0,
+        path: str = "",
+        replica: str = "",
+        parent: RunContext | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        self.backends: dict[str, Backend] = dict(backends or {})
+        if backend is not None:
+            self.backends["default"] = backend
+        if "default" not in self.backends:
+            raise ValueError("RunContext needs a backend")
+        self.defaults = defaults or SamplingDefaults()
+        self.seed = seed
+        self.path = path
+        self.replica = replica
+        self.parent = parent
+        self.on_call = on_call
+        self.records: list[CallRecord] = []
+        self.completions: list[Completion] = []
+        """Every completion answered in this subtree, kept so a run cut short by a budget cap
+        still returns what it paid for."""
+        self.t0 = parent.t0 if parent is not None else time.perf_counter()
+
+    # -- tree ---------------------------------------------------------------------------
+    def child(self, name: str, replica: str | int | None = None) -> RunContext:
+        """A context for a component. Pass `replica` when several copies of the same component
+        run on the same inputs (e.g. the i-th PDR run inside RTV) so their samples differ."""
+        rep = self.replica
+        if replica is not None:
+            rep = f"{rep}.{replica}" if rep else str(replica)
+        return RunContext(
+            backends=self.backends,
+            defaults=self.defaults,
+            seed=self.seed,
+            path=f"{self.path}/{name}" if self.path else name,
+            replica=rep,
+            parent=self,
+            on_call=self.on_call,
+        )
+
+    def rng(self, salt: str = "") -> random.Random:
+        """A random stream that depends only on the seed, the path, the replica and `salt`."""
+        key = f"{self.seed}|{self.path}|{self.replica}|{salt}".encode()
+        return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+
+    @property
+    def usage(self) -> Usage:
+        return Usage.total(r.usage for r in self.records)
+
+    def _record(self, rec: CallRecord, comp: Completion | None = None) -> None:
+        ctx: RunContext | None = self
+        while ctx is not None:
+            ctx.records.append(rec)
+            if comp is not None:
+                ctx.completions.append(comp)
+            ctx = ctx.parent
+        if self.on_call is not None:
+            self.on_call(rec)
+
+    # -- calls ----------------------------------------------------------------------------
+    def request(self, messages: Sequence[Message | dict], *, sample_index: int = 0, **params: Any) -> ChatRequest:
+        msgs = [m if isinstance(m, Message) else Message(**m) for m in messages]
+        d = self.defaults
+        fields: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens}
+        if d.seed is not None:
+            fields["seed"] = d.seed + sample_index
+        extra = {**d.extra, **params.pop("extra", {})}
+        fields.update({k: v for k, v in params.items()})
+        return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra, **fields)
+
+    async def complete(
+        self, messages: Sequence[Message | dict], *, role: str, sample_index: int = 0, use: str = "default", **params: Any
+    ) -> Completion:
+        """One completion. `role` names the call in the trace (draft, judge, distill, ...)."""
+        req = self.request(messages, sample_index=sample_index, **params)
+        backend = self.backends.get(use) or self.backends["default"]
+        started = time.perf_counter()
+        try:
+            out = await backend.complete(req)
+        except BackendError as exc:
+            self._record(CallRecord(path=self.path, role=role, sample_index=sample_index,
+                                    started_s=started - self.t0, latency_s=time.perf_counter() - started,
+                                    error=f"{type(exc).__name__}: {exc}"))
+            raise
+        comp = out[0]
+        self._record(CallRecord(path=self.path, role=role, sample_index=sample_index, usage=comp.usage,
+                                latency_s=time.perf_counter() - started, cached=comp.cached,
+                                started_s=started - self.t0), comp)
+        return comp
+
+    async def sample(self, messages: Sequence[Message | dict], n: int, *, role: str, start: int = 0,
+                     **params: Any) -> list[Completion]:
+        """`n` independent samples in parallel, sample indices start..start+n-1."""
+        return list(await asyncio.gather(*(
+            self.complete(messages, role=role, sample_index=start + i, **params) for i in range(n)
+        )))

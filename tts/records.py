@@ -1,0 +1,210 @@
+"""The shared records: every config, request, result and trace entry is one of these.
+
+All are pydantic v2 models with `extra="forbid"`, so a misspelled field is an error, and all
+round-trip through JSON. Records that are written to disk carry `format_version`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FORMAT_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(Record):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """The OpenAI wire form, without unset fields."""
+        return self.model_dump(exclude_none=True)
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    """Model calls actually sent and answered (cache hits excluded)."""
+    cached_calls: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    """Calls whose model has no known price: their cost counts as 0."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+            cached_calls=self.cached_calls + other.cached_calls,
+            cost_usd=self.cost_usd + other.cost_usd,
+            unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+        )
+
+    @classmethod
+    def total(cls, usages: Any) -> Usage:
+        out = cls()
+        for u in usages:
+            out = out + u
+        return out
+
+
+class TokenLogprob(Record):
+    token: str
+    logprob: float
+    top_logprobs: list[dict[str, Any]] | None = None
+
+
+class Completion(Record):
+    text: str
+    finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    cached: bool = False
+    model: str | None = None
+    sample_index: int = 0
+    logprobs: list[TokenLogprob] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class Task(Record):
+    id: str
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    answer: str | None = None
+    """The reference answer, when one is known (used for `correct`, never shown to a model)."""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> Task:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a task needs exactly one of 'prompt' or 'messages'")
+        return self
+
+    def as_messages(self) -> list[Message]:
+        if self.messages is not None:
+            return list(self.messages)
+        return [Message(role="user", content=self.prompt)]
+
+    @property
+    def text(self) -> str:
+        """The task as plain text, for templates that quote it."""
+        if self.prompt is not None:
+            return self.prompt
+        return "\n\n".join(str(m.content) for m in self.messages or [] if m.role in ("system", "user"))
+
+
+class Evidence(Record):
+    """One piece of evidence, quoted not paraphrased: a command and its exit code, a test, an error."""
+
+    kind: Literal["command", "test", "error", "output", "other"] = "other"
+    quote: str
+    exit_code: int | None = None
+
+
+class TrajectorySummary(Record):
+    """The shared representation every selector and refiner works on (algorithms.md §0)."""
+
+    format_version: int = FORMAT_VERSION
+    source_id: str
+    hypotheses: list[str] = Field(default_factory=list)
+    approach: str = ""
+    decisions: list[str] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    files_changed: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+    progress: str = ""
+    failure_modes: list[str] = Field(default_factory=list)
+    open_questions: list[str] = Field(default_factory=list)
+    final_answer: str | None = None
+    final_patch: str | None = None
+    status_claim: str = ""
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    """What it cost to make this summary."""
+    length_tokens: int = 0
+    """Approximate token length of the rendered summary."""
+
+
+class Candidate(Record):
+    """One attempt at a task: its text, extracted answer, summary, and scores."""
+
+    id: str
+    text: str
+    answer: str | None = None
+    summary: TrajectorySummary | None = None
+    score: float | None = None
+    usage: Usage = Field(default_factory=Usage)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Step(Record):
+    """One agent step: what it did and what it saw."""
+
+    thought: str = ""
+    action: str = ""
+    observation: str = ""
+    exit_code: int | None = None
+
+
+class Trajectory(Record):
+    format_version: int = FORMAT_VERSION
+    id: str
+    task_id: str | None = None
+    messages: list[Message] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list)
+    outcome: str | None = None
+    """Exit status, e.g. `Submitted`, `LimitsExceeded`."""
+    final_answer: str | None = None
+    patch: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallRecord(Record):
+    """One model call as seen by a run: where in the strategy tree, what role, what it cost."""
+
+    path: str
+    role: str
+    sample_index: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    cached: bool = False
+    started_s: float = 0.0
+    """Seconds since the run started."""
+    error: str | None = None
+
+
+RunStatus = Literal["ok", "budget_exceeded", "error"]
+
+
+class RunResult(Record):
+    format_version: int = FORMAT_VERSION
+    task_id: str
+    strategy: str
+    answer: str | None = None
+    chosen: list[Candidate] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    trace: list[CallRecord] = Field(default_factory=list)
+    wall_s: float = 0.0
+    correct: bool | None = None
+    status: RunStatus = "ok"
+    error: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    """Strategy-specific figures, e.g. PDR's B_seq and B_total, a solver's lemma memory."""
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.chosen[0] if self.chosen else None

@@ -1,0 +1,25 @@
+"""The baseline: one sample, its answer."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from tts.context import RunContext
+from tts.records import Candidate, RunResult, Task
+from tts.strategies.base import Strategy
+
+
+class SingleSample(Strategy):
+    name: ClassVar[str] = "single"
+    kind: Literal["single"] = "single"
+
+    async def solve(self, task: Task, ctx: RunContext) -> RunResult:
+        comp = await ctx.complete(task.as_messages(), role="sample")
+        cand = self.candidate(comp, "s0")
+        return self.result(task, ctx, [cand], [cand])
+
+    async def generate(self, task: Task, ctx: RunContext, n: int) -> list[Candidate]:
+        # Plain samples with distinct sample indices: strategies that draw N samples of the same
+        # prompt share them through the cache (self-consistency@8 and best-of-8 see the same 8).
+        comps = await ctx.sample(task.as_messages(), n, role="sample")
+        return [self.candidate(c, f"s{i}") for i, c in enumerate(comps)]
