@@ -9,10 +9,12 @@ from pydantic import Field
 from tts.context import RunContext
 from tts.records import RunResult, Task
 from tts.selectors.vote import vote, vote_tally
+from tts.spec import StrategyField, register
 from tts.strategies.base import Strategy
 from tts.strategies.single import SingleSample
 
 
+@register
 class SelfConsistency(Strategy):
     name: ClassVar[str] = "self-consistency"
     kind: Literal["self-consistency"] = "self-consistency"
@@ -20,7 +22,7 @@ class SelfConsistency(Strategy):
     """Samples to draw."""
     weighted_by: Literal["none", "score"] = "none"
     """`score`: weight each vote by the candidate's score (set by the generator or a scorer)."""
-    generator: Strategy = Field(default_factory=SingleSample)
+    generator: StrategyField = Field(default_factory=SingleSample)
     """What produces each candidate; any strategy."""
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:

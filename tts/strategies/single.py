@@ -6,9 +6,11 @@ from typing import ClassVar, Literal
 
 from tts.context import RunContext
 from tts.records import Candidate, RunResult, Task
+from tts.spec import register
 from tts.strategies.base import Strategy
 
 
+@register
 class SingleSample(Strategy):
     name: ClassVar[str] = "single"
     kind: Literal["single"] = "single"

@@ -1,0 +1,66 @@
+"""`tts` command line: `tts run`, `tts show`, `tts local serve`, `tts swe ...`.
+
+Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
+(a function of the parsed args returning an exit code, or a coroutine function). A user
+mistake (`UsageError`) prints one line and exits 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from importlib import import_module
+
+from tts.errors import BudgetExceeded, UsageError
+
+SUBCOMMANDS = ("run", "show", "local", "swe")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (plus the hint), exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="tts", description="Test-time scaling strategies over any chat model.")
+    parser.add_argument("--version", action="version", version=f"tts {__import__('tts').__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name in SUBCOMMANDS:
+        try:
+            module = import_module(f"tts.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"tts.cli.{name}":
+                continue  # subcommand not part of this build
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        out = handler(args)
+        if asyncio.iscoroutine(out):
+            out = asyncio.run(out)
+        return int(out or 0)
+    except UsageError as exc:
+        print(f"tts {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BudgetExceeded as exc:
+        print(f"tts {args.command}: stopped: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"tts {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
