@@ -75,8 +75,8 @@ def extract_answer(text: str, fmt: str = "auto") -> str | None:
         raw = None if m is None else (m.group(1) if m.groups() else m.group(0))
     elif fmt == "auto":
         raw = _answer_line(text) or _boxed(text)
-        if raw is not None:
-            raw = _last_number(raw) or raw
+        if raw is not None and (" " in raw.strip() or "=" in raw):
+            raw = _last_number(raw) or raw  # "Answer: x = 5" -> 5, but "Answer: W0" stays W0
         if raw is None:
             raw = _last_number(text)
         if raw is None:

@@ -1,0 +1,141 @@
+"""`tts run TASKS.jsonl --model MODEL --strategy ...`: the main job from the command line.
+
+All tasks are in flight together; the backend's throttle (`--concurrency`, `--rpm`, `--tpm`)
+bounds the calls. One JSON line per task goes to `--out` as soon as the task finishes, and a
+summary table is printed at the end. With the cache on (the default), a rerun after a crash
+re-sends no call that had completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tts.cli.strategy_flags import add_strategy_flags, build_strategy
+from tts.errors import ConfigError
+from tts.records import RunResult
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("TTS_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tts")
+    return base
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a strategy over a JSONL task file",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("tasks", help="JSONL file: one {\"id\", \"prompt\" | \"messages\", \"answer\"?} per line")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", required=True, help="litellm model string, a served model name, or 'local' "
+                   "(the embedded SmolLM2-135M, started on demand)")
+    g.add_argument("--api-base", help="endpoint URL, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--api-key", help="API key (default: the provider's usual environment variable)")
+    g.add_argument("--backend", choices=["litellm", "openai"], default="litellm",
+                   help="litellm (any provider) or openai (lean OpenAI-compatible client for self-hosted servers)")
+    g.add_argument("--temperature", type=float, default=0.7)
+    g.add_argument("--max-tokens", type=int, default=512, help="max tokens per completion")
+    g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
+    g.add_argument("--retries", type=int, default=8, help="attempts per call for transient failures")
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--concurrency", type=int, default=64, help="max calls in flight")
+    lim.add_argument("--rpm", type=float, help="max requests per minute")
+    lim.add_argument("--tpm", type=float, help="max tokens per minute")
+    lim.add_argument("--max-calls", type=int, help="hard cap on model calls for the whole run")
+    lim.add_argument("--max-tokens-total", type=int, help="hard cap on tokens for the whole run")
+    lim.add_argument("--max-cost", type=float, help="hard cap in USD for the whole run")
+    c = p.add_argument_group("cache and output")
+    cache = c.add_mutually_exclusive_group()
+    cache.add_argument("--cache-dir", default=None, help=f"call cache directory (default: {default_cache_dir()})")
+    cache.add_argument("--no-cache", action="store_true", help="send every call, store nothing")
+    c.add_argument("--out", default="results.jsonl", help="one JSON line per task (default: results.jsonl)")
+    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_strategy_flags(p)
+    p.set_defaults(handler=_handle)
+
+
+def result_line(res: RunResult) -> dict[str, Any]:
+    best = res.best
+    return {
+        "id": res.task_id,
+        "strategy": res.strategy,
+        "answer": res.answer,
+        "correct": res.correct,
+        "status": res.status,
+        "error": res.error,
+        "text": best.text if best is not None else None,
+        "candidates": len(res.candidates),
+        "usage": res.usage.model_dump(),
+        "wall_s": round(res.wall_s, 3),
+        "metadata": res.metadata,
+    }
+
+
+def _check_limits(args: argparse.Namespace) -> None:
+    for name in ("concurrency", "max_calls", "max_tokens_total", "retries", "max_tokens"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    for name in ("rpm", "tpm", "max_cost", "timeout"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
+async def _handle(args: argparse.Namespace) -> int:
+    from tts.build import make_backend
+    from tts.context import SamplingDefaults
+    from tts.report import print_summary, progress_bar
+    from tts.run import run_many
+    from tts.tasks import load_tasks
+
+    _check_limits(args)
+    tasks = load_tasks(args.tasks)
+    strategy = build_strategy(args)
+    common = dict(cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+                  retries=args.retries, timeout=args.timeout, concurrency=args.concurrency, rpm=args.rpm,
+                  tpm=args.tpm, max_calls=args.max_calls, max_tokens_total=args.max_tokens_total,
+                  max_cost=args.max_cost)
+    backend = make_backend(args.model, backend=args.backend, api_base=args.api_base, api_key=args.api_key, **common)
+    backends = {}
+    if getattr(args, "judge_model", None):
+        backends["judge"] = make_backend(args.judge_model, backend=args.backend, api_base=args.api_base,
+                                         api_key=args.api_key, **common)
+    defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+
+    out_path = Path(args.out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    trace = None
+    if args.trace:
+        from tts.trace import TraceWriter
+
+        trace = TraceWriter(args.trace)
+    started = time.perf_counter()
+    try:
+        with out_path.open("w", encoding="utf-8") as out, progress_bar(len(tasks), disable=args.quiet) as advance:
+            def on_result(res: RunResult) -> None:
+                out.write(json.dumps(result_line(res)) + "\n")
+                out.flush()  # a crash loses no finished task
+                if trace is not None:
+                    trace.write_result(res)
+                advance(res)
+
+            results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
+                                     seed=args.seed or 0, on_result=on_result)
+    finally:
+        if trace is not None:
+            trace.close()
+        for b in (backend, *backends.values()):
+            close = getattr(b, "aclose", None)
+            if close is not None:
+                await close()
+    print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path))
+    if any(r.status == "budget_exceeded" for r in results):
+        return 3
+    return 1 if any(r.status == "error" for r in results) else 0

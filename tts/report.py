@@ -1,0 +1,82 @@
+"""What a person sees: a progress bar while a run goes, and a summary table at the end (rich;
+both work in a terminal and in Jupyter)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from tts.records import RunResult, Usage
+
+
+def stack_attr(backend: Any, name: str) -> Any:
+    """The first value of attribute `name` down a wrapper stack (`.inner` links), or None."""
+    layer = backend
+    while layer is not None:
+        if name in vars(layer) or name in type(layer).__dict__:
+            return getattr(layer, name)
+        layer = getattr(layer, "inner", None)
+    return None
+
+
+@contextmanager
+def progress_bar(total: int, *, disable: bool = False) -> Iterator[Callable[[RunResult], None]]:
+    """Yields `advance(result)`; shows done/total, accuracy so far and elapsed time."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(file=sys.stderr)
+    seen = {"graded": 0, "right": 0}
+    with Progress(TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
+                  TimeElapsedColumn(), console=console, disable=disable, transient=False) as progress:
+        bar = progress.add_task("run", total=total, acc="")
+
+        def advance(res: RunResult) -> None:
+            if res.correct is not None:
+                seen["graded"] += 1
+                seen["right"] += bool(res.correct)
+            acc = f"acc {seen['right']}/{seen['graded']}" if seen["graded"] else ""
+            progress.update(bar, advance=1, acc=acc)
+
+        yield advance
+
+
+def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str, str]]:
+    usage = Usage.total(r.usage for r in results)
+    graded = [r for r in results if r.correct is not None]
+    rows = [("tasks", str(len(results)))]
+    if graded:
+        right = sum(bool(r.correct) for r in graded)
+        rows.append(("accuracy", f"{right}/{len(graded)} = {right / len(graded):.1%}"))
+    statuses = {s: sum(r.status == s for r in results) for s in ("budget_exceeded", "error")}
+    rows += [(s.replace("_", " "), str(n)) for s, n in statuses.items() if n]
+    rows += [
+        ("calls", str(usage.calls)),
+        ("cache hits", str(usage.cached_calls)),
+        ("tokens", f"{usage.total_tokens:,} ({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion)"),
+        ("cost", f"${usage.cost_usd:.4f}" + (f" ({usage.unpriced_calls} calls unpriced)" if usage.unpriced_calls else "")),
+        ("wall time", f"{wall_s:.1f} s"),
+    ]
+    return rows
+
+
+def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any = None, out: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="tts run", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in summary_rows(results, wall_s):
+        table.add_row(key, value)
+    retries = stack_attr(backend, "retries") if backend is not None else None
+    if retries:
+        table.add_row("retries", str(retries))
+    if out:
+        table.add_row("results", out)
+    Console().print(table)
+    errors = [r for r in results if r.status == "error"]
+    if errors:
+        Console(file=sys.stderr).print(f"[red]{len(errors)} task(s) failed; first: {errors[0].task_id}: {errors[0].error}")
