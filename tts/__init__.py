@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "RunContext": "tts.context", "SamplingDefaults": "tts.context",
     # running
     "run_task": "tts.run", "run_many": "tts.run", "run_sync": "tts.run",
+    "make_backend": "tts.build",
     # errors
     "TTSError": "tts.errors", "UsageError": "tts.errors", "ConfigError": "tts.errors",
     "TaskFileError": "tts.errors", "MissingDependency": "tts.errors", "BackendError": "tts.errors",
@@ -32,11 +33,33 @@ _EXPORTS: dict[str, str] = {
     # strategies
     "Strategy": "tts.strategies.base", "SingleSample": "tts.strategies.single",
     "SelfConsistency": "tts.strategies.self_consistency",
+    "BestOfN": "tts.strategies.best_of_n", "ParallelDistillRefine": "tts.strategies.pdr",
+    "SequentialRefinement": "tts.strategies.refine", "TournamentVoting": "tts.strategies.rtv",
+    "SolverGrader": "tts.strategies.solver_grader", "ConjectureExtraction": "tts.strategies.conjectures",
+    "GradeFormat": "tts.grading", "parse_grade": "tts.grading",
+    "load_spec": "tts.spec", "strategy_from_spec": "tts.spec",
+    # traces and display
+    "TraceWriter": "tts.trace", "read_trace": "tts.trace", "show": "tts.display",
     # answers
     "extract_answer": "tts.answers", "is_correct": "tts.answers",
+    # selectors and summarizers
+    "Selector": "tts.selectors.base", "Scorer": "tts.selectors.base", "Summarizer": "tts.selectors.base",
+    "MajorityVote": "tts.selectors.vote", "WeightedVote": "tts.selectors.vote",
+    "ListwiseJudge": "tts.selectors.judge", "PointwiseJudge": "tts.selectors.judge",
+    "Verifier": "tts.selectors.verifier", "RTV": "tts.selectors.rtv",
+    "PessimisticVerification": "tts.selectors.pessimistic",
+    "SelfCertainty": "tts.selectors.confidence", "ConfidenceVote": "tts.selectors.confidence",
+    "ShortSummarizer": "tts.summarizers.short", "LLMSummarizer": "tts.summarizers.llm",
+    "render_summary": "tts.summarizers.render",
+    # agentic (SWE-bench, Terminal-Bench): the `swe` extra
+    "AgenticPDR": "tts.swe.pipeline", "SWEResult": "tts.swe.pipeline", "run_instances": "tts.swe.pipeline",
+    "SWEInstance": "tts.swe.instance", "load_instances": "tts.swe.instance",
+    "MiniSweAgentRunner": "tts.swe.runners", "ReplayRunner": "tts.swe.runners", "ScriptedRunner": "tts.swe.runners",
+    "AgentRunner": "tts.swe.runners", "LLMTrajectorySummary": "tts.swe.summarize",
+    "RuleTrajectorySummary": "tts.swe.summarize", "read_trajectory": "tts.swe.readers",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
 
 def __getattr__(name: str) -> Any:

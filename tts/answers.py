@@ -69,9 +69,8 @@ def extract_answer(text: str, fmt: str = "auto") -> str | None:
     elif fmt == "answer-line":
         raw = _answer_line(text)
     elif fmt.startswith("regex:"):
-        m = None
-        for m in _compiled(fmt[6:]).finditer(text):
-            pass
+        matches = list(_compiled(fmt[6:]).finditer(text))
+        m = matches[-1] if matches else None
         raw = None if m is None else (m.group(1) if m.groups() else m.group(0))
     elif fmt == "auto":
         raw = _answer_line(text) or _boxed(text)

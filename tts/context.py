@@ -112,7 +112,8 @@ class RunContext:
         return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra, **fields)
 
     async def complete(
-        self, messages: Sequence[Message | dict], *, role: str, sample_index: int = 0, use: str = "default", **params: Any
+        self, messages: Sequence[Message | dict], *, role: str, sample_index: int = 0, use: str = "default",
+        **params: Any,
     ) -> Completion:
         """One completion. `role` names the call in the trace (draft, judge, distill, ...)."""
         req = self.request(messages, sample_index=sample_index, **params)

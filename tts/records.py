@@ -208,3 +208,14 @@ class RunResult(Record):
     @property
     def best(self) -> Candidate | None:
         return self.chosen[0] if self.chosen else None
+
+    # Notebook / rich display (tts/display.py, imported lazily).
+    def _repr_html_(self) -> str:
+        from tts.display import result_renderable, to_html
+
+        return to_html(result_renderable(self))
+
+    def __rich__(self) -> Any:
+        from tts.display import result_renderable
+
+        return result_renderable(self)

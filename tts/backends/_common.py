@@ -1,0 +1,89 @@
+"""What both HTTP backends share: status -> error mapping, Retry-After parsing, per-choice usage."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tts.errors import AuthError, BackendError, PermanentError, RateLimited, ServerError
+from tts.records import TokenLogprob, Usage
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
+    if not headers:
+        return None
+    for name in ("retry-after", "Retry-After", "retry-after-ms"):
+        value = headers.get(name)
+        if value:
+            seconds = parse_retry_after(value)
+            if seconds is not None and name == "retry-after-ms":
+                seconds /= 1000.0
+            return seconds
+    return None
+
+
+def error_for_status(status: int, message: str, headers: Mapping[str, str] | None = None) -> BackendError:
+    """The tts error for a non-2xx HTTP status."""
+    if status == 429:
+        return RateLimited(message, status=status, retry_after=retry_after_from_headers(headers))
+    if status in (401, 403):
+        return AuthError(message, status=status)
+    if status == 408 or status >= 500:
+        # 408 Request Timeout is the server giving up on us: worth another try, like a 5xx.
+        return ServerError(message, status=status)
+    return PermanentError(message, status=status)
+
+
+def split_usage(prompt_tokens: int, completion_tokens: int, n: int) -> list[Usage]:
+    """One response's usage spread over its `n` choices so that the parts sum to the whole:
+    the prompt and the call belong to the first choice, completion tokens are split evenly."""
+    if n <= 1:
+        return [Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=1)]
+    share, rest = divmod(completion_tokens, n)
+    out = [Usage(prompt_tokens=prompt_tokens, completion_tokens=share + rest, calls=1)]
+    out.extend(Usage(completion_tokens=share) for _ in range(n - 1))
+    return out
+
+
+def parse_logprobs(block: Any) -> list[TokenLogprob] | None:
+    """The OpenAI `choice.logprobs` block ({"content": [{token, logprob, top_logprobs}, ...]})."""
+    if not block:
+        return None
+    content = block.get("content") if isinstance(block, Mapping) else getattr(block, "content", None)
+    if not content:
+        return None
+    out = []
+    for item in content:
+        if not isinstance(item, Mapping):
+            item = item.model_dump() if hasattr(item, "model_dump") else dict(item)
+        top = item.get("top_logprobs")
+        out.append(TokenLogprob(token=item["token"], logprob=item["logprob"],
+                                top_logprobs=[dict(t) if isinstance(t, Mapping) else t.model_dump() for t in top]
+                                if top else None))
+    return out
+
+
+def short(text: str | bytes, limit: int = 300) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,152 @@
+"""Any litellm model string, through `litellm.acompletion`.
+
+litellm is imported on first use (see `tts._litellm`: offline-safe, env untouched). Its own
+retries are off (`num_retries=0`, `max_retries=0`): retrying is `RetryBackend`'s job, and two
+retry loops stacked would multiply attempts. Its exceptions are mapped onto our error tree.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tts._litellm import import_litellm
+from tts.backend import ChatRequest
+from tts.backends._common import error_for_status, parse_logprobs, retry_after_from_headers, split_usage
+from tts.errors import (
+    AuthError,
+    BackendError,
+    CallTimeout,
+    ConfigError,
+    ConnectionFailed,
+    MalformedResponse,
+    PermanentError,
+    RateLimited,
+    ServerError,
+)
+from tts.records import Completion
+
+
+class LiteLLMBackend:
+    """`LiteLLMBackend("gpt-4o-mini")`, `LiteLLMBackend("openai/my-model", api_base="http://host:8000/v1")`.
+
+    Extra keyword arguments go to every `litellm.acompletion` call unchanged.
+    """
+
+    def __init__(self, model: str, api_base: str | None = None, api_key: str | None = None,
+                 timeout: float | None = 120.0, **extra: Any) -> None:
+        self.model = model
+        self.api_base = api_base
+        self.timeout = timeout
+        self._litellm = import_litellm()
+        self._kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0, **extra}
+        if api_base:
+            self._kwargs["api_base"] = api_base
+        if api_key:
+            self._kwargs["api_key"] = api_key
+        if timeout is not None:
+            self._kwargs["timeout"] = timeout
+        missing = [] if api_key else self._missing_keys()
+        if missing and api_base:
+            # A self-hosted server usually wants no key, but the openai client refuses to send
+            # without one: give it a placeholder (a server that does check answers 401: AuthError).
+            self._kwargs["api_key"] = "no-key"
+        elif missing:
+            names = " and ".join(missing)
+            raise ConfigError(f"model {model!r} needs {names}; set it in the environment or pass --api-key")
+
+    def _missing_keys(self) -> list[str]:
+        """The environment variables litellm wants for this model and cannot find."""
+        try:
+            env = self._litellm.validate_environment(model=self.model)
+        except Exception:  # litellm cannot tell (unknown provider): let the call itself decide
+            return []
+        return list(env.get("missing_keys") or [])
+
+    @property
+    def namespace(self) -> str:
+        return f"litellm:{self.api_base or ''}:{self.model}"
+
+    def __repr__(self) -> str:
+        return f"LiteLLMBackend(model={self.model!r}, api_base={self.api_base!r})"
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        litellm = self._litellm
+        started = time.perf_counter()
+        try:
+            response = await litellm.acompletion(
+                messages=[m.to_api() for m in request.messages], **self._kwargs, **request.sampling_params())
+        except BackendError:
+            raise
+        except Exception as exc:
+            mapped = map_litellm_error(exc, litellm)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        latency = time.perf_counter() - started
+        return _completions(response, request, latency, self.model)
+
+    async def aclose(self) -> None:
+        # litellm keeps a process-wide client cache of its own; nothing here belongs to us alone.
+        pass
+
+
+def _completions(response: Any, request: ChatRequest, latency: float, model: str) -> list[Completion]:
+    try:
+        choices = response.choices
+        if not choices:
+            raise ValueError("no choices")
+        u = getattr(response, "usage", None)
+        usages = split_usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0),
+                             len(choices))
+        served = getattr(response, "model", None) or model
+        out = []
+        for i, choice in enumerate(choices):
+            message = choice.message
+            text = message.content
+            tool_calls = getattr(message, "tool_calls", None)
+            if tool_calls:
+                tool_calls = [t.model_dump() if hasattr(t, "model_dump") else dict(t) for t in tool_calls]
+            if text is None and not tool_calls:
+                raise ValueError("a choice has neither content nor tool calls")
+            logprobs = getattr(choice, "logprobs", None)
+            out.append(Completion(
+                text=text or "", finish_reason=choice.finish_reason, usage=usages[i], latency_s=latency,
+                model=served, sample_index=request.sample_index + i,
+                logprobs=parse_logprobs(logprobs) if logprobs else None, tool_calls=tool_calls or None,
+            ))
+        return out
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise MalformedResponse(f"litellm returned something that is not a chat completion: {exc}") from exc
+
+
+def map_litellm_error(exc: BaseException, litellm: Any) -> BackendError | None:
+    """Our error for a litellm (or openai SDK) exception; None for anything that is not a call failure."""
+    E = litellm.exceptions
+    msg = f"{type(exc).__name__}: {exc}"
+    status = getattr(exc, "status_code", None)
+    # Order matters: Timeout is an APIConnectionError, the validation errors are APIErrors.
+    if isinstance(exc, E.Timeout):
+        return CallTimeout(msg, status=status)
+    if isinstance(exc, E.RateLimitError):
+        headers = getattr(exc, "litellm_response_headers", None)
+        if headers is None:
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+        return RateLimited(msg, retry_after=retry_after_from_headers(headers))
+    if isinstance(exc, E.AuthenticationError | E.PermissionDeniedError) or "Missing credentials" in str(exc):
+        return AuthError(msg, status=status)
+    if isinstance(exc, E.APIConnectionError):
+        return ConnectionFailed(msg, status=status)
+    if isinstance(exc, E.APIResponseValidationError | json.JSONDecodeError):
+        return MalformedResponse(msg, status=status)
+    if isinstance(exc, E.InternalServerError | E.ServiceUnavailableError | E.BadGatewayError):
+        return ServerError(msg, status=status)
+    if isinstance(exc, E.BadRequestError | E.NotFoundError | E.UnprocessableEntityError):
+        return PermanentError(msg, status=status)
+    if isinstance(status, int) and status >= 400:
+        return error_for_status(status, msg, getattr(exc, "litellm_response_headers", None))
+    if isinstance(exc, E.APIError | E.OpenAIError):
+        return ServerError(msg, status=status)
+    return None
+

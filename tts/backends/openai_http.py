@@ -1,0 +1,133 @@
+"""A lean OpenAI-compatible chat-completions client over aiohttp: the fast path for self-hosted
+servers (vLLM, SGLang, llama.cpp) and the simulated server of the benchmarks.
+
+It does one thing: send one request and turn the answer (or the failure) into `Completion`s or a
+typed `BackendError`. Retries, throttling, caching and accounting are wrappers; in particular the
+connection pool is unbounded here, because how many calls are in flight is the throttle's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from tts.backend import ChatRequest
+from tts.backends._common import error_for_status, parse_logprobs, short, split_usage
+from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
+from tts.records import Completion
+
+
+class OpenAIHTTPBackend:
+    """`POST {api_base}/chat/completions`. `api_base` is the URL up to `/v1`, as for the openai SDK."""
+
+    def __init__(self, model: str, api_base: str, api_key: str | None = None, timeout: float | None = 120.0) -> None:
+        self.model = model
+        self.api_base = api_base.rstrip("/")
+        self.url = self.api_base + "/chat/completions"
+        self.timeout = timeout
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._session: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def namespace(self) -> str:
+        return f"openai:{self.api_base}:{self.model}"
+
+    def __repr__(self) -> str:
+        return f"OpenAIHTTPBackend(model={self.model!r}, api_base={self.api_base!r})"
+
+    def _get_session(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop or self._session.closed:
+            import aiohttp
+
+            # One session per backend and event loop; a session from a finished loop is dropped.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers=self._headers,
+            )
+            self._loop = loop
+        return self._session
+
+    def payload(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": [m.to_api() for m in request.messages]}
+        body.update(request.sampling_params())
+        return body
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        import aiohttp
+
+        session = self._get_session()
+        data = json.dumps(self.payload(request)).encode()
+        started = time.perf_counter()
+        try:
+            async with session.post(self.url, data=data) as resp:
+                raw = await resp.read()
+                status = resp.status
+                if status >= 400:
+                    raise error_for_status(status, f"HTTP {status} from {self.url}: {_error_message(raw)}",
+                                           resp.headers)
+        except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
+            raise CallTimeout(f"no answer from {self.url} within {self.timeout} s") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise MalformedResponse(f"truncated body from {self.url}: {exc}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+        latency = time.perf_counter() - started
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise MalformedResponse(f"unparseable body from {self.url}: {short(raw)!r}") from exc
+        return parse_chat_body(body, request, latency, self.model, raw)
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            try:
+                await session.close()
+            except RuntimeError:  # its event loop is gone; nothing left to close
+                pass
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        err = json.loads(raw).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+        if err:
+            return str(err)
+    except (ValueError, AttributeError):
+        pass
+    return short(raw)
+
+
+def parse_chat_body(body: Any, request: ChatRequest, latency: float, model: str, raw: bytes = b"") -> list[Completion]:
+    """An OpenAI chat-completion JSON body -> one `Completion` per choice (MalformedResponse if it is not one)."""
+    try:
+        choices = body["choices"]
+        if not choices:
+            raise ValueError("no choices")
+        u = body.get("usage") or {}
+        usages = split_usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), len(choices))
+        served = body.get("model") or model
+        out = []
+        for i, choice in enumerate(choices):
+            message = choice["message"]
+            text = message.get("content")
+            tool_calls = message.get("tool_calls")
+            if text is None and not tool_calls:
+                raise ValueError("a choice has neither content nor tool calls")
+            logprobs = choice.get("logprobs")
+            out.append(Completion(
+                text=text or "", finish_reason=choice.get("finish_reason"), usage=usages[i], latency_s=latency,
+                model=served, sample_index=request.sample_index + i,
+                logprobs=parse_logprobs(logprobs) if logprobs else None, tool_calls=tool_calls or None,
+            ))
+        return out
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise MalformedResponse(f"not a chat completion ({exc}): {short(raw or str(body))!r}") from exc

@@ -1,0 +1,166 @@
+"""Show results and traces as rich tables and trees: in a terminal (`tts show`) and in Jupyter
+(`RunResult._repr_html_` and `show(results)` delegate here). rich is imported lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tts.records import CallRecord, RunResult
+
+
+@dataclass
+class Stats:
+    calls: int = 0
+    cached: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    max_latency_s: float = 0.0
+
+    def add(self, rec: CallRecord) -> None:
+        self.calls += 1
+        self.cached += rec.cached
+        self.errors += rec.error is not None
+        self.prompt_tokens += rec.usage.prompt_tokens
+        self.completion_tokens += rec.usage.completion_tokens
+        self.latency_s += rec.latency_s
+        self.max_latency_s = max(self.max_latency_s, rec.latency_s)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def describe(self) -> str:
+        parts = [f"{self.calls} call{'s' if self.calls != 1 else ''}", f"{self.tokens:,} tok"]
+        if self.cached:
+            parts.append(f"{self.cached} cached")
+        if self.errors:
+            parts.append(f"[red]{self.errors} failed[/red]")
+        if self.calls:
+            parts.append(f"latency Σ{self.latency_s:.2f}s max {self.max_latency_s:.2f}s")
+        return " · ".join(parts)
+
+
+@dataclass
+class Node:
+    """One strategy path segment: usage of its subtree, its own calls by role, its children."""
+
+    name: str
+    total: Stats = field(default_factory=Stats)
+    roles: dict[str, Stats] = field(default_factory=dict)
+    children: dict[str, Node] = field(default_factory=dict)
+
+
+def call_tree(calls: Iterable[CallRecord], root: str = "run") -> Node:
+    """Aggregate calls by strategy path ("rtv/pdr/round1" -> rtv > pdr > round1), then by role."""
+    top = Node(root)
+    for rec in calls:
+        node = top
+        node.total.add(rec)
+        for part in [p for p in rec.path.split("/") if p]:
+            node = node.children.setdefault(part, Node(part))
+            node.total.add(rec)
+        node.roles.setdefault(rec.role, Stats()).add(rec)
+    return top
+
+
+def render_tree(node: Node, title: str | None = None) -> Any:
+    from rich.tree import Tree
+
+    def label(n: Node, name: str) -> str:
+        return f"[bold]{name}[/bold]  [dim]{n.total.describe()}[/dim]"
+
+    def fill(tree: Any, n: Node) -> None:
+        for role, stats in sorted(n.roles.items()):
+            tree.add(f"[cyan]{role}[/cyan]  {stats.describe()}")
+        for child in n.children.values():
+            fill(tree.add(label(child, child.name)), child)
+
+    tree = Tree(label(node, title or node.name))
+    fill(tree, node)
+    return tree
+
+
+def results_table(results: Sequence[RunResult], title: str | None = None) -> Any:
+    """One row per task: answer, correct, status, calls, tokens, wall time (and PDR's budgets)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("task", "strategy", "answer", "correct", "status", "calls", "cached", "tokens", "wall s"):
+        table.add_column(col, justify="right" if col in ("calls", "cached", "tokens", "wall s") else "left")
+    budgets = any("B_seq" in r.metadata for r in results)
+    if budgets:
+        table.add_column("B_seq", justify="right")
+    for r in results:
+        mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r.correct]
+        row = [r.task_id, r.strategy, str(r.answer), mark, r.status, str(r.usage.calls), str(r.usage.cached_calls),
+               f"{r.usage.total_tokens:,}", f"{r.wall_s:.2f}"]
+        if budgets:
+            row.append(f"{r.metadata['B_seq']:,}" if "B_seq" in r.metadata else "-")
+        table.add_row(*row)
+    graded = [r for r in results if r.correct is not None]
+    if len(results) > 1:
+        acc = f"{sum(bool(r.correct) for r in graded)}/{len(graded)}" if graded else "-"
+        table.caption = (f"{len(results)} tasks · accuracy {acc} · "
+                         f"{sum(r.usage.total_tokens for r in results):,} tokens")
+    return table
+
+
+def result_renderable(res: RunResult) -> Any:
+    """One result: its row and the tree of its calls."""
+    from rich.console import Group
+
+    return Group(results_table([res]), render_tree(call_tree(res.trace, res.strategy), f"calls of {res.task_id}"))
+
+
+def to_html(renderable: Any, width: int = 110) -> str:
+    """A rich renderable as self-contained HTML (for notebooks)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True, color_system="truecolor",
+                      force_jupyter=False)  # in a notebook rich would otherwise display it itself
+    console.print(renderable)
+    return console.export_html(inline_styles=True, code_format="<pre style=\"font-family:monospace\">{code}</pre>")
+
+
+def to_text(renderable: Any, width: int = 110) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_jupyter=False)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+class View:
+    """A displayable wrapper: rich in a terminal (`__rich__`), HTML in Jupyter, text in `repr`."""
+
+    def __init__(self, renderable: Any) -> None:
+        self.renderable = renderable
+
+    def __rich__(self) -> Any:
+        return self.renderable
+
+    def _repr_html_(self) -> str:
+        return to_html(self.renderable)
+
+    def __repr__(self) -> str:
+        return to_text(self.renderable)
+
+
+def show(obj: Any) -> View:
+    """A notebook/terminal view of a RunResult, a list of them, or a list of CallRecords."""
+    if isinstance(obj, RunResult):
+        return View(result_renderable(obj))
+    items = list(obj)
+    if items and all(isinstance(x, RunResult) for x in items):
+        return View(results_table(items))
+    if all(isinstance(x, CallRecord) for x in items):
+        return View(render_tree(call_tree(items)))
+    raise TypeError(f"show() takes a RunResult, a list of RunResults or of CallRecords, not {type(obj).__name__}")

@@ -1,0 +1,114 @@
+"""Logprob-based confidence: self-certainty (2025; algorithms.md §7) and a Borda-weighted vote.
+
+Self-certainty of a response is the per-token KL divergence of the model's next-token
+distribution from uniform, averaged over the response. Providers return only the top-k
+logprobs per token, so we take the KL over those k entries as they are (not renormalized):
+    SC_token = -log k - mean_j log p_j
+which is larger when the mass sits on few tokens.
+
+Where it comes from: a candidate carries `metadata["self_certainty"]` (a float) or
+`metadata["logprobs"]` (the completion's per-token logprobs, with top_logprobs); see
+`with_self_certainty`. The generator must ask for logprobs (`logprobs=True, top_logprobs=5`).
+
+When there are none (the backend returned no logprobs) this is a clear skip: `SelfCertainty`
+raises ConfigError saying so; `ConfidenceVote` does the same unless `fallback="majority"`, in
+which case it votes unweighted and notes it in the chosen candidate's `metadata["selector_note"]`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from tts.context import RunContext
+from tts.errors import ConfigError
+from tts.records import Candidate, Completion, Task, TokenLogprob
+from tts.selectors.registry import Component, register_component
+from tts.selectors.vote import ScoreSelect, rank_by_answer
+
+NO_LOGPROBS = ("the backend returned no logprobs for these candidates; self-certainty needs them "
+               "(use a backend that returns logprobs, or another selector such as majority)")
+
+
+def _entries(tok: Any) -> list[float]:
+    top = tok.top_logprobs if isinstance(tok, TokenLogprob) else (tok or {}).get("top_logprobs")
+    out = []
+    for e in top or []:
+        lp = e.get("logprob") if isinstance(e, dict) else getattr(e, "logprob", None)
+        if lp is not None and math.isfinite(lp):
+            out.append(float(lp))
+    return out
+
+
+def self_certainty(logprobs: Sequence[TokenLogprob | dict] | None) -> float | None:
+    """Mean over tokens of KL(uniform over the top-k || p), or None when no token has top_logprobs."""
+    per_token = []
+    for tok in logprobs or []:
+        lps = _entries(tok)
+        if len(lps) >= 2:
+            per_token.append(-math.log(len(lps)) - sum(lps) / len(lps))
+    return sum(per_token) / len(per_token) if per_token else None
+
+
+def with_self_certainty(candidate: Candidate, completion: Completion) -> Candidate:
+    """`candidate` with `metadata["self_certainty"]` from the completion's logprobs (unchanged if none)."""
+    sc = self_certainty(completion.logprobs)
+    if sc is None:
+        return candidate
+    return candidate.model_copy(update={"metadata": {**candidate.metadata, "self_certainty": sc}})
+
+
+def candidate_certainty(c: Candidate) -> float | None:
+    sc = c.metadata.get("self_certainty")
+    if sc is not None:
+        return float(sc)
+    return self_certainty(c.metadata.get("logprobs"))
+
+
+def borda_weights(values: Sequence[float], p: float = 0.5) -> list[float]:
+    """Rank r (1 = highest value; equal values keep input order) gets (N - r + 1)^p; in input order."""
+    n = len(values)
+    order = sorted(range(n), key=lambda i: -values[i])
+    out = [0.0] * n
+    for r, i in enumerate(order, start=1):
+        out[i] = float(n - r + 1) ** p
+    return out
+
+
+@register_component
+class SelfCertainty(ScoreSelect, Component):
+    """Scorer (and top-k selector): each candidate's self-certainty. ConfigError without logprobs."""
+
+    kind: Literal["self-certainty"] = "self-certainty"
+
+    async def score(self, task: Task, candidates: list[Candidate], ctx: RunContext | None = None) -> list[float]:
+        values = [candidate_certainty(c) for c in candidates]
+        if any(v is None for v in values):
+            raise ConfigError(NO_LOGPROBS)
+        return [float(v) for v in values]  # type: ignore[arg-type]
+
+
+@register_component
+class ConfidenceVote(Component):
+    """Weighted vote where each candidate weighs its Borda weight by self-certainty rank."""
+
+    kind: Literal["confidence-vote"] = "confidence-vote"
+    power: float = Field(0.5, ge=0.0)
+    """p in (N - r + 1)^p."""
+    fallback: Literal["error", "majority"] = "error"
+    """Without logprobs: raise ConfigError, or vote unweighted and note it on the chosen candidate."""
+
+    async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
+        values = [candidate_certainty(c) for c in candidates]
+        if any(v is None for v in values):
+            if self.fallback == "error":
+                raise ConfigError(NO_LOGPROBS)
+            ranked = rank_by_answer(candidates, ctx.rng("vote"))[:k]
+            note = "no logprobs from the backend: unweighted majority vote"
+            return [c.model_copy(update={"metadata": {**c.metadata, "selector_note": note}}) for c in ranked]
+        weights = borda_weights([float(v) for v in values], self.power)  # type: ignore[arg-type]
+        weighted = [c.model_copy(update={"score": w}) for c, w in zip(candidates, weights, strict=True)]
+        return rank_by_answer(weighted, ctx.rng("vote"), lambda c: c.score or 0.0)[:k]

@@ -1,0 +1,157 @@
+"""LLM judges: listwise (pick the best of k) and pointwise (grade each candidate).
+
+Both show the judge each candidate's summary (rendered; the no-model summary when a candidate
+has none) and call the model with `use="judge"`, so a separate judge model is used when the
+run configures one under that name, else the default backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Literal
+
+from pydantic import Field
+
+from tts.context import RunContext
+from tts.prompts import render
+from tts.records import Candidate, Task
+from tts.selectors.registry import Component, register_component
+from tts.selectors.vote import ScoreSelect
+from tts.summarizers.short import summary_text
+
+# Most specific first; within a pattern the last match counts (a judge may reason, then decide).
+_WINNER_PATTERNS = [
+    re.compile(r"winner\s*[:=]\s*\**\s*(?:candidate\s*)?[#\[(]?\s*(\d+)", re.I),
+    re.compile(r"best(?:\s+candidate)?\s*(?:[:=]|\bis\b)\s*\**\s*(?:candidate\s*)?[#\[(]?\s*(\d+)", re.I),
+    re.compile(r"candidate\s*#?\s*(\d+)", re.I),
+]
+_SCORE_PATTERNS = [
+    re.compile(r"(?:score|grade)\s*[:=]\s*\**\s*(-?\d+(?:\.\d+)?)(?:\s*/\s*(\d+))?", re.I),
+    re.compile(r"(-?\d+(?:\.\d+)?)\s*/\s*(\d+)\b"),
+]
+
+
+def parse_winner(text: str, k: int) -> int | None:
+    """The 0-based index of the candidate a listwise judge named, or None when it named none
+    (or a number outside 1..k)."""
+    stripped = text.strip().strip("*.[]()")
+    if stripped.isdigit():
+        pick = int(stripped)
+        return pick - 1 if 1 <= pick <= k else None
+    for pattern in _WINNER_PATTERNS:
+        found = pattern.findall(text)
+        if found:
+            pick = int(found[-1])
+            return pick - 1 if 1 <= pick <= k else None
+    return None
+
+
+def parse_score(text: str, scale: int = 10) -> float | None:
+    """A pointwise grade as a fraction of `scale` (0..1), or None when there is none in range.
+    "SCORE: 7", "Grade: 7/10", "7/10" and a bare "7" all read as 0.7 on a 10-point scale."""
+    stripped = text.strip().strip("*.")
+    matches: list[tuple[str, str]] = []
+    if re.fullmatch(r"-?\d+(?:\.\d+)?", stripped):
+        matches = [(stripped, "")]
+    for pattern in _SCORE_PATTERNS:
+        if matches:
+            break
+        matches = pattern.findall(text)
+    if not matches:
+        return None
+    value, denom = matches[-1]
+    top = float(denom) if denom else float(scale)
+    if top <= 0 or not 0 <= float(value) <= top:
+        return None
+    return float(value) / top
+
+
+class _Judge(Component):
+    use: str = "judge"
+    """Which configured backend answers (falls back to the default backend)."""
+    temperature: float | None = None
+    """None: the run's default temperature. Votes differ by sample index, so keep it above 0."""
+    max_tokens: int | None = None
+    show: Literal["summary", "text"] = "summary"
+    """What the judge sees of a candidate: its rendered summary, or its raw text (clipped)."""
+    summary_tokens: int = Field(400, ge=20)
+    """Bound on each candidate's rendered text."""
+
+    def shown(self, candidate: Candidate) -> str:
+        if self.show == "text":
+            from tts.summarizers.render import CHARS_PER_TOKEN, clip
+
+            return clip(candidate.text, self.summary_tokens * CHARS_PER_TOKEN)
+        return summary_text(candidate, self.summary_tokens)
+
+    def params(self) -> dict:
+        out: dict = {}
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            out["max_tokens"] = self.max_tokens
+        return out
+
+
+@register_component
+class ListwiseJudge(_Judge):
+    """Show the task and k numbered candidates; the judge names the best ("WINNER: i")."""
+
+    kind: Literal["listwise-judge"] = "listwise-judge"
+
+    async def vote(self, task: Task, shown: list[Candidate], ctx: RunContext, *, sample_index: int = 0,
+                   role: str = "judge") -> tuple[int | None, str]:
+        """One judge call over `shown` in the given order: (0-based index of the pick or None, raw reply)."""
+        prompt = render("judge_listwise.j2", self.prompts, task=task.text,
+                        candidates=[self.shown(c) for c in shown])
+        comp = await ctx.complete([{"role": "user", "content": prompt}], role=role, sample_index=sample_index,
+                                  use=self.use, **self.params())
+        return parse_winner(comp.text, len(shown)), comp.text
+
+    async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
+        """One call over all candidates in a seeded random order. The pick comes first, then the
+        others in that order. An unparseable reply: the pick is drawn by the seeded RNG and the
+        returned candidate carries `metadata["judge_note"]`."""
+        if len(candidates) <= 1:
+            return list(candidates[:k])
+        order = list(candidates)
+        rng = ctx.rng("listwise")
+        rng.shuffle(order)
+        pick, _ = await self.vote(task, order, ctx)
+        if pick is None:
+            pick = rng.randrange(len(order))
+            note = "judge reply unparseable; picked by seeded RNG"
+            order[pick] = order[pick].model_copy(update={"metadata": {**order[pick].metadata, "judge_note": note}})
+        return [order[pick], *order[:pick], *order[pick + 1:]][:k]
+
+
+@register_component
+class PointwiseJudge(ScoreSelect, _Judge):
+    """Grade each candidate alone, `samples` times; its score is the mean valid grade (0..1).
+    A candidate with no parseable grade scores 0."""
+
+    kind: Literal["pointwise-judge"] = "pointwise-judge"
+    samples: int = Field(1, ge=1)
+    """Grades per candidate (M); all N*M calls run in parallel."""
+    scale: int = Field(10, ge=1)
+
+    async def grade(self, task: Task, candidate: Candidate, ctx: RunContext, sample_index: int = 0) -> float | None:
+        prompt = render("judge_pointwise.j2", self.prompts, task=task.text, candidate=self.shown(candidate),
+                        scale=self.scale)
+        comp = await ctx.complete([{"role": "user", "content": prompt}], role="judge", sample_index=sample_index,
+                                  use=self.use, **self.params())
+        return parse_score(comp.text, self.scale)
+
+    async def verdicts(self, task: Task, candidates: list[Candidate], ctx: RunContext) -> list[list[float | None]]:
+        """Per candidate, its `samples` grades (None where unparseable)."""
+        flat = await asyncio.gather(*(self.grade(task, c, ctx, j) for c in candidates for j in range(self.samples)))
+        m = self.samples
+        return [list(flat[i * m:(i + 1) * m]) for i in range(len(candidates))]
+
+    async def score(self, task: Task, candidates: list[Candidate], ctx: RunContext) -> list[float]:
+        out = []
+        for grades in await self.verdicts(task, candidates, ctx):
+            valid = [g for g in grades if g is not None]
+            out.append(sum(valid) / len(valid) if valid else 0.0)
+        return out

@@ -1,0 +1,176 @@
+"""Recursive Tournament Voting (algorithms.md §1): select 1 (or K) of N by repeated small-group votes.
+
+Each round shuffles the population (seeded) and cuts it into groups of G; all groups run in
+parallel, each with V listwise-judge votes in parallel, every vote seeing the group in a freshly
+shuffled order. The majority of valid votes wins; a tie is broken by a seeded RNG (or, with
+`tie_break="extra-vote"`, by one more vote among the tied, then the RNG); unparseable
+votes are discarded; a group with no valid vote is decided by the seeded RNG (and recorded);
+a leftover single candidate gets a bye. Stops when at most K remain.
+
+Calls are made under `<ctx>/rtv/r<round>/g<group>` with role "judge", sample index = vote index,
+so the trace shows the tree and the V votes of a group never share a cache entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Literal
+
+from pydantic import Field
+
+from tts.context import RunContext
+from tts.records import Candidate, Record, Task
+from tts.selectors.judge import ListwiseJudge
+from tts.selectors.registry import Component, SummarizerField, register_component
+from tts.summarizers.short import ShortSummarizer
+
+Decision = Literal["majority", "tie-rng", "tie-extra-vote", "no-valid-votes-rng", "bye"]
+
+
+class GroupRecord(Record):
+    path: str
+    members: list[str]
+    """Candidate ids in the group."""
+    votes: list[str | None] = Field(default_factory=list)
+    """Per vote (in vote-index order), the id it named, or None when unparseable."""
+    winner: str
+    decided_by: Decision
+
+
+class RoundRecord(Record):
+    index: int
+    groups: list[GroupRecord]
+
+
+class Tournament(Record):
+    """What happened in one RTV selection; `winners` is what `select` returns."""
+
+    winners: list[Candidate]
+    rounds: list[RoundRecord] = Field(default_factory=list)
+    judge_calls: int = 0
+
+    def summary(self) -> dict:
+        """A small JSON-able digest for RunResult.metadata."""
+        return {
+            "rounds": len(self.rounds),
+            "judge_calls": self.judge_calls,
+            "winners": [c.id for c in self.winners],
+            "groups": [[{"members": g.members, "votes": g.votes, "winner": g.winner, "decided_by": g.decided_by}
+                        for g in r.groups] for r in self.rounds],
+        }
+
+
+@register_component
+class RTV(Component):
+    """Recursive Tournament Voting selector."""
+
+    kind: Literal["rtv"] = "rtv"
+    group_size: int = Field(2, ge=2)
+    """G: candidates compared per judge call."""
+    votes: int = Field(8, ge=1)
+    """V: judge calls per group, in parallel."""
+    judge: ListwiseJudge = Field(default_factory=ListwiseJudge)
+    """The listwise judge (its `use`, temperature, prompts, what it sees)."""
+    summarizer: SummarizerField = Field(default_factory=ShortSummarizer)
+    """Summarizes candidates that arrive without a summary (default: no model call)."""
+    tie_break: Literal["rng", "extra-vote"] = "rng"
+    """`rng`: a seeded draw (the call count stays exactly V per contest). `extra-vote`: one more
+    judge call (sample index V) over the tied candidates; if it names none of them, the draw."""
+
+    async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
+        """The `k` survivors (fewer only when there are fewer candidates). Survivors that arrived
+        without a summary are returned with the summary the judge saw."""
+        return (await self.tournament(task, candidates, ctx, k)).winners
+
+    async def tournament(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> Tournament:
+        """Run the tournament and return the winners with a per-round record."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        if ctx.path.rsplit("/", 1)[-1] != "rtv":
+            ctx = ctx.child("rtv")
+        pop = list(await asyncio.gather(*(self._with_summary(task, c, ctx) for c in candidates)))
+        wins: Counter[int] = Counter()  # keyed by object identity: ids need not be unique
+        rounds: list[RoundRecord] = []
+        calls = 0
+        while len(pop) > k:
+            r = len(rounds) + 1
+            order = list(pop)
+            ctx.rng(f"r{r}/order").shuffle(order)
+            groups = [order[i:i + self.group_size] for i in range(0, len(order), self.group_size)]
+            # Only as many contests as it takes to reach k: the rest get byes (each group of g
+            # removes g-1), so select-K returns exactly K.
+            excess = len(pop) - k
+            contests = 0
+            removed = 0
+            for g in groups:
+                if len(g) > 1 and removed < excess:
+                    contests += 1
+                    removed += len(g) - 1
+                else:
+                    break
+            if removed > excess:  # the last contest would remove too many: shrink it
+                last = groups[contests - 1]
+                keep = len(last) - (removed - excess)
+                groups[contests - 1:contests] = [last[:keep]] + [[c] for c in last[keep:]]
+            groups = groups[:contests] + [[c] for g in groups[contests:] for c in g]
+            results = await asyncio.gather(*(
+                self._contest(task, g, ctx, r, j + 1) if j < contests else self._bye(g, ctx, r, j + 1)
+                for j, g in enumerate(groups)
+            ))
+            pop = []
+            records = []
+            for winner, rec in results:
+                pop.append(winner)
+                records.append(rec)
+                calls += len(rec.votes)
+                if rec.decided_by != "bye":
+                    wins[id(winner)] += 1
+            rounds.append(RoundRecord(index=r, groups=records))
+        # Best first: most contests won, then the order of the last round.
+        ranked = sorted(range(len(pop)), key=lambda i: (-wins[id(pop[i])], i))
+        return Tournament(winners=[pop[i] for i in ranked], rounds=rounds, judge_calls=calls)
+
+    async def _with_summary(self, task: Task, c: Candidate, ctx: RunContext) -> Candidate:
+        if c.summary is not None:
+            return c
+        summary = await self.summarizer.summarize(task, c, ctx.child("summarize"))
+        return c.model_copy(update={"summary": summary})
+
+    async def _bye(self, group: list[Candidate], ctx: RunContext, r: int, j: int) -> tuple[Candidate, GroupRecord]:
+        (only,) = group
+        return only, GroupRecord(path=f"{ctx.path}/r{r}/g{j}", members=[only.id], winner=only.id, decided_by="bye")
+
+    async def _contest(self, task: Task, group: list[Candidate], ctx: RunContext, r: int,
+                       j: int) -> tuple[Candidate, GroupRecord]:
+        gctx = ctx.child(f"r{r}").child(f"g{j}")
+
+        async def one_vote(v: int) -> int | None:
+            order = list(range(len(group)))
+            gctx.rng(f"v{v}/order").shuffle(order)
+            pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=v)
+            return None if pick is None else order[pick]
+
+        # Votes are kept as positions in the group, so candidates with equal ids stay apart.
+        votes = list(await asyncio.gather(*(one_vote(v) for v in range(self.votes))))
+        tally = Counter(v for v in votes if v is not None)
+        rng = gctx.rng("tie")
+        if not tally:
+            win, how = rng.randrange(len(group)), "no-valid-votes-rng"
+        else:
+            top = max(tally.values())
+            leaders = sorted(i for i in tally if tally[i] == top)
+            if len(leaders) == 1:
+                win, how = leaders[0], "majority"
+            else:
+                win, how = rng.choice(leaders), "tie-rng"
+                if self.tie_break == "extra-vote":
+                    order = list(leaders)
+                    gctx.rng("tie/order").shuffle(order)
+                    pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=self.votes)
+                    votes.append(None if pick is None else order[pick])
+                    if pick is not None:
+                        win, how = order[pick], "tie-extra-vote"
+        ids = [c.id for c in group]
+        named = [None if v is None else ids[v] for v in votes]
+        return group[win], GroupRecord(path=gctx.path, members=ids, votes=named, winner=ids[win], decided_by=how)

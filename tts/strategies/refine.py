@@ -1,0 +1,74 @@
+"""Sequential refinement (SR, algorithms.md §2): PDR with one draft per round, where the workspace
+is the previous attempt itself. R rounds = R refine calls (round 1 is the first draft), plus,
+when asked, one feedback step before each refinement: an LLM critique (role `feedback`, sent to
+the `judge` backend when one is configured) and/or a scorer (a verifier, a pointwise judge)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from tts.context import RunContext
+from tts.prompts import render
+from tts.records import Candidate, RunResult, Task
+from tts.selectors.registry import ScorerField
+from tts.spec import register
+from tts.strategies.base import Strategy
+from tts.strategies.workspace import fit, last_user_text, with_context
+
+
+@register
+class SequentialRefinement(Strategy):
+    name: ClassVar[str] = "sequential-refinement"
+    kind: Literal["sequential-refinement"] = "sequential-refinement"
+    rounds: int = Field(3, ge=1)
+    """Refine calls in all, the first draft included."""
+    kappa: int = Field(1024, ge=16)
+    """Bound, in tokens (ceil(chars / 4)), on the previous attempt (and on the feedback) shown to the model."""
+    critique: bool = False
+    """Before each refinement, ask a model to critique the previous attempt (one extra call per round)."""
+    scorer: ScorerField = None
+    """Scores each attempt; the score is shown as feedback and, with `stop_at`, can end the run early."""
+    stop_at: float | None = None
+    """Stop refining once the scorer gives an attempt at least this score."""
+
+    async def solve(self, task: Task, ctx: RunContext) -> RunResult:
+        attempts: list[Candidate] = []
+        previous: Candidate | None = None
+        for r in range(1, self.rounds + 1):
+            rctx = ctx.child(f"round{r}")
+            if previous is None:
+                messages = task.as_messages()
+            else:
+                if self.scorer is not None:
+                    previous = attempts[-1] = await self._scored(task, rctx, previous)
+                    if self.stop_at is not None and previous.score >= self.stop_at:
+                        break  # accepted: no more refinement
+                feedback = await self._feedback(task, rctx, previous)
+                content = render("refine.j2", self.prompts, task=last_user_text(task),
+                                 previous=fit(previous.text, self.kappa), feedback=fit(feedback, self.kappa))
+                messages = with_context(task, content)
+            comp = await rctx.complete(messages, role="refine" if previous is not None else "draft")
+            previous = self.candidate(comp, f"r{r}", round=r)
+            attempts.append(previous)
+        if self.scorer is not None and attempts[-1].score is None:
+            attempts[-1] = await self._scored(task, ctx.child("final"), attempts[-1])
+        total = ctx.usage.total_tokens
+        return self.result(task, ctx, [attempts[-1]], attempts, B_total=total, B_seq=total, rounds=len(attempts))
+
+    async def _scored(self, task: Task, ctx: RunContext, cand: Candidate) -> Candidate:
+        score = (await self.scorer.score(task, [cand], ctx.child("score")))[0]
+        return cand.model_copy(update={"score": float(score)})
+
+    async def _feedback(self, task: Task, ctx: RunContext, previous: Candidate) -> str:
+        """Feedback text on `previous` (its score, a critique), empty when none is configured."""
+        parts: list[str] = []
+        if previous.score is not None:
+            parts.append(f"An automatic check scored the previous attempt {previous.score:g} (higher is better).")
+        if self.critique:
+            prompt = render("refine_critique.j2", self.prompts, task=last_user_text(task),
+                            attempt=fit(previous.text, self.kappa))
+            comp = await ctx.complete([{"role": "user", "content": prompt}], role="feedback", use="judge")
+            parts.append(comp.text.strip())
+        return "\n\n".join(parts)

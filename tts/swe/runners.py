@@ -1,0 +1,334 @@
+"""Agent runners: one rollout of one instance, optionally conditioned on summaries of earlier ones.
+
+    AgentRunner          the protocol: `await runner.run(instance, prior, rollout_id=...) -> Trajectory`
+                         (exit status in `outcome`, the patch in `patch`: the submission, or the
+                         working tree's `git diff` when the agent did not submit)
+    MiniSweAgentRunner   mini-swe-agent as a library: its litellm model classes, its `local`
+                         environment in a fresh clone per rollout, or its `docker` environment
+    ReplayRunner         saved trajectories, handed out in order per instance
+    ScriptedRunner       any function as an agent (tests, benchmarks)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from tts.errors import MissingDependency, UsageError
+from tts.prompts import render
+from tts.records import Record, Trajectory, TrajectorySummary
+from tts.summarizers.render import render_summary
+from tts.swe.instance import SWEInstance
+
+
+@runtime_checkable
+class AgentRunner(Protocol):
+    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
+                  rollout_id: str = "r0") -> Trajectory: ...
+
+
+def render_prior(summaries: Sequence[TrajectorySummary], prompts: dict[str, str] | None = None,
+                 summary_tokens: int = 1500) -> str:
+    """The text an agent sees about earlier attempts (template `swe_prior.j2`)."""
+    return render("swe_prior.j2", prompts, summaries=[render_summary(s, summary_tokens) for s in summaries])
+
+
+# -- mini-swe-agent -------------------------------------------------------------------------------
+_import_lock = threading.Lock()
+_mswea_dir: str | None = None
+
+
+def import_minisweagent() -> Any:
+    """Import mini-swe-agent quietly: no banner, its config dir in a private temp dir, and the
+    process environment exactly as it was afterwards. litellm comes in through `tts._litellm`
+    (offline price table)."""
+    global _mswea_dir
+    with _import_lock:
+        if "minisweagent.agents.default" in sys.modules:
+            return sys.modules["minisweagent"]
+        from tts._litellm import _restore_environ, import_litellm
+
+        import_litellm()
+        before = dict(os.environ)
+        if _mswea_dir is None:
+            import atexit
+
+            _mswea_dir = tempfile.mkdtemp(prefix="tts-mswea-")
+            atexit.register(shutil.rmtree, _mswea_dir, True)
+        os.environ["MSWEA_GLOBAL_CONFIG_DIR"] = _mswea_dir
+        os.environ["MSWEA_SILENT_STARTUP"] = "1"
+        try:
+            import minisweagent
+            import minisweagent.agents.default
+            import minisweagent.config
+            import minisweagent.environments
+            import minisweagent.models
+        except ImportError:
+            raise MissingDependency("the mini-swe-agent runner needs the swe extra: pip install 'tts[swe]'") from None
+        finally:
+            _restore_environ(before)
+        return minisweagent
+
+
+def _git(cwd: str | Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-c", "user.name=tts", "-c", "user.email=tts@localhost", *args], cwd=cwd,
+                          capture_output=True, text=True, check=check)
+
+
+def clone_at(src: str, commit: str, dest: Path) -> Path:
+    """A fresh clone of `src` at `commit` (objects shared, working tree private)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _git(dest.parent, "clone", "-q", "--shared", str(Path(src).resolve()), str(dest))
+        if commit:
+            _git(dest, "checkout", "-q", commit)
+    except subprocess.CalledProcessError as exc:
+        why = (exc.stderr or "").strip().splitlines()[-1:] or ["git failed"]
+        raise UsageError(f"cannot check out {src} at {commit or 'HEAD'}: {why[0]}") from None
+    return dest
+
+
+def working_tree_diff(repo: str | Path) -> str:
+    """What changed in tracked files (untracked scratch files and reproduction scripts excluded)."""
+    out = _git(repo, "diff", "--no-color", check=False)
+    return out.stdout
+
+
+def swebench_image(instance: SWEInstance) -> str:
+    if instance.image_name:
+        return instance.image_name
+    iid = instance.instance_id.replace("__", "_1776_")
+    return f"docker.io/swebench/sweb.eval.x86_64.{iid}:latest".lower()
+
+
+class MiniSweAgentConfig(Record):
+    """How mini-swe-agent runs one rollout. `agent`, `model`, `environment` override the sections
+    of `config_spec` (a built-in mini-swe-agent config name or a YAML path)."""
+
+    config_spec: str = "swebench.yaml"
+    model: str | None = None
+    """litellm model name; None: the one in `config_spec`."""
+    model_class: str = "litellm"
+    """litellm (tool calls), litellm_textbased (```mswea_bash_command blocks), or an import path."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Passed to litellm (api_base, api_key, temperature, ...)."""
+    env: Literal["local", "docker"] = "local"
+    step_limit: int | None = None
+    cost_limit: float | None = None
+    wall_time_limit_s: int | None = None
+    command_timeout_s: int | None = None
+    workdir: str | None = None
+    """Where per-rollout clones go (default: a temp dir); each is removed after its rollout."""
+    keep_workdirs: bool = False
+    native_dir: str | None = None
+    """Also save each rollout in mini-swe-agent's own format here (for its inspector)."""
+    agent: dict[str, Any] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    max_threads: int = Field(32, ge=1)
+    """Rollouts run in threads (mini-swe-agent is synchronous); this bounds them."""
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+
+PRIOR_BLOCK = "\n{% if prior is defined %}\n<prior_attempts>\n{{ prior }}\n</prior_attempts>\n{% endif %}\n"
+
+ModelFactory = Callable[[SWEInstance, str, dict[str, Any]], Any]
+
+
+class MiniSweAgentRunner:
+    """mini-swe-agent's `DefaultAgent`, one per rollout, in a thread.
+
+    `model_factory(instance, rollout_id, model_config)` replaces `get_model` (e.g. a
+    `DeterministicModel` in tests)."""
+
+    def __init__(self, config: MiniSweAgentConfig | None = None, *, model_factory: ModelFactory | None = None,
+                 **fields: Any) -> None:
+        self.config = config or MiniSweAgentConfig(**fields)
+        self.model_factory = model_factory
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.config.max_threads, thread_name_prefix="tts-rollout")
+        return self._executor
+
+    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
+                  rollout_id: str = "r0") -> Trajectory:
+        if self.config.env == "docker":
+            from tts.swe.docker_probe import require_docker
+
+            require_docker("--env docker", "--env local")
+        elif instance.source_repo is None:
+            raise UsageError(f"instance {instance.instance_id} has no local repository (repo_path) for --env local; "
+                             f"add repo_path to the dataset row or use --env docker")
+        import_minisweagent()  # in the loop's thread: the import is not thread-safe
+        prior_text = render_prior(prior, self.config.prompts) if prior else None
+        loop = asyncio.get_running_loop()
+        traj = await loop.run_in_executor(self._pool(), self._run_sync, instance, prior_text, rollout_id)
+        return traj.model_copy(update={"metadata": {**traj.metadata, "prior_ids": [s.source_id for s in prior]}})
+
+    # -- the synchronous part, in a worker thread ------------------------------------------------
+    def _configs(self, cwd: str | None) -> tuple[dict, dict, dict]:
+        from minisweagent.config import get_config_from_spec
+        from minisweagent.utils.serialize import recursive_merge
+
+        c = self.config
+        base = get_config_from_spec(c.config_spec)
+        agent = recursive_merge(base.get("agent", {}), c.agent)
+        for key, value in (("step_limit", c.step_limit), ("cost_limit", c.cost_limit),
+                           ("wall_time_limit_seconds", c.wall_time_limit_s)):
+            if value is not None:
+                agent[key] = value
+        tpl = agent["instance_template"]
+        if cwd is not None:
+            tpl = tpl.replace("/testbed", cwd)
+        # Prior summaries go right after the issue; only conditioned rollouts define `prior`.
+        marker = "</pr_description>"
+        tpl = tpl.replace(marker, marker + PRIOR_BLOCK, 1) if marker in tpl else tpl + PRIOR_BLOCK
+        agent["instance_template"] = tpl
+        model = recursive_merge(base.get("model", {}), {"model_class": c.model_class, "cost_tracking": "ignore_errors"})
+        if c.model:
+            model["model_name"] = c.model
+        model["model_kwargs"] = {**model.get("model_kwargs", {}), **c.model_kwargs}
+        env = recursive_merge(base.get("environment", {}), c.environment)
+        if c.command_timeout_s is not None:
+            env["timeout"] = c.command_timeout_s
+        return agent, model, env
+
+    def _run_sync(self, instance: SWEInstance, prior_text: str | None, rollout_id: str) -> Trajectory:
+        from minisweagent.agents.default import DefaultAgent
+        from minisweagent.environments import get_environment
+        from minisweagent.models import get_model
+
+        from tts.swe.readers import read_mswea
+
+        c = self.config
+        tmp = None
+        cwd: str | None = None
+        env_obj = None
+        if c.env == "local":
+            tmp = Path(tempfile.mkdtemp(prefix=f"tts-{instance.instance_id[:40]}-", dir=c.workdir))
+            cwd = str(clone_at(str(instance.source_repo), instance.base_commit, tmp / "repo"))
+        agent_cfg, model_cfg, env_cfg = self._configs(cwd)
+        try:
+            if c.env == "local":
+                env_vars = {k: v for k, v in (env_cfg.get("env") or {}).items() if k != "BASH_ENV"}
+                env_obj = get_environment({"environment_class": "local", "cwd": cwd, "env": env_vars,
+                                           "timeout": env_cfg.get("timeout", 60)})
+            else:
+                env_cfg = {**env_cfg, "environment_class": "docker", "image": swebench_image(instance)}
+                env_obj = get_environment(env_cfg)
+            model = (self.model_factory(instance, rollout_id, model_cfg) if self.model_factory
+                     else get_model(config=model_cfg))
+            agent = DefaultAgent(model, env_obj, **agent_cfg)
+            kwargs = {"prior": prior_text} if prior_text else {}
+            try:
+                info = agent.run(instance.problem_statement, **kwargs)
+                status, submission = info.get("exit_status") or "Unknown", info.get("submission") or ""
+            except Exception as exc:  # the agent re-raises what it did not handle; the rollout still counts
+                status, submission = type(exc).__name__, ""
+            try:
+                data = agent.serialize()
+            except Exception:  # a model config that cannot be serialized must not lose the rollout
+                data = {"messages": agent.messages, "trajectory_format": "mini-swe-agent-1.1",
+                        "info": {"exit_status": status, "submission": submission}}
+            if c.native_dir:
+                from tts.swe.rundir import safe_name, write_atomic
+
+                data_out = {**data, "instance_id": instance.instance_id}
+                write_atomic(Path(c.native_dir) / f"{safe_name(rollout_id)}.traj.json",
+                             json.dumps(data_out, indent=1, default=str))
+            patch, source = submission, "submission"
+            if status != "Submitted" or not submission.strip():
+                patch, source = self._diff(env_obj, cwd), "git-diff"
+            traj = read_mswea(data, traj_id=rollout_id)
+            return traj.model_copy(update={
+                "task_id": instance.instance_id, "outcome": status, "patch": patch or None,
+                "metadata": {**traj.metadata, "patch_source": source, "rollout_id": rollout_id,
+                             "env": c.env},
+            })
+        finally:
+            cleanup = getattr(env_obj, "cleanup", None)
+            if c.env == "docker" and cleanup is not None:
+                cleanup()
+            if tmp is not None and not c.keep_workdirs:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def _diff(env_obj: Any, cwd: str | None) -> str:
+        if cwd is not None:
+            return working_tree_diff(cwd)
+        out = env_obj.execute({"command": "git -c core.pager=cat diff --no-color"})
+        return out.get("output", "") if out.get("returncode") == 0 else ""
+
+
+# -- replay and scripted ---------------------------------------------------------------------------
+class ReplayRunner:
+    """Hands out saved trajectories: the i-th rollout of an instance gets its i-th saved run
+    (cycling). `prior` is ignored but recorded in the trajectory's metadata."""
+
+    def __init__(self, trajectories: dict[str, list[Trajectory]]) -> None:
+        self.trajectories = trajectories
+        self._next: dict[str, int] = {}
+
+    @classmethod
+    def from_paths(cls, paths: Sequence[str | Path]) -> ReplayRunner:
+        from tts.swe.readers import read_mswea_batch, read_trajectory
+
+        by_iid: dict[str, list[Trajectory]] = {}
+        for p in paths:
+            trajs = read_mswea_batch(p) if Path(p).is_dir() and (Path(p) / "preds.json").exists() \
+                else [read_trajectory(p)]
+            for t in trajs:
+                by_iid.setdefault(t.task_id or t.id, []).append(t)
+        return cls(by_iid)
+
+    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
+                  rollout_id: str = "r0") -> Trajectory:
+        saved = self.trajectories.get(instance.instance_id)
+        if not saved:
+            raise UsageError(f"no saved trajectory for instance {instance.instance_id}")
+        i = self._next.get(instance.instance_id, 0)
+        self._next[instance.instance_id] = i + 1
+        t = saved[i % len(saved)]
+        return t.model_copy(update={"id": rollout_id, "task_id": instance.instance_id,
+                                    "metadata": {**t.metadata, "replayed_from": t.id,
+                                                 "prior_ids": [s.source_id for s in prior]}})
+
+
+AgentFn = Callable[[SWEInstance, Sequence[TrajectorySummary], str], Any]
+
+
+class ScriptedRunner:
+    """An agent that is a function `(instance, prior, rollout_id) -> Trajectory | str (a patch)`,
+    sync or async; `delay_s` makes each rollout take that long (benchmarks). Records every call."""
+
+    def __init__(self, fn: AgentFn, *, delay_s: float = 0.0) -> None:
+        self.fn = fn
+        self.delay_s = delay_s
+        self.calls: list[tuple[str, str, list[str]]] = []
+
+    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
+                  rollout_id: str = "r0") -> Trajectory:
+        self.calls.append((instance.instance_id, rollout_id, [s.source_id for s in prior]))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        out = self.fn(instance, list(prior), rollout_id)
+        if inspect.isawaitable(out):
+            out = await out
+        if isinstance(out, Trajectory):
+            return out
+        return Trajectory(id=rollout_id, task_id=instance.instance_id, outcome="Submitted", patch=str(out) or None,
+                          metadata={"prior_ids": [s.source_id for s in prior]})

@@ -1,0 +1,135 @@
+"""CacheBackend: answers a request it has seen before from disk, for free.
+
+The key is `request.fingerprint(namespace)`: model and endpoint, messages, sampling parameters,
+sample index and replica, so N samples of one prompt stay N different entries, and never an API
+key. Entries are stored only after a successful call, already in their "hit" form (cached=True,
+usage zero except cached_calls=1). diskcache keeps them in SQLite, which many processes and
+threads may share; within one process, identical requests in flight together are sent once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import TypeAdapter
+
+from tts.backend import Backend, BackendWrapper, ChatRequest
+from tts.records import Completion, Usage
+
+log = logging.getLogger("tts.cache")
+
+_KEY_VERSION = "tts-cache-1"
+_COMPLETIONS = TypeAdapter(list[Completion])
+
+
+class CacheBackend(BackendWrapper):
+    def __init__(self, inner: Backend, directory: str | Path, *,
+                 on_hit: Callable[[list[Completion]], None] | None = None) -> None:
+        """`on_hit` is told about every answer served from the cache (e.g. an accounting layer
+        below this one, which hits never reach, uses it to count cached calls)."""
+        super().__init__(inner)
+        self.on_hit = on_hit
+        import diskcache
+
+        self.directory = str(directory)
+        # No eviction and no culling: entries are small, a paid answer should never vanish (a resumed
+        # run relies on it), and skipping the bookkeeping makes a store ~25% cheaper.
+        self._disk = diskcache.Cache(self.directory, eviction_policy="none", cull_limit=0)
+        self._ns = f"{_KEY_VERSION}|{self.namespace}"
+        self._pending: dict[str, list[asyncio.Future[bytes]]] = {}
+        """Requests being sent now, by key, with the futures of identical requests waiting for them."""
+        self._batch: list[tuple[str, bytes]] = []
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, request: ChatRequest) -> str:
+        return request.fingerprint(self._ns)
+
+    def lookup(self, request: ChatRequest, key: str | None = None) -> list[Completion] | None:
+        """The cached answer to `request` in hit form, or None. Never calls the model."""
+        raw = self._disk.get(key or self.key(request))
+        return None if raw is None else _COMPLETIONS.validate_json(raw)
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        key = self.key(request)
+        while True:
+            hit = self.lookup(request, key)
+            if hit is not None:
+                return self._hit(hit)
+            waiters = self._pending.get(key)
+            if waiters is None:
+                break
+            # The same request is already on its way: share its answer instead of paying twice.
+            mine: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            waiters.append(mine)
+            try:
+                return self._hit(_COMPLETIONS.validate_json(await mine))
+            except _SenderCancelled:  # the sender gave up, not us: send it ourselves
+                continue
+
+        self.misses += 1
+        waiters = self._pending[key] = []
+        try:
+            out = await self.inner.complete(request)
+        except BaseException as exc:
+            del self._pending[key]
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(_SenderCancelled() if isinstance(exc, asyncio.CancelledError) else exc)
+            raise
+        del self._pending[key]
+        raw = _hit_form(out)
+        for w in waiters:
+            if not w.done():
+                w.set_result(raw)
+        await self._store(key, raw)
+        return out
+
+    async def _store(self, key: str, raw: bytes) -> None:
+        """Write an entry before its answer is returned, so a crash right after cannot lose a paid
+        call. Answers that arrive in the same event-loop turn are committed in one SQLite
+        transaction (a third of the cost of one each): the first schedules the commit, and every
+        one yields once, which resumes it after the commit (the loop runs callbacks in order)."""
+        self._batch.append((key, raw))
+        if len(self._batch) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.sleep(0)
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        try:
+            with self._disk.transact():
+                for key, raw in batch:
+                    self._disk.set(key, raw)
+        except Exception as exc:  # a full disk or a locked database must not fail a paid answer
+            log.warning("cache: could not store %d entries in %s: %s", len(batch), self.directory, exc)
+
+    def _hit(self, out: list[Completion]) -> list[Completion]:
+        self.hits += 1
+        if self.on_hit is not None:
+            self.on_hit(out)
+        return out
+
+    def close(self) -> None:
+        if self._batch:
+            self._flush()
+        self._disk.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        await super().aclose()
+
+
+class _SenderCancelled(Exception):
+    """Told to the waiters of a request whose sender was cancelled."""
+
+
+def _hit_form(out: list[Completion]) -> bytes:
+    """What a later hit returns: the same completions, flagged cached, costing nothing."""
+    hits = [c.model_copy(update={"cached": True, "latency_s": 0.0,
+                                 "usage": Usage(cached_calls=1 if i == 0 else 0)})
+            for i, c in enumerate(out)]
+    return _COMPLETIONS.dump_json(hits)

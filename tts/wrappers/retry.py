@@ -1,0 +1,103 @@
+"""RetryBackend: tries a call again after a transient failure, with backoff.
+
+Retried: every `TransientError` (429, 5xx, connection errors, malformed bodies, timeouts) and the
+per-call timeout itself. Never retried: `PermanentError` (the caller's 4xx mistake, a bad key),
+`UsageError`, `BudgetExceeded`, or anything that is not a backend failure.
+
+Delay before attempt k+1: full jitter, uniform(0, min(max_delay, base_delay * 2**(k-1))), and at
+least the server's Retry-After (capped at max_delay) when it sent one.
+
+The per-call timeout counts from when the request is sent: when a ThrottleBackend is below this
+wrapper, the clock starts when the call gets its slot (`start_call_timeout`), not while it queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+
+from tts.backend import Backend, BackendWrapper, ChatRequest
+from tts.errors import CallTimeout, RateLimited, TransientError
+from tts.records import Completion
+
+log = logging.getLogger("tts.retry")
+
+# The running attempt's timeout scope and its length, for a throttle below us to start.
+_CALL_TIMEOUT: ContextVar[tuple[asyncio.Timeout, float] | None] = ContextVar("tts_call_timeout", default=None)
+
+
+def start_call_timeout() -> None:
+    """Start the current attempt's clock now (a throttle calls this once the request may be sent)."""
+    scope = _CALL_TIMEOUT.get()
+    if scope is not None and not scope[0].expired():
+        scope[0].reschedule(asyncio.get_running_loop().time() + scope[1])
+
+
+class RetryBackend(BackendWrapper):
+    def __init__(
+        self,
+        inner: Backend,
+        max_attempts: int = 8,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        timeout: float | None = 120.0,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(inner)
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self._sleep = sleep
+        from tts.wrappers.throttle import ThrottleBackend
+
+        # With a throttle below, it starts the clock when the call gets a slot.
+        self._throttled = isinstance(inner, BackendWrapper) and inner.find(ThrottleBackend) is not None
+        self._rng = rng or random.Random()
+        self.retries = 0
+        """Attempts made after a failure, over all calls."""
+        self.errors: Counter[str] = Counter()
+        """Transient failures seen, by error type (each one was followed by a retry or ended the call)."""
+
+    def delay(self, attempt: int, error: TransientError) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        backoff = self._rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return max(backoff, min(error.retry_after, self.max_delay))
+        return backoff
+
+    async def _attempt(self, request: ChatRequest) -> list[Completion]:
+        if self.timeout is None:
+            return await self.inner.complete(request)
+        try:
+            async with asyncio.timeout(None if self._throttled else self.timeout) as scope:
+                token = _CALL_TIMEOUT.set((scope, self.timeout))
+                try:
+                    return await self.inner.complete(request)
+                finally:
+                    _CALL_TIMEOUT.reset(token)
+        except TimeoutError as exc:
+            raise CallTimeout(f"no answer within {self.timeout} s") from exc
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(request)
+            except TransientError as exc:
+                self.errors[type(exc).__name__] += 1
+                if attempt >= self.max_attempts:
+                    raise
+                wait = self.delay(attempt, exc)
+                log.debug("attempt %d failed (%s: %s); retrying in %.2f s", attempt, type(exc).__name__, exc, wait)
+            self.retries += 1
+            await self._sleep(wait)

@@ -1,0 +1,106 @@
+"""ThrottleBackend: at most `concurrency` calls in flight, `rpm` requests and `tpm` tokens a minute.
+
+Requests per minute use asyncio-throttle's sliding window. Tokens per minute use a small token
+bucket: a call takes an estimate up front (prompt characters / 4 + max_tokens) and, once answered,
+the estimate is corrected with the real usage. A wait here does not count against the per-call
+timeout of a RetryBackend above: its clock starts when the call leaves the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tts.backend import Backend, BackendWrapper, ChatRequest
+from tts.records import Completion
+from tts.wrappers.retry import start_call_timeout
+
+DEFAULT_COMPLETION_ESTIMATE = 256
+"""Completion tokens assumed for a request that sets no max_tokens."""
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    chars = sum(len(m.content) if isinstance(m.content, str) else len(str(m.content or "")) for m in request.messages)
+    return chars // 4 + (request.max_tokens or DEFAULT_COMPLETION_ESTIMATE) * request.n
+
+
+class TokenBucket:
+    """`per_minute` tokens, refilled continuously. The level may go negative after a correction."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.capacity = float(per_minute)
+        self.rate = self.capacity / 60.0
+        self.level = self.capacity
+        self._t = time.monotonic()
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self._t) * self.rate)
+        self._t = now
+
+    async def take(self, tokens: float) -> None:
+        tokens = min(tokens, self.capacity)  # a huge request waits for a full bucket, not forever
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            self._lock, self._loop = asyncio.Lock(), loop
+        async with self._lock:  # first come, first served
+            self._refill()
+            while self.level < tokens:
+                await asyncio.sleep((tokens - self.level) / self.rate)
+                self._refill()
+            self.level -= tokens
+
+    def settle(self, estimated: float, actual: float) -> None:
+        self._refill()
+        self.level = min(self.capacity, self.level + estimated - actual)
+
+
+class ThrottleBackend(BackendWrapper):
+    def __init__(self, inner: Backend, concurrency: int = 64, rpm: float | None = None,
+                 tpm: float | None = None) -> None:
+        super().__init__(inner)
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self.rpm = rpm
+        self.tpm = tpm
+        self._requests = None
+        if rpm:
+            from asyncio_throttle import Throttler
+
+            # Poll a few times per request interval rather than asyncio-throttle's default 100 Hz.
+            self._requests = Throttler(rate_limit=rpm, period=60.0, retry_interval=min(0.5, max(0.01, 15.0 / rpm)))
+        self._tokens = TokenBucket(tpm) if tpm else None
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:  # asyncio primitives belong to one loop
+            self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
+        return self._slots
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        slots = self._semaphore()
+        async with slots:
+            if self._requests is not None:
+                await self._requests.acquire()
+            estimate = 0
+            if self._tokens is not None:
+                estimate = estimate_tokens(request)
+                await self._tokens.take(estimate)
+            start_call_timeout()
+            self.in_flight += 1
+            if self.in_flight > self.max_in_flight:
+                self.max_in_flight = self.in_flight
+            try:
+                out = await self.inner.complete(request)
+            finally:
+                self.in_flight -= 1
+        if self._tokens is not None:
+            self._tokens.settle(estimate, sum(c.usage.total_tokens for c in out))
+        return out
