@@ -62,6 +62,17 @@ async def test_child_contexts_share_the_trace_and_separate_replicas():
     assert root.rng("x").random() != root.rng("y").random()
 
 
+async def test_seeded_replicas_send_distinct_requests():
+    be = ScriptedBackend(["a"])
+    root = RunContext(be, defaults=SamplingDefaults(seed=5))
+    for rep in range(3):
+        await root.child("gen", replica=rep).sample([{"role": "user", "content": "q"}], 2, role="draft")
+    seeds = [r.seed for r in be.requests]
+    assert len(set(seeds)) == 6
+    assert RunContext(be, defaults=SamplingDefaults(seed=5)).request([{"role": "user", "content": "q"}],
+                                                                      sample_index=1).seed == 6
+
+
 async def test_self_consistency_votes_and_reports_usage():
     be = ScriptedBackend(["3 + 4 = 7", "ANSWER: 8", "I think 7", "7!", "9"])
     res = await tts.SelfConsistency(n=5).run(Task(id="t", prompt="3 + 4?", answer="7"), be)

@@ -254,3 +254,33 @@ def test_strategy_instances_are_frozen():
     with pytest.raises(Exception, match="frozen"):
         strat.kappa = 5  # type: ignore[misc]
     assert asyncio.iscoroutinefunction(SingleSample().solve)
+
+
+def noisy_model(answers):
+    """Samples answer answers[i % len]; a judge names the right candidate ('5') on 3 of 4 votes (a pure
+    function of the prompt and the vote index), else a wrong one."""
+
+    def fn(req):
+        text = request_text(req)
+        if "WINNER: <number" not in text:
+            return f"Working.\nAnswer: {answers[req.sample_index % len(answers)]}"
+        finals = re.findall(r"## Candidate (\d+)\s*\nFinal answer: (\S+)", text)
+        right = [i for i, ans in finals if ans == "5"]
+        wrong = [i for i, ans in finals if ans != "5"]
+        h = int(hashlib.sha256(f"{text}|{req.sample_index}|{req.replica}".encode()).hexdigest(), 16)
+        if right and (h % 4 or not wrong):
+            return f"WINNER: {right[0]}"
+        return f"WINNER: {(wrong or right)[h % len(wrong or right)]}"
+
+    return ScriptedBackend(fn)
+
+
+async def test_rtv_with_a_mostly_right_judge_picks_the_right_candidate_reproducibly():
+    answers = ["4", "6", "5", "7"] * 4
+    strat = TournamentVoting(n=16, votes=8)
+    first = await run_task(strat, TASK, noisy_model(answers), seed=3)
+    again = await run_task(strat, TASK, noisy_model(answers), seed=3)
+    assert first.answer == "5" and first.metadata["tournament"] == again.metadata["tournament"]
+    other = await run_task(strat, TASK, noisy_model(answers), seed=4)
+    assert other.metadata["tournament"]["groups"] != first.metadata["tournament"]["groups"]  # shuffles follow the seed
+    assert other.answer == "5"

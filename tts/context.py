@@ -106,7 +106,10 @@ class RunContext:
         d = self.defaults
         fields: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens}
         if d.seed is not None:
-            fields["seed"] = d.seed + sample_index
+            # Nested copies send the same messages with the same sample indices: fold the replica
+            # into the seed too, or a seeded provider would return identical samples to each copy.
+            offset = int(hashlib.sha256(self.replica.encode()).hexdigest()[:6], 16) if self.replica else 0
+            fields["seed"] = d.seed + sample_index + offset
         extra = {**d.extra, **params.pop("extra", {})}
         fields.update({k: v for k, v in params.items()})
         return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra, **fields)

@@ -43,7 +43,7 @@ def _template(name: str, text: str | None) -> jinja2.Template:
     if text is not None:
         return env.from_string(text)
     path = Path(name)
-    if path.suffix == ".j2" and path.is_file() and not (prompts_dir() / name).is_file():
+    if path.suffix == ".j2" and path.is_file() and (path.is_absolute() or not (prompts_dir() / name).is_file()):
         return env.from_string(path.read_text())
     try:
         return env.get_template(name)
