@@ -120,7 +120,7 @@ async def _handle(args: argparse.Namespace) -> int:
     if args.trace:
         from tts.trace import TraceWriter
 
-        trace = TraceWriter(args.trace)
+        trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")})
     started = time.perf_counter()
     try:
         with out_path.open("w", encoding="utf-8") as out, progress_bar(len(tasks), disable=args.quiet) as advance:
