@@ -140,8 +140,8 @@ class LoopbackServer:
 
     def reset(self) -> None:
         self.stats: dict[str, int] = {"requests": 0, "ok": 0, "e429": 0, "e500": 0, "hung": 0, "malformed": 0,
-                                      "e401": 0, "e400": 0, "dropped": 0, "in_flight": 0, "max_in_flight": 0,
-                                      "repeats_of_completed": 0}
+                                      "e401": 0, "e400": 0, "dropped": 0, "abandoned": 0, "in_flight": 0,
+                                      "max_in_flight": 0, "repeats_of_completed": 0}
         self._done: set[str] = set()
         self.bodies = []
 
@@ -255,6 +255,9 @@ class LoopbackServer:
             s["malformed"] += 1
             return web.Response(body=b'{"id": "x", "choices": [ {"mess', content_type="application/json")
         reply = (self.reply or loopback_reply)(body)
+        if request.transport is None or request.transport.is_closing():
+            s["abandoned"] += 1  # the client is gone: never delivered, so not paid for
+            return web.Response(status=499)
         self._done.add(digest)
         s["ok"] += 1
         return web.Response(body=json.dumps(reply).encode(), content_type="application/json")
