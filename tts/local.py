@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 from tts.backend import ChatRequest
 from tts.errors import MissingDependency, PermanentError
 from tts.records import Completion
+from tts.wrappers.retry import pause_call_timeout, start_call_timeout
 
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -323,25 +324,6 @@ def stop_shared_server() -> None:
         server.stop()
 
 
-def _pause_call_timeout() -> None:
-    """Stop the clock of a RetryBackend's per-call timeout above us, if there is one."""
-    from tts.wrappers import retry
-
-    var = getattr(retry, "_CALL_TIMEOUT", None)
-    scope = var.get() if var is not None else None
-    if scope is not None and not scope[0].expired():
-        scope[0].reschedule(None)
-
-
-def _start_call_timeout() -> None:
-    """(Re)start that clock from now, for its full length."""
-    from tts.wrappers import retry
-
-    start = getattr(retry, "start_call_timeout", None)
-    if start is not None:
-        start()
-
-
 class LocalBackend:
     """`--model local`: the embedded SmolLM2-135M-Instruct, started on the first call.
 
@@ -394,7 +376,7 @@ class LocalBackend:
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
         # Waiting for the server to start, or for our turn, is not the call hanging.
-        _pause_call_timeout()
+        pause_call_timeout()
         server = await self._server()
         out: list[Completion] = []
         for i in range(request.n):  # the server ignores n > 1
@@ -402,11 +384,11 @@ class LocalBackend:
                 "n": 1, "sample_index": request.sample_index + i,
                 "seed": None if request.seed is None else request.seed + i})
             async with _per_loop(_Shared.turns, lambda: asyncio.Semaphore(1)):
-                _start_call_timeout()
+                start_call_timeout()
                 got = await self._backend(server).complete(one)
-                _pause_call_timeout()
+                pause_call_timeout()
             out.extend(c.model_copy(update={"sample_index": one.sample_index}) for c in got[:1])
-        _start_call_timeout()
+        start_call_timeout()
         return out
 
     async def aclose(self) -> None:

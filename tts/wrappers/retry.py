@@ -37,6 +37,14 @@ def start_call_timeout() -> None:
         scope[0].reschedule(asyncio.get_running_loop().time() + scope[1])
 
 
+def pause_call_timeout() -> None:
+    """Stop the current attempt's clock (a backend that queues internally calls this while it waits
+    for its turn; `start_call_timeout` restarts it for the full length)."""
+    scope = _CALL_TIMEOUT.get()
+    if scope is not None and not scope[0].expired():
+        scope[0].reschedule(None)
+
+
 class RetryBackend(BackendWrapper):
     def __init__(
         self,
