@@ -101,10 +101,11 @@ class ListwiseJudge(_Judge):
     kind: Literal["listwise-judge"] = "listwise-judge"
 
     async def vote(self, task: Task, shown: list[Candidate], ctx: RunContext, *, sample_index: int = 0,
-                   role: str = "judge") -> tuple[int | None, str]:
-        """One judge call over `shown` in the given order: (0-based index of the pick or None, raw reply)."""
+                   role: str = "judge", texts: list[str] | None = None) -> tuple[int | None, str]:
+        """One judge call over `shown` in the given order: (0-based index of the pick or None, raw reply).
+        `texts`: the candidates already rendered (in the same order), to skip rendering per vote."""
         prompt = render("judge_listwise.j2", self.prompts, task=task.text,
-                        candidates=[self.shown(c) for c in shown])
+                        candidates=texts if texts is not None else [self.shown(c) for c in shown])
         comp = await ctx.complete([{"role": "user", "content": prompt}], role=role, sample_index=sample_index,
                                   use=self.use, **self.params())
         return parse_winner(comp.text, len(shown)), comp.text

@@ -144,11 +144,13 @@ class RTV(Component):
     async def _contest(self, task: Task, group: list[Candidate], ctx: RunContext, r: int,
                        j: int) -> tuple[Candidate, GroupRecord]:
         gctx = ctx.child(f"r{r}").child(f"g{j}")
+        texts = [self.judge.shown(c) for c in group]  # rendered once, not once per vote
 
         async def one_vote(v: int) -> int | None:
             order = list(range(len(group)))
             gctx.rng(f"v{v}/order").shuffle(order)
-            pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=v)
+            pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=v,
+                                            texts=[texts[i] for i in order])
             return None if pick is None else order[pick]
 
         # Votes are kept as positions in the group, so candidates with equal ids stay apart.
