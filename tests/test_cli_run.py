@@ -71,7 +71,11 @@ def test_crash_and_resume_pays_nothing_twice(tmp_path, server):
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while stats(server)["ok"] < 12 and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.01)
+    # Replies come in waves every 0.25 s (equal latency, 2 in flight). Kill mid-wave: the replies
+    # just sent have been stored, and the next ones are in flight. (A kill in the instant between a
+    # reply reaching the client and its cache write would lose that reply: no client can avoid that.)
+    time.sleep(0.12)
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     time.sleep(0.5)  # let the server finish what was in flight
