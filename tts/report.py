@@ -11,16 +11,6 @@ from typing import Any
 from tts.records import RunResult, Usage
 
 
-def stack_attr(backend: Any, name: str) -> Any:
-    """The first value of attribute `name` down a wrapper stack (`.inner` links), or None."""
-    layer = backend
-    while layer is not None:
-        if name in vars(layer) or name in type(layer).__dict__:
-            return getattr(layer, name)
-        layer = getattr(layer, "inner", None)
-    return None
-
-
 @contextmanager
 def progress_bar(total: int, *, disable: bool = False) -> Iterator[Callable[[RunResult], None]]:
     """Yields `advance(result)`; shows done/total, accuracy so far and elapsed time."""
@@ -71,7 +61,11 @@ def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any =
     table.add_column("")
     for key, value in summary_rows(results, wall_s):
         table.add_row(key, value)
-    retries = stack_attr(backend, "retries") if backend is not None else None
+    from tts.backend import BackendWrapper
+    from tts.wrappers.retry import RetryBackend
+
+    retry = backend.find(RetryBackend) if isinstance(backend, BackendWrapper) else None
+    retries = retry.retries if retry is not None else None
     if retries:
         table.add_row("retries", str(retries))
     if out:

@@ -34,6 +34,14 @@ def strategy_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def strategy_class(kind: str) -> type:
+    """The registered strategy class of `kind`; ConfigError naming the allowed kinds."""
+    _load_builtins()
+    if kind not in _REGISTRY:
+        raise ConfigError(f"unknown strategy kind {kind!r}; allowed: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[kind]
+
+
 def strategy_from_spec(spec: Any) -> Any:
     """A Strategy from a mapping (or pass a Strategy through)."""
     from tts.strategies.base import Strategy
@@ -43,13 +51,19 @@ def strategy_from_spec(spec: Any) -> Any:
     if not isinstance(spec, dict):
         raise ConfigError(f"a strategy spec must be a mapping with a 'kind', got {type(spec).__name__}")
     _load_builtins()
+    return build_from_spec(_REGISTRY, spec, "strategy")
+
+
+def build_from_spec(registry: dict[str, type], spec: dict[str, Any], what: str) -> Any:
+    """Validate `spec` as the class its `kind` names in `registry`; one-line ConfigError otherwise.
+    Shared by strategies and by selectors/scorers/summarizers (tts.selectors.registry)."""
     kind = spec.get("kind")
-    if kind not in _REGISTRY:
-        raise ConfigError(f"unknown strategy kind {kind!r}; allowed: {', '.join(sorted(_REGISTRY))}")
+    if kind not in registry:
+        raise ConfigError(f"unknown {what} kind {kind!r}; allowed: {', '.join(sorted(registry))}")
     try:
-        return _REGISTRY[kind].model_validate(spec)
+        return registry[kind].model_validate(spec)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, where=f"strategy {kind!r}")) from None
+        raise ConfigError(describe_validation_error(exc, where=f"{what} {kind!r}")) from None
 
 
 def describe_validation_error(exc: ValidationError, where: str) -> str:

@@ -71,7 +71,7 @@ def _flag(dest: str) -> str:
 
 def build_strategy(args: argparse.Namespace) -> Any:
     """The Strategy that `args` describe. ConfigError (one line) on any misfit."""
-    from tts.spec import load_spec, strategy_from_spec, strategy_kinds
+    from tts.spec import load_spec, strategy_class, strategy_from_spec, strategy_kinds
 
     if getattr(args, "spec", None):
         return load_spec(args.spec)
@@ -79,9 +79,7 @@ def build_strategy(args: argparse.Namespace) -> Any:
     kinds = strategy_kinds()
     if kind not in kinds:
         raise ConfigError(f"unknown --strategy {kind!r}; allowed: {', '.join(kinds)}")
-    from tts.spec import _REGISTRY
-
-    fields = _REGISTRY[kind].model_fields
+    fields = strategy_class(kind).model_fields
     spec: dict[str, Any] = {"kind": kind}
     given = {d: getattr(args, d, None) for d in (*_DIRECT, "verifier", "answer_format")}
     given = {d: v for d, v in given.items() if v is not None}

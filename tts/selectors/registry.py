@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny
 
 from tts.errors import ConfigError
 
@@ -52,15 +52,9 @@ def component_from_spec(spec: Any) -> Any:
     if not isinstance(spec, dict):
         raise ConfigError(f"a selector spec must be a kind name or a mapping with a 'kind', got {type(spec).__name__}")
     _load_builtins()
-    kind = spec.get("kind")
-    if kind not in _COMPONENTS:
-        raise ConfigError(f"unknown selector kind {kind!r}; allowed: {', '.join(sorted(_COMPONENTS))}")
-    from tts.spec import describe_validation_error
+    from tts.spec import build_from_spec
 
-    try:
-        return _COMPONENTS[kind].model_validate(spec)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, where=f"selector {kind!r}")) from None
+    return build_from_spec(_COMPONENTS, spec, "selector")
 
 
 def _nested(value: Any) -> Any:

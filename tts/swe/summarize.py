@@ -33,11 +33,6 @@ def files_in_patch(patch: str | None) -> list[str]:
     return list(dict.fromkeys(_DIFF_FILE.findall(patch or "")))
 
 
-def _first_line(text: str, limit: int = 160) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return clip(line, limit)
-
-
 def command_evidence(steps: list[Step], last: int = 6, quote_chars: int = 240) -> list[Evidence]:
     """The last `last` commands, each quoted with its exit code and the tail of its output."""
     out = []
