@@ -17,6 +17,7 @@ from tts.errors import AuthError, BudgetExceeded, CallTimeout, PermanentError, R
 from tts.records import Completion, Message, Usage
 from tts.testing import ScriptedBackend
 from tts.wrappers import AccountingBackend, CacheBackend, RetryBackend, ThrottleBackend
+from tts.wrappers.accounting import prompt_token_bound
 from tts.wrappers.throttle import TokenBucket, estimate_tokens
 
 
@@ -70,13 +71,14 @@ async def test_cache_keys_differ_by_sample_index_and_replica(tmp_path: Path) -> 
     assert (cache.hits, cache.misses) == (6, 6)
 
 
-async def test_cache_hit_costs_nothing_and_is_flagged(tmp_path: Path) -> None:
+async def test_cache_hit_carries_its_usage_and_is_flagged(tmp_path: Path) -> None:
     cache = CacheBackend(ScriptedBackend(["four"]), tmp_path)
     miss = (await cache.complete(req()))[0]
     hit = (await cache.complete(req()))[0]
     assert miss.cached is False and miss.usage.calls == 1 and miss.usage.total_tokens > 0
     assert hit.cached is True and hit.text == "four" and hit.latency_s == 0.0
-    assert hit.usage == Usage(cached_calls=1)
+    # what the answer consumed, as on the cold call; the flag says this run did not pay for it
+    assert hit.usage == miss.usage.model_copy(update={"cached_calls": 1})
 
 
 async def test_cache_n_choices_one_cached_call(tmp_path: Path) -> None:
@@ -84,14 +86,17 @@ async def test_cache_n_choices_one_cached_call(tmp_path: Path) -> None:
     await cache.complete(req(n=2))
     hit = await cache.complete(req(n=2))
     assert [c.text for c in hit] == ["a", "b"]
-    assert Usage.total(c.usage for c in hit) == Usage(cached_calls=1)
+    # one call with its usage, served from the cache
+    assert Usage.total(c.usage for c in hit).cached_calls == 1
+    assert Usage.total(c.usage for c in hit).calls == 1
 
 
 async def test_cache_survives_a_new_process(tmp_path: Path) -> None:
     script = (
         "import asyncio, sys\n"
         "from tts.backend import ChatRequest\nfrom tts.records import Message\n"
-        "from tts.testing import ScriptedBackend\nfrom tts.wrappers import CacheBackend\n"
+        "from tts.testing import ScriptedBackend\nfrom tts.wrappers.accounting import prompt_token_bound
+from tts.wrappers import CacheBackend\n"
         "b = CacheBackend(ScriptedBackend(['from the other process']), sys.argv[1])\n"
         "asyncio.run(b.complete(ChatRequest(messages=[Message(role='user', content='What is 2 + 3?')])))\n"
         "b.close()\n"
@@ -310,22 +315,27 @@ async def test_failed_call_releases_its_reservation() -> None:
     assert acct.usage.calls == 1
 
 
-async def test_token_and_cost_caps_with_known_prices() -> None:
+async def test_token_and_cost_caps_reserve_the_worst_case() -> None:
     inner = Failing()  # 10 prompt + 5 completion tokens a call
-    acct = AccountingBackend(inner, max_tokens=30, pricing=False, prices={"failing-model": (0.001, 0.002)})
+    worst = prompt_token_bound(req("1", max_tokens=5)) + 5
+    # room for the worst case after two answered calls (30 tokens), not after three
+    acct = AccountingBackend(inner, max_tokens=30 + worst, pricing=False, prices={"failing-model": (0.001, 0.002)})
     acct.model = "failing-model"
-    await acct.complete(req("1"))
-    await acct.complete(req("2"))
-    assert acct.usage.cost_usd == pytest.approx(2 * (10 * 0.001 + 5 * 0.002))
-    with pytest.raises(BudgetExceeded, match="max_tokens=30"):
-        await acct.complete(req("3"))
+    await acct.complete(req("1", max_tokens=5))
+    await acct.complete(req("2", max_tokens=5))
+    await acct.complete(req("3", max_tokens=5))
+    assert acct.usage.cost_usd == pytest.approx(3 * (10 * 0.001 + 5 * 0.002))
+    with pytest.raises(BudgetExceeded, match=f"max_tokens={30 + worst}"):
+        await acct.complete(req("4", max_tokens=5))
+    assert inner.sent == ["1", "2", "3"]
 
-    acct = AccountingBackend(Failing(), max_cost_usd=0.015, prices={"m": (0.001, 0.0)})
+    # $0.001 a prompt token: a call may cost worst * 0.001; two answered calls cost 0.02
+    acct = AccountingBackend(Failing(), max_cost_usd=0.02 + worst * 0.001 - 1e-9, prices={"m": (0.001, 0.0)})
     acct.model = "m"
-    await acct.complete(req("1"))
-    await acct.complete(req("2"))
+    await acct.complete(req("1", max_tokens=5))
+    await acct.complete(req("2", max_tokens=5))
     with pytest.raises(BudgetExceeded, match="max_cost"):
-        await acct.complete(req("3"))
+        await acct.complete(req("3", max_tokens=5))
     assert acct.usage.cost_usd == pytest.approx(0.02) and acct.usage.unpriced_calls == 0
 
 
@@ -382,18 +392,20 @@ async def test_cache_hit_is_served_past_a_cap(tmp_path: Path) -> None:
 
 
 async def test_caps_are_checked_when_the_call_is_sent_not_when_it_queues() -> None:
-    # One slot; the first answer alone uses the whole token budget; the queued calls must not go.
+    # One slot; after the first answer (15 tokens) no worst case fits; the queued calls must not go.
+    cap = prompt_token_bound(req("0", max_tokens=5)) + 5 + 14
     inner = Failing(latency=0.02)
-    stack = stack_wrappers(inner, concurrency=1, max_tokens_total=15, pricing=False)
-    outs = await asyncio.gather(*(stack.complete(req(str(i))) for i in range(4)), return_exceptions=True)
+    stack = stack_wrappers(inner, concurrency=1, max_tokens_total=cap, pricing=False)
+    outs = await asyncio.gather(*(stack.complete(req(str(i), max_tokens=5)) for i in range(4)),
+                                return_exceptions=True)
     assert inner.sent == ["0"]
     assert sum(isinstance(o, BudgetExceeded) for o in outs) == 3
 
-    # The other order (budget outside the throttle) lets every queued call through.
+    # The other order (budget outside the throttle) holds too: the queued calls' reservations wait.
     inner = Failing(latency=0.02)
-    other = AccountingBackend(ThrottleBackend(inner, concurrency=1), max_tokens=15, pricing=False)
-    await asyncio.gather(*(other.complete(req(str(i))) for i in range(4)), return_exceptions=True)
-    assert len(inner.sent) == 4
+    other = AccountingBackend(ThrottleBackend(inner, concurrency=1), max_tokens=cap, pricing=False)
+    await asyncio.gather(*(other.complete(req(str(i), max_tokens=5)) for i in range(4)), return_exceptions=True)
+    assert inner.sent == ["0"]
 
 
 async def test_a_judge_backend_shares_the_run_budget():

@@ -60,9 +60,27 @@ class ChatRequest(Record):
 
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that answers chat requests. Returns `request.n` completions."""
+    """Anything that answers chat requests. Returns `request.n` completions.
+
+    A backend also has a `namespace`: a string naming the model behind it and its endpoint (never
+    a key), e.g. "openai:http://host:8000/v1:my-model". It is part of every cache key, so two
+    backends for different models must have different namespaces; the wrappers refuse a backend
+    without one (`ConfigError`) rather than guess.
+    """
 
     async def complete(self, request: ChatRequest) -> list[Completion]: ...
+
+
+def require_namespace(backend: object) -> str:
+    """The backend's `namespace`; ConfigError when it has none (or an empty one)."""
+    ns = getattr(backend, "namespace", None)
+    if not isinstance(ns, str) or not ns:
+        from tts.errors import ConfigError
+
+        raise ConfigError(f"backend {type(backend).__name__} has no 'namespace': give it a `namespace` attribute "
+                          f"naming its model and endpoint (e.g. \"mine:http://host/v1:model-a\"), so its cached "
+                          f"answers are never served for another model")
+    return ns
 
 
 class BackendWrapper:
@@ -74,7 +92,7 @@ class BackendWrapper:
     @property
     def namespace(self) -> str:
         """Identifies the model behind the stack (model name + endpoint, never a key)."""
-        return getattr(self.inner, "namespace", type(self.inner).__name__)
+        return require_namespace(self.inner)
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
         return await self.inner.complete(request)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tts.backend import Backend, BackendWrapper
+from tts.backend import Backend, BackendWrapper, require_namespace
 from tts.errors import ConfigError
 
 BACKENDS = ("litellm", "openai")
@@ -104,6 +104,7 @@ def stack_wrappers(
     from tts.wrappers.retry import RetryBackend
     from tts.wrappers.throttle import ThrottleBackend
 
+    require_namespace(base)  # part of the contract: the cache keys on it, now or when one is added
     shared = share_budget_with.find(AccountingBackend) if isinstance(share_budget_with, BackendWrapper) else None
     accounting = AccountingBackend(base, max_calls=max_calls, max_tokens=max_tokens_total, max_cost_usd=max_cost,
                                    pricing=pricing, shared=shared)

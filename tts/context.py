@@ -14,8 +14,12 @@ from typing import Any
 from pydantic import Field
 
 from tts.backend import Backend, ChatRequest
-from tts.errors import BackendError
+from tts.errors import BackendError, BudgetExceeded
 from tts.records import CallRecord, Completion, Message, Record, Usage
+
+CANDIDATE_ROLES = frozenset({"sample", "draft", "refine", "solve"})
+"""Trace roles whose answers are attempts at the task itself. Every other role (judge, distill,
+summarize, feedback, grade, confirm, score, ...) is about candidates and is never one."""
 
 
 class SamplingDefaults(Record):
@@ -59,10 +63,16 @@ class RunContext:
         self.parent = parent
         self.on_call = on_call
         self.records: list[CallRecord] = []
-        self.completions: list[Completion] = []
-        """Every completion answered in this subtree, kept so a run cut short by a budget cap
-        still returns what it paid for."""
+        self.answered: list[tuple[CallRecord, Completion]] = []
+        """Every call answered in this subtree with its completion, kept so a run cut short (a
+        cap, a cancellation, a timeout) still returns what it has."""
         self.t0 = parent.t0 if parent is not None else time.perf_counter()
+        self.root: RunContext = parent.root if parent is not None else self
+        self.stopped: str | None = None
+        """Set on the root when the run must send no more calls (why, e.g. the cap's message)."""
+        self._in_flight = 0
+        self._idle: asyncio.Event | None = None
+        self._kept: dict[tuple[str, str], Any] = {} if parent is None else parent.root._kept
 
     # -- tree ---------------------------------------------------------------------------
     def child(self, name: str, replica: str | int | None = None) -> RunContext:
@@ -88,14 +98,45 @@ class RunContext:
 
     @property
     def usage(self) -> Usage:
+        """What this subtree's answers consumed: every call, cache hits included."""
         return Usage.total(r.usage for r in self.records)
+
+    @property
+    def paid(self) -> Usage:
+        """What this subtree paid in this run: `usage` without the cache hits."""
+        return Usage.total(r.paid for r in self.records)
+
+    def stop(self, reason: str) -> None:
+        """No further call of this run is sent (calls in flight finish and are counted)."""
+        if self.root.stopped is None:
+            self.root.stopped = reason
+
+    async def drained(self) -> None:
+        """Wait until no call of this run is in flight."""
+        root = self.root
+        if root._in_flight:
+            if root._idle is None:
+                root._idle = asyncio.Event()
+            await root._idle.wait()
+
+    def keep(self, key: str, value: Any) -> None:
+        """Remember a piece of progress (e.g. a tournament's survivors) under this path, for the
+        partial result of a run that is cut short."""
+        self._kept[(self.path, key)] = value
+
+    def kept(self, key: str, default: Any = None) -> Any:
+        return self._kept.get((self.path, key), default)
+
+    def candidates_so_far(self) -> list[tuple[CallRecord, Completion]]:
+        """The answered calls that are attempts at the task (see CANDIDATE_ROLES), in answer order."""
+        return [(r, c) for r, c in self.answered if r.role in CANDIDATE_ROLES]
 
     def _record(self, rec: CallRecord, comp: Completion | None = None) -> None:
         ctx: RunContext | None = self
         while ctx is not None:
             ctx.records.append(rec)
             if comp is not None:
-                ctx.completions.append(comp)
+                ctx.answered.append((rec, comp))
             ctx = ctx.parent
         if self.on_call is not None:
             self.on_call(rec)
@@ -121,14 +162,26 @@ class RunContext:
         """One completion. `role` names the call in the trace (draft, judge, distill, ...)."""
         req = self.request(messages, sample_index=sample_index, **params)
         backend = self.backends.get(use) or self.backends["default"]
+        root = self.root
+        if root.stopped is not None:  # cut short: send nothing more
+            raise BudgetExceeded(root.stopped)
         started = time.perf_counter()
+        root._in_flight += 1
         try:
             out = await backend.complete(req)
+        except BudgetExceeded as exc:
+            root.stop(str(exc))  # the run's other calls stop too: no call is sent past a cap
+            raise
         except BackendError as exc:
             self._record(CallRecord(path=self.path, role=role, sample_index=sample_index,
                                     started_s=started - self.t0, latency_s=time.perf_counter() - started,
                                     error=f"{type(exc).__name__}: {exc}"))
             raise
+        finally:
+            root._in_flight -= 1
+            if not root._in_flight and root._idle is not None:
+                root._idle.set()
+                root._idle = None
         comp = out[0]
         self._record(CallRecord(path=self.path, role=role, sample_index=sample_index, usage=comp.usage,
                                 latency_s=time.perf_counter() - started, cached=comp.cached,

@@ -85,19 +85,22 @@ def render_tree(node: Node, title: str | None = None) -> Any:
 
 
 def results_table(results: Sequence[RunResult], title: str | None = None) -> Any:
-    """One row per task: answer, correct, status, calls, tokens, wall time (and PDR's budgets)."""
+    """One row per task: answer, correct, status, calls, tokens and USD consumed (cache hits included)
+    and paid in this run, wall time (and PDR's budgets)."""
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("task", "strategy", "answer", "correct", "status", "calls", "cached", "tokens", "wall s"):
-        table.add_column(col, justify="right" if col in ("calls", "cached", "tokens", "wall s") else "left")
+    numbers = ("calls", "cached", "tokens", "paid tokens", "cost $", "paid $", "wall s")
+    for col in ("task", "strategy", "answer", "correct", "status", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     budgets = any("B_seq" in r.metadata for r in results)
     if budgets:
         table.add_column("B_seq", justify="right")
     for r in results:
         mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r.correct]
         row = [r.task_id, r.strategy, str(r.answer), mark, r.status, str(r.usage.calls), str(r.usage.cached_calls),
-               f"{r.usage.total_tokens:,}", f"{r.wall_s:.2f}"]
+               f"{r.usage.total_tokens:,}", f"{r.paid.total_tokens:,}", f"{r.usage.cost_usd:.4f}",
+               f"{r.paid.cost_usd:.4f}", f"{r.wall_s:.2f}"]
         if budgets:
             row.append(f"{r.metadata['B_seq']:,}" if "B_seq" in r.metadata else "-")
         table.add_row(*row)
@@ -105,7 +108,9 @@ def results_table(results: Sequence[RunResult], title: str | None = None) -> Any
     if len(results) > 1:
         acc = f"{sum(bool(r.correct) for r in graded)}/{len(graded)}" if graded else "-"
         table.caption = (f"{len(results)} tasks · accuracy {acc} · "
-                         f"{sum(r.usage.total_tokens for r in results):,} tokens")
+                         f"{sum(r.usage.total_tokens for r in results):,} tokens "
+                         f"(paid {sum(r.paid.total_tokens for r in results):,}) · "
+                         f"${sum(r.usage.cost_usd for r in results):.4f} (paid ${sum(r.paid.cost_usd for r in results):.4f})")
     return table
 
 

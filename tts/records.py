@@ -30,12 +30,21 @@ class Message(Record):
 
 
 class Usage(Record):
+    """Tokens, calls and USD (at list price) of some model calls.
+
+    The same record serves two views (see `RunResult`): what a result's answers *consumed* (every
+    call they rest on, whether it was paid now or served from the cache: a cache hit carries the
+    usage and cost of the call that made it) and what a run *paid* (cache hits excluded).
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
-    """Model calls actually sent and answered (cache hits excluded)."""
+    """Model calls answered, cache hits included (those are also counted in `cached_calls`)."""
     cached_calls: int = 0
+    """Of `calls`, how many were served from the cache (always 0 in a paid view)."""
     cost_usd: float = 0.0
+    """USD at the model's list price; 0 for a call whose model has no known price."""
     unpriced_calls: int = 0
     """Calls whose model has no known price: their cost counts as 0."""
 
@@ -59,6 +68,10 @@ class Usage(Record):
         for u in usages:
             out = out + u
         return out
+
+    def as_paid(self, cached: bool) -> Usage:
+        """This usage in the paid view: nothing when it was served from the cache."""
+        return Usage() if cached else self.model_copy(update={"cached_calls": 0})
 
 
 class TokenLogprob(Record):
@@ -185,8 +198,16 @@ class CallRecord(Record):
     """Seconds since the run started."""
     error: str | None = None
 
+    @property
+    def paid(self) -> Usage:
+        """What this call cost in this run: its usage, or nothing when the cache answered it."""
+        return self.usage.as_paid(self.cached)
 
-RunStatus = Literal["ok", "budget_exceeded", "error"]
+
+RunStatus = Literal["ok", "budget_exceeded", "cancelled", "timeout", "error"]
+"""Why a run ended: `ok` (finished), `budget_exceeded` (a cap refused a call), `cancelled` (its
+cancel event was set), `timeout` (its time limit ran out), `error` (a backend failure outlived its
+retries). A run that did not finish still has an answer when it had any real candidate."""
 
 
 class RunResult(Record):
@@ -197,6 +218,10 @@ class RunResult(Record):
     chosen: list[Candidate] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
+    """What the answers consumed: every call of the run, cache hits included, at list price. The
+    same on a cold and on a warm cache, so accuracy-vs-tokens figures do not depend on it."""
+    paid: Usage = Field(default_factory=Usage)
+    """What this run paid: `usage` without the calls served from the cache."""
     trace: list[CallRecord] = Field(default_factory=list)
     wall_s: float = 0.0
     correct: bool | None = None

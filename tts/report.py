@@ -34,19 +34,24 @@ def progress_bar(total: int, *, disable: bool = False) -> Iterator[Callable[[Run
 
 
 def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str, str]]:
+    """Consumed figures (what the answers rest on, cache hits included: the same on a warm cache)
+    with what this run paid beside them."""
     usage = Usage.total(r.usage for r in results)
+    paid = Usage.total(r.paid for r in results)
     graded = [r for r in results if r.correct is not None]
     rows = [("tasks", str(len(results)))]
     if graded:
         right = sum(bool(r.correct) for r in graded)
         rows.append(("accuracy", f"{right}/{len(graded)} = {right / len(graded):.1%}"))
-    statuses = {s: sum(r.status == s for r in results) for s in ("budget_exceeded", "error")}
+    statuses = {s: sum(r.status == s for r in results) for s in ("budget_exceeded", "cancelled", "timeout", "error")}
     rows += [(s.replace("_", " "), str(n)) for s, n in statuses.items() if n]
     rows += [
-        ("calls", str(usage.calls)),
+        ("calls", f"{usage.calls:,} (paid {paid.calls:,})"),
         ("cache hits", str(usage.cached_calls)),
-        ("tokens", f"{usage.total_tokens:,} ({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion)"),
-        ("cost", f"${usage.cost_usd:.4f}" + (f" ({usage.unpriced_calls} calls unpriced)" * bool(usage.unpriced_calls))),
+        ("tokens", f"{usage.total_tokens:,} ({usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion; "
+                   f"paid {paid.total_tokens:,})"),
+        ("cost", f"${usage.cost_usd:.4f} at list price (paid ${paid.cost_usd:.4f})"
+         + (f"; {usage.unpriced_calls} calls unpriced" * bool(usage.unpriced_calls))),
         ("wall time", f"{wall_s:.1f} s"),
     ]
     return rows

@@ -7,11 +7,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tts.answers import extract_answer, is_correct
+from tts.answers import is_correct
 from tts.backend import Backend
 from tts.context import RunContext, SamplingDefaults
-from tts.errors import BackendError, BudgetExceeded
-from tts.records import CallRecord, Candidate, RunResult, Task
+from tts.errors import BackendError, BudgetExceeded, ConfigError
+from tts.records import CallRecord, RunResult, RunStatus, Task
 
 if TYPE_CHECKING:
     from tts.strategies.base import Strategy
@@ -23,6 +23,17 @@ def as_task(task: Task | str, index: int = 0) -> Task:
     return task if isinstance(task, Task) else Task(id=f"task{index}", prompt=task)
 
 
+def seeded(defaults: SamplingDefaults | None, seed: int | None) -> SamplingDefaults:
+    """The sampling defaults of a run with `seed`: one seed for sampling and every random stream."""
+    defaults = defaults or SamplingDefaults()
+    if seed is None:
+        return defaults
+    if defaults.seed is not None and defaults.seed != seed:
+        raise ConfigError(f"seed={seed} and defaults.seed={defaults.seed} disagree: give one seed (it seeds "
+                          f"sampling and every random stream of the run)")
+    return defaults.model_copy(update={"seed": seed})
+
+
 async def run_task(
     strategy: Strategy,
     task: Task | str,
@@ -30,30 +41,85 @@ async def run_task(
     *,
     backends: dict[str, Backend] | None = None,
     defaults: SamplingDefaults | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     on_call: Callable[[CallRecord], None] | None = None,
+    timeout: float | None = None,
+    cancel: asyncio.Event | None = None,
 ) -> RunResult:
-    """Run `strategy` on one task. A budget cap ends the run with status `budget_exceeded` and
-    whatever was completed; a backend failure that outlived its retries ends it with `error`."""
+    """Run `strategy` on one task.
+
+    `seed` seeds sampling (sample i gets seed + i, see `SamplingDefaults.seed`) and every random
+    stream of the strategy (tie-breaks, shuffles); the same as `defaults.seed`. `timeout`: seconds
+    for the whole task; `cancel`: an event that stops it when set.
+
+    A run that does not finish still returns: a budget cap (status `budget_exceeded`), a backend
+    failure that outlived its retries (`error`), the timeout (`timeout`) or the cancel event
+    (`cancelled`). Calls already answered are counted in `usage`/`paid` (on a cap or an error the
+    calls in flight are let finish, since they are paid for), and the answer comes from the real
+    candidates so far by the strategy's own rule (`Strategy.partial`).
+    """
     task = as_task(task)
-    ctx = RunContext(backend, backends=backends, defaults=defaults, seed=seed, path=strategy.name, on_call=on_call)
+    defaults = seeded(defaults, seed)
+    ctx = RunContext(backend, backends=backends, defaults=defaults, seed=defaults.seed or 0, path=strategy.name,
+                     on_call=on_call)
     started = time.perf_counter()
+    status: RunStatus = "ok"
+    error: str | None = None
+    budget: BudgetExceeded | None = None
+    res: RunResult | None = None
     try:
-        res = await strategy.solve(task, ctx)
+        res = await _until_stopped(strategy.solve(task, ctx), timeout, cancel)
     except BudgetExceeded as exc:
-        partial = [Candidate(id=f"partial{i}", text=c.text, answer=extract_answer(c.text, strategy.answer_format),
-                             usage=c.usage) for i, c in enumerate(ctx.completions)]
-        res = RunResult(task_id=task.id, strategy=strategy.name, status="budget_exceeded", error=str(exc),
-                        candidates=partial)
-        exc.partial = res
+        status, error, budget = "budget_exceeded", str(exc), exc
     except BackendError as exc:
-        res = RunResult(task_id=task.id, strategy=strategy.name, status="error", error=f"{type(exc).__name__}: {exc}")
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+    except _Stopped as exc:
+        status, error = exc.status, exc.message
+    if res is None:
+        ctx.stop(error or status)
+        await ctx.drained()  # answered calls in flight are paid for: wait for them and count them
+        res = strategy.partial(task, ctx).model_copy(update={"status": status, "error": error})
+        if budget is not None:
+            budget.partial = res
     return res.model_copy(update={
         "usage": ctx.usage,
+        "paid": ctx.paid,
         "trace": list(ctx.records),
         "wall_s": time.perf_counter() - started,
         "correct": is_correct(res.answer, task.answer),
     })
+
+
+class _Stopped(Exception):
+    def __init__(self, status: RunStatus, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def _until_stopped(solve: Awaitable[RunResult], timeout: float | None,
+                         cancel: asyncio.Event | None) -> RunResult:
+    """`await solve`, unless `timeout` passes or `cancel` is set first: then `solve` is cancelled
+    (its calls in flight are abandoned) and `_Stopped` says why."""
+    if timeout is None and cancel is None:
+        return await solve
+    job = asyncio.ensure_future(solve)
+    stopper = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    try:
+        done, _ = await asyncio.wait({job} | ({stopper} if stopper else set()), timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        job.cancel()
+        raise
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+    if job in done:
+        return job.result()
+    job.cancel()
+    await asyncio.wait({job})
+    if stopper is not None and stopper in done:
+        raise _Stopped("cancelled", "cancelled: the run's cancel event was set")
+    raise _Stopped("timeout", f"timeout: the task did not finish within {timeout:g} s")
 
 
 async def run_many(

@@ -44,6 +44,9 @@ class TraceResult(Record):
     correct: bool | None = None
     status: str = "ok"
     usage: Usage = Field(default_factory=Usage)
+    """What the result's answers consumed (cache hits included)."""
+    paid: Usage = Field(default_factory=Usage)
+    """What this run paid for it (cache hits excluded)."""
     wall_s: float = 0.0
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -89,7 +92,7 @@ class TraceWriter:
             for rec in res.trace:
                 self.write_call(rec, res.task_id)
         self._line(TraceResult(task_id=res.task_id, strategy=res.strategy, answer=res.answer, correct=res.correct,
-                               status=res.status, usage=res.usage, wall_s=res.wall_s,
+                               status=res.status, usage=res.usage, paid=res.paid, wall_s=res.wall_s,
                                metadata=_small(res.metadata)))
         self.flush()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import sys
 from importlib import import_module
 
@@ -18,10 +19,33 @@ SUBCOMMANDS = ("run", "show", "local", "swe")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (plus the hint), exit code 2."""
+    """argparse that reports a bad command line in one line (plus the hint), exit code 2.
+
+    Abbreviations are off: `--k 2` is an unknown flag (with a suggestion), never `--kappa 2`."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        hint = self._suggest(message)
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see '{self.prog} --help')\n")
+
+    def _suggest(self, message: str) -> str:
+        """For an unknown flag: the flags it probably meant."""
+        if not message.startswith("unrecognized arguments:"):
+            return ""
+        known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        for word in message.split(":", 1)[1].split():
+            if not word.startswith("--"):
+                continue
+            flag = word.split("=", 1)[0]
+            stem = flag[2:]
+            near = [o for o in known if stem and stem in o[2:].split("-")]
+            near += [o for o in difflib.get_close_matches(flag, known, n=3, cutoff=0.6) if o not in near]
+            if near:
+                return f"; did you mean {' or '.join(near[:3])}?"
+        return ""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ re-sends no call that had completed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import time
@@ -37,7 +38,7 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--api-key", help="API key (default: the provider's usual environment variable)")
     g.add_argument("--backend", choices=["litellm", "openai"], default="litellm",
                    help="litellm (any provider) or openai (lean OpenAI-compatible client for self-hosted servers)")
-    g.add_argument("--temperature", type=float, default=0.7)
+    g.add_argument("--temperature", type=float, default=0.7, help="sampling temperature, 0 to 2")
     g.add_argument("--max-tokens", type=int, default=512, help="max tokens per completion")
     g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
@@ -72,20 +73,71 @@ def result_line(res: RunResult) -> dict[str, Any]:
         "text": best.text if best is not None else None,
         "candidates": len(res.candidates),
         "usage": res.usage.model_dump(),
+        "paid": res.paid.model_dump(),
         "wall_s": round(res.wall_s, 3),
         "metadata": res.metadata,
     }
 
 
 def _check_limits(args: argparse.Namespace) -> None:
-    for name in ("concurrency", "max_calls", "max_tokens_total", "retries", "max_tokens"):
+    for name in ("concurrency", "max_calls", "max_tokens_total", "max_tokens"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.retries < 0:
+        raise ConfigError(f"--retries must be 0 (no retries) or more, got {args.retries}")
     for name in ("rpm", "tpm", "max_cost", "timeout"):
         value = getattr(args, name)
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if not 0.0 <= args.temperature <= 2.0:
+        raise ConfigError(f"--temperature must be between 0 and 2, got {args.temperature:g}")
+
+
+def _writable_file(flag: str, path: str) -> Path:
+    """`path` can be written (its folder is made): else a one-line ConfigError naming the flag."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); "
+                          f"give a path in a writable folder") from None
+    return p
+
+
+def _writable_dir(flag: str, path: str) -> str:
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        probe = Path(path) / f".tts-write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write there ({exc.strerror or exc}); "
+                          f"give a writable folder or --no-cache") from None
+    return path
+
+
+async def check_reachable(api_base: str, timeout: float = 5.0) -> None:
+    """A one-line ConfigError when nothing listens at `api_base` (before any task is started, so a
+    typo in the URL is not reported as 64 failed tasks after minutes of retries)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(api_base if "//" in api_base else f"http://{api_base}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--api-base {api_base!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigError(f"cannot connect to {api_base}: {reason}; is the server running? (--api-base)") from None
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
 
 
 async def _handle(args: argparse.Namespace) -> int:
@@ -98,7 +150,14 @@ async def _handle(args: argparse.Namespace) -> int:
     _check_limits(args)
     tasks = load_tasks(args.tasks)
     strategy = build_strategy(args)
-    common = dict(cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+    out_path = _writable_file("--out", args.out)
+    if args.trace:
+        _writable_file("--trace", args.trace)
+    cache_dir = None if args.no_cache else _writable_dir("--cache-dir" if args.cache_dir else "cache directory",
+                                                          args.cache_dir or default_cache_dir())
+    if args.api_base and args.model != "local":
+        await check_reachable(args.api_base)
+    common = dict(cache_dir=cache_dir,
                   retries=args.retries, timeout=args.timeout, concurrency=args.concurrency, rpm=args.rpm,
                   tpm=args.tpm, max_calls=args.max_calls, max_tokens_total=args.max_tokens_total,
                   max_cost=args.max_cost)
@@ -114,8 +173,6 @@ async def _handle(args: argparse.Namespace) -> int:
     defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
                                 extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
 
-    out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     trace = None
     if args.trace:
         from tts.trace import TraceWriter
@@ -132,7 +189,7 @@ async def _handle(args: argparse.Namespace) -> int:
                 advance(res)
 
             results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
-                                     seed=args.seed or 0, on_result=on_result)
+                                     seed=args.seed, on_result=on_result)
     finally:
         if trace is not None:
             trace.close()

@@ -1,5 +1,6 @@
 """The strategy part of `tts run`: `--strategy KIND` with its main parameters as flags, or
-`--spec FILE` (a nested strategy as YAML/JSON data; it wins over the flags).
+`--spec FILE` (a nested strategy as YAML/JSON data; a strategy flag beside it is an error naming
+both, never silently ignored).
 
 A flag given for a strategy that has no use for it is a one-line ConfigError, not silently
 ignored. Strategy kinds registered later (with `tts.spec.register`) are reachable by name: a
@@ -26,7 +27,8 @@ def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("strategy")
     g.add_argument("--strategy", default=None, metavar="KIND",
                    help=f"{' | '.join(BUILTIN)} (or any registered kind; default: single)")
-    g.add_argument("--spec", metavar="FILE", help="a strategy described as YAML or JSON (wins over the flags below)")
+    g.add_argument("--spec", metavar="FILE", help="a strategy described as YAML or JSON (not combinable with the "
+                   "strategy flags below, except --judge-model)")
     g.add_argument("--n", type=int, help="candidates (best-of-n, self-consistency, rtv)")
     g.add_argument("--rounds", type=int, help="rounds R (sequential-refinement, pdr)")
     g.add_argument("--drafts", type=_drafts,
@@ -74,6 +76,10 @@ def build_strategy(args: argparse.Namespace) -> Any:
     from tts.spec import load_spec, strategy_class, strategy_from_spec, strategy_kinds
 
     if getattr(args, "spec", None):
+        overridden = [d for d in ("strategy", *_DIRECT, "verifier", "answer_format") if getattr(args, d, None) is not None]
+        if overridden:
+            raise ConfigError(f"--spec {args.spec} and {_flag(overridden[0])} both set the strategy: the spec "
+                              f"file would override {_flag(overridden[0])}; put it in the spec or drop --spec")
         return load_spec(args.spec)
     kind = getattr(args, "strategy", None) or "single"
     kinds = strategy_kinds()

@@ -127,6 +127,7 @@ class RTV(Component):
                 if rec.decided_by != "bye":
                     wins[id(winner)] += 1
             rounds.append(RoundRecord(index=r, groups=records))
+            ctx.keep("survivors", pop)  # what a run stopped in a later round picks among
         # Best first: most contests won, then the order of the last round.
         ranked = sorted(range(len(pop)), key=lambda i: (-wins[id(pop[i])], i))
         return Tournament(winners=[pop[i] for i in ranked], rounds=rounds, judge_calls=calls)

@@ -8,6 +8,7 @@ their samples differ).
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -63,11 +64,38 @@ class Strategy(BaseModel):
         return Candidate(id=cid, text=comp.text, answer=extract_answer(comp.text, self.answer_format),
                          usage=comp.usage, metadata=meta)
 
+    # -- a run cut short ------------------------------------------------------------------
+    def partial(self, task: Task, ctx: RunContext) -> RunResult:
+        """The result of a run stopped early (a cap, a cancellation, a timeout): its real
+        candidates so far (what the strategy kept with `ctx.keep("candidates", ...)`, else every
+        answered call in a candidate role: samples, drafts, refinements, solutions; never a judge
+        vote, a distill or a summary) and the answer `pick_partial` chooses among them."""
+        cands = ctx.kept("candidates")
+        if cands is None:
+            cands = [self.candidate(c, f"partial{i}", path=r.path, role=r.role)
+                     for i, (r, c) in enumerate(ctx.candidates_so_far())]
+        chosen = self.pick_partial(list(cands), ctx) if cands else []
+        return self.result(task, ctx, chosen[:1], list(cands), partial=True)
+
+    def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        """This strategy's rule over the candidates a stopped run has, best first. Default: the
+        majority answer (self-consistency's rule); strategies with another rule override it."""
+        from tts.selectors.vote import vote
+
+        _, supporters = vote(candidates, ctx.rng("partial"))
+        return supporters[:1] or candidates[:1]
+
+    @staticmethod
+    def round_of(cand: Candidate) -> int:
+        """The refinement round a partial candidate came from (its `roundN` path segment), or 0."""
+        found = re.findall(r"round(\d+)", str(cand.metadata.get("path", "")))
+        return int(found[-1]) if found else int(cand.metadata.get("round", 0) or 0)
+
     def result(self, task: Task, ctx: RunContext, chosen: list[Candidate], candidates: list[Candidate],
                **metadata: Any) -> RunResult:
         answer = chosen[0].answer if chosen else None
         return RunResult(task_id=task.id, strategy=self.name, answer=answer, chosen=chosen,
-                         candidates=candidates, usage=ctx.usage, metadata=metadata)
+                         candidates=candidates, usage=ctx.usage, paid=ctx.paid, metadata=metadata)
 
 
 __all__ = ["SamplingDefaults", "Strategy"]

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from tts.context import RunContext
 from tts.errors import ConfigError
-from tts.records import RunResult, Task
+from tts.records import Candidate, RunResult, Task
 from tts.selectors.registry import ScorerField, SelectorField
 from tts.selectors.vote import top_k_by_score
 from tts.spec import StrategyField, register
@@ -49,3 +49,7 @@ class BestOfN(Strategy):
             # no picker configured: the generator's own scores (e.g. a nested best-of-n), ties by seed
             chosen = top_k_by_score(cands, [c.score or 0.0 for c in cands], ctx.rng("ties"), 1)
         return self.result(task, ctx, chosen, cands, scores=[c.score for c in cands])
+
+    def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        """Stopped before (or while) scoring: the best score so far, ties (and no scores) by seed."""
+        return top_k_by_score(candidates, [c.score or 0.0 for c in candidates], ctx.rng("ties"), 1)

@@ -108,6 +108,12 @@ class ParallelDistillRefine(Strategy):
         return self.result(task, ctx, [final], all_drafts, B_total=total, B_seq=chains[0], rounds=len(schedule),
                            drafts=schedule, distill=self.distill, kappa=self.kappa, workspace_tokens=ws_tokens)
 
+    def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        """Stopped early: the best draft so far, i.e. among the drafts of the latest round reached,
+        the best-supported answer (top-k's default rule)."""
+        latest = max(self.round_of(c) for c in candidates)
+        return rank_by_answer([c for c in candidates if self.round_of(c) == latest], ctx.rng("partial"))[:1]
+
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: str) -> Candidate:
         if workspace:
             content = render("pdr_draft.j2", self.prompts, task=last_user_text(task), workspace=workspace)

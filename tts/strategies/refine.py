@@ -57,6 +57,11 @@ class SequentialRefinement(Strategy):
         total = ctx.usage.total_tokens
         return self.result(task, ctx, [attempts[-1]], attempts, B_total=total, B_seq=total, rounds=len(attempts))
 
+    def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        """Stopped early: the latest attempt (the refinement of all before it)."""
+        latest = max(self.round_of(c) for c in candidates)
+        return [[c for c in candidates if self.round_of(c) == latest][-1]]
+
     async def _scored(self, task: Task, ctx: RunContext, cand: Candidate) -> Candidate:
         score = (await self.scorer.score(task, [cand], ctx.child("score")))[0]
         return cand.model_copy(update={"score": float(score)})

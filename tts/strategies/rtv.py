@@ -55,8 +55,15 @@ class TournamentVoting(Strategy):
         cands = await self.generator.generate(task, ctx, self.n)
         sctx = ctx.child("summarize")
         cands = list(await asyncio.gather(*(self._summarized(task, c, sctx) for c in cands)))
+        ctx.keep("candidates", cands)
         tournament = await self.selector().tournament(task, cands, ctx, self.select_k)
         return self.result(task, ctx, tournament.winners, cands, tournament=tournament.summary())
+
+    def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        """Stopped mid-tournament: among the survivors of the last finished round (all candidates
+        before the first), the best-supported answer."""
+        survivors = ctx.child("rtv").kept("survivors") or candidates
+        return super().pick_partial(list(survivors), ctx)
 
     async def _summarized(self, task: Task, cand: Candidate, ctx: RunContext) -> Candidate:
         if cand.summary is not None:

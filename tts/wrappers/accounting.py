@@ -1,20 +1,29 @@
-"""AccountingBackend: totals what the calls cost and enforces hard caps.
+"""AccountingBackend: prices every answer, totals what was paid, and enforces hard caps.
 
-Totals: tokens, calls answered, cached calls, USD. Prices come from `prices=` or litellm's price
-table: through `litellm.cost_per_token` when litellm is loaded anyway (the litellm backend), else
-read straight from the table file litellm ships, so the lean path never pays litellm's import. A
-model with no known price costs 0, counts in `usage.unpriced_calls`, and is named in `notes`.
-Cache hits are free.
+Pricing: each answered completion gets its list price written into `usage.cost_usd` (and
+`usage.unpriced_calls=1` when its model has no known price), so a result, a cache entry and a
+trace all carry the same figure. Prices come from `prices=` or litellm's price table: through
+`litellm.cost_per_token` when litellm is loaded anyway (the litellm backend), else read straight
+from the table file litellm ships, so the lean path never pays litellm's import. A model with no
+known price costs 0 and is named in `notes`.
 
-Caps: a call that would start with a cap already reached is not sent; `BudgetExceeded` is raised
-carrying the usage so far. Calls are reserved when they start, so calls running concurrently can
-never together exceed `max_calls`. Token and USD caps are checked against what has been answered
-(a call's size is unknown until it returns), so they can be overshot by the calls in flight.
+Totals (`usage`) are what was paid at the provider: cache hits add only `cached_calls`.
+
+Caps are a contract at the provider: before a call is sent, its worst case is reserved (an upper
+bound on its prompt tokens plus `max_tokens` per choice, priced at list price) and the call is sent
+only if spent + reserved + worst case fits every cap; when the answer arrives the reservation is
+replaced by the real figures. A call that does not fit only because of other calls' reservations
+waits for them to settle; one that would not fit even then is not sent: `BudgetExceeded`. So with
+any number of calls in flight the total paid never exceeds a cap. Where the worst case cannot be
+bounded (a request without `max_tokens`, a model without a price under `max_cost`) one line says
+so, once, in the log and in `notes`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +31,31 @@ from tts._litellm import import_litellm, is_imported, packaged_price_table, tabl
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import BudgetExceeded
 from tts.records import Completion, Usage
+from tts.wrappers.retry import pause_call_timeout, start_call_timeout
+
+log = logging.getLogger("tts.budget")
+
+PROMPT_OVERHEAD_PER_MESSAGE = 8
+"""Tokens a chat template may add around each message (role markers, separators)."""
+PROMPT_OVERHEAD_PER_REQUEST = 48
+"""Tokens a chat template may add once per request (a default system prompt, generation prompt)."""
+
+
+def prompt_token_bound(request: ChatRequest) -> int:
+    """An upper bound on the prompt tokens a server counts for `request`: one token per character
+    of each message's JSON text (which is at least its UTF-8 byte count, and no byte-level BPE
+    token is shorter than a byte), plus the chat template's overhead. Deliberately loose: it only
+    has to hold, the reservation is released when the real count arrives."""
+    total = PROMPT_OVERHEAD_PER_REQUEST
+    for m in request.messages:
+        total += PROMPT_OVERHEAD_PER_MESSAGE + len(m.role) + len(json.dumps(m.content))
+        if m.tool_calls:
+            total += len(json.dumps(m.tool_calls))
+        if m.name:
+            total += len(m.name)
+    if request.tools:
+        total += len(json.dumps(request.tools))
+    return total
 
 
 class AccountingBackend(BackendWrapper):
@@ -52,6 +86,9 @@ class AccountingBackend(BackendWrapper):
         self._prompt = self._completion = self._calls = self._cached = self._unpriced = 0
         self._cost = 0.0
         self._in_flight = 0
+        self._reserved_tokens = 0
+        self._reserved_cost = 0.0
+        self._waiters: list[asyncio.Future[None]] = []
         self._priced: dict[str, bool] = {}
         self._noted: set[str] = set()
         self._loading: asyncio.Future[Any] | None = None
@@ -59,6 +96,7 @@ class AccountingBackend(BackendWrapper):
 
     @property
     def usage(self) -> Usage:
+        """What was paid at the provider so far (cache hits only count in `cached_calls`)."""
         return Usage(prompt_tokens=self._prompt, completion_tokens=self._completion, calls=self._calls,
                      cached_calls=self._cached, cost_usd=self._cost, unpriced_calls=self._unpriced)
 
@@ -66,37 +104,139 @@ class AccountingBackend(BackendWrapper):
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def capped(self) -> bool:
+        return any(c is not None for c in (self.max_calls, self.max_tokens, self.max_cost_usd)) or (
+            self.shared is not None and self.shared.capped)
+
     def over_cap(self) -> str | None:
-        """Why the next call may not start, or None."""
-        if self.shared is not None and (reason := self.shared.over_cap()) is not None:
+        """Why no call at all may start now (a cap already reached by what was paid), or None."""
+        return self._misfit(0, 0.0, reserved=False, new=False)
+
+    def _misfit(self, tokens: int, cost: float, *, reserved: bool, new: bool = True) -> str | None:
+        """Why one more call of worst case (`tokens`, `cost`) does not fit the caps, counting the
+        reservations of the calls in flight when `reserved`, or None. The shared ledger too."""
+        if self.shared is not None and (
+                reason := self.shared._misfit(tokens, cost, reserved=reserved, new=new)) is not None:
             return reason
-        if self.max_calls is not None and self._calls + self._in_flight >= self.max_calls:
-            return (f"max_calls={self.max_calls} reached ({self._calls} answered, {self._in_flight} in flight)")
-        if self.max_tokens is not None and self._prompt + self._completion >= self.max_tokens:
-            return f"max_tokens={self.max_tokens} reached ({self._prompt + self._completion} tokens used)"
-        if self.max_cost_usd is not None and self._cost >= self.max_cost_usd:
-            return f"max_cost=${self.max_cost_usd:g} reached (${self._cost:.4f} spent)"
+        if not new:  # is a cap already reached?
+            if self.max_calls is not None and self._calls >= self.max_calls:
+                return f"max_calls={self.max_calls} reached ({self._calls} answered)"
+            if self.max_tokens is not None and self._prompt + self._completion >= self.max_tokens:
+                return f"max_tokens={self.max_tokens} reached ({self._prompt + self._completion} tokens used)"
+            if self.max_cost_usd is not None and self._cost >= self.max_cost_usd:
+                return f"max_cost=${self.max_cost_usd:g} reached (${self._cost:.6f} spent)"
+            return None
+        flying, held, held_cost = ((self._in_flight, self._reserved_tokens, self._reserved_cost) if reserved
+                                   else (0, 0, 0.0))
+        if self.max_calls is not None and self._calls + flying + 1 > self.max_calls:
+            return f"max_calls={self.max_calls} reached ({self._calls} answered, {self._in_flight} in flight)"
+        used = self._prompt + self._completion
+        if self.max_tokens is not None and used + held + tokens > self.max_tokens:
+            return (f"max_tokens={self.max_tokens} reached ({used:,} tokens used, {held:,} reserved by calls in "
+                    f"flight, the next call may need {tokens:,})")
+        if self.max_cost_usd is not None and self._cost + held_cost + cost > self.max_cost_usd:
+            return (f"max_cost=${self.max_cost_usd:g} reached (${self._cost:.6f} spent, ${held_cost:.6f} reserved "
+                    f"by calls in flight, the next call may cost ${cost:.6f})")
         return None
 
+    def _ledgers(self) -> list[AccountingBackend]:
+        return [self] if self.shared is None else [self, self.shared]
+
     async def complete(self, request: ChatRequest) -> list[Completion]:
-        reason = self.over_cap()
-        if reason is not None:
-            hit = self._cached_answer(request)
-            if hit is not None:  # not sent, so not past the cap
-                self.record(hit)
-                return hit
-            raise BudgetExceeded(f"budget: {reason}; the call was not sent", usage=self.usage)
-        ledgers = [self] if self.shared is None else [self, self.shared]
-        for ledger in ledgers:
-            ledger._in_flight += 1  # reserve before awaiting, so concurrent calls see it
+        if not self.capped:
+            return await self._send(request, 0, 0.0)
+        if self.pricing and self._table is None and not is_imported() and self.model not in self.prices:
+            await self._load_price_table()  # the worst case needs the price before the call is sent
+        tokens, cost = self.worst_case(request)
+        while (reason := self._misfit(tokens, cost, reserved=True)) is not None:
+            if self._misfit(tokens, cost, reserved=False) is not None:
+                hit = self._cached_answer(request)
+                if hit is not None:  # not sent, so not past the cap
+                    self.record(hit)
+                    return hit
+                raise BudgetExceeded(f"budget: {reason}; the call was not sent", usage=self.usage)
+            # It fits once the calls in flight settle: wait for one to, without running the call's clock.
+            pause_call_timeout()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            for ledger in self._ledgers():
+                ledger._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                for ledger in self._ledgers():
+                    if waiter in ledger._waiters:
+                        ledger._waiters.remove(waiter)
+            start_call_timeout()
+        return await self._send(request, tokens, cost)
+
+    async def _send(self, request: ChatRequest, tokens: int, cost: float) -> list[Completion]:
+        ledgers = self._ledgers()
+        for ledger in ledgers:  # reserve before awaiting, so concurrent calls see it
+            ledger._in_flight += 1
+            ledger._reserved_tokens += tokens
+            ledger._reserved_cost += cost
         try:
             out = await self.inner.complete(request)
+            if self._table is None and self.pricing and not is_imported() and not self._all_priced(out):
+                await self._load_price_table()
+            out = self.priced(out)
+            self.record(out)
         finally:
             for ledger in ledgers:
                 ledger._in_flight -= 1
-        if self._table is None and self.pricing and not is_imported() and not self._all_priced(out):
-            await self._load_price_table()
-        self.record(out)
+                ledger._reserved_tokens -= tokens
+                ledger._reserved_cost -= cost
+                ledger._wake()
+        return out
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def worst_case(self, request: ChatRequest) -> tuple[int, float]:
+        """The most `request` can cost: (tokens, USD at list price). A request without max_tokens
+        has no bound on its reply; it is reserved as its prompt only, and said so once."""
+        prompt = prompt_token_bound(request)
+        if request.max_tokens is None:
+            if self.max_tokens is not None or self.max_cost_usd is not None:
+                self.note_once("unbounded", "budget: requests without max_tokens have no worst case, so "
+                               "max_tokens_total/max_cost can be overshot by their replies; set max_tokens")
+            completion = 0
+        else:
+            completion = request.max_tokens * request.n
+        cost = 0.0
+        if self.max_cost_usd is not None or (self.shared is not None and self.shared.max_cost_usd is not None):
+            price = self._price(self.model, prompt, completion)
+            if price is None:
+                self.note_once("unpriced-cap", f"budget: no price known for model {self.model!r}, so max_cost "
+                               f"cannot apply to its calls (token and call caps still do)")
+            else:
+                cost = price
+        return prompt + completion, cost
+
+    def note_once(self, key: str, message: str) -> None:
+        """Say `message` once per ledger: in the log and in `notes`."""
+        if key in self._noted:
+            return
+        self._noted.add(key)
+        self.notes.add(message)
+        log.warning("%s", message)
+
+    def priced(self, completions: list[Completion]) -> list[Completion]:
+        """The completions with their list price written into their usage (a fresh answer's own
+        `cost_usd`, when its backend reported one, is kept)."""
+        out = []
+        for c in completions:
+            u = c.usage
+            if c.cached or not u.calls and not u.total_tokens:
+                out.append(c)
+                continue
+            cost = u.cost_usd or self._price(c.model, u.prompt_tokens, u.completion_tokens)
+            usage = u.model_copy(update={"cost_usd": cost or 0.0, "unpriced_calls": u.calls if cost is None else 0})
+            out.append(c.model_copy(update={"usage": usage}))
         return out
 
     def _all_priced(self, out: list[Completion]) -> bool:
@@ -117,21 +257,16 @@ class AccountingBackend(BackendWrapper):
             self.shared._apply(u)
 
     def usage_of(self, completions: list[Completion]) -> Usage:
-        """What these completions cost, priced for this model. Cache hits are free."""
+        """What these completions cost this ledger: priced answers; a cache hit only counts as cached."""
         out = Usage()
         for c in completions:
             u = c.usage
             if c.cached:
                 out.cached_calls += u.cached_calls
                 continue
-            out.prompt_tokens += u.prompt_tokens
-            out.completion_tokens += u.completion_tokens
-            out.calls += u.calls
-            cost = u.cost_usd or self._price(c.model, u.prompt_tokens, u.completion_tokens)
-            if cost is None:
-                out.unpriced_calls += u.calls
-            else:
-                out.cost_usd += cost
+            if u.calls and not u.cost_usd and not u.unpriced_calls:
+                u = self.priced([c])[0].usage
+            out = out + u.model_copy(update={"cached_calls": 0})
         return out
 
     def _apply(self, u: Usage) -> None:

@@ -2,8 +2,11 @@
 
 The key is `request.fingerprint(namespace)`: model and endpoint, messages, sampling parameters,
 sample index and replica, so N samples of one prompt stay N different entries, and never an API
-key. Entries are stored only after a successful call, already in their "hit" form (cached=True,
-usage zero except cached_calls=1). diskcache keeps them in SQLite, which many processes and
+key. The namespace is the backend's `namespace` attribute (model and endpoint): a backend without
+one is a ConfigError here, since keying by class name would let two models share answers.
+Entries are stored only after a successful call, already in their "hit" form: cached=True, with
+the usage and list price of the call that made the answer (plus cached_calls=1), so a result
+built on a hit reports what it consumed exactly as on a cold run. diskcache keeps them in SQLite, which many processes and
 threads may share; within one process, identical requests in flight together are sent once.
 """
 
@@ -16,12 +19,13 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from tts.backend import Backend, BackendWrapper, ChatRequest
-from tts.records import Completion, Usage
+from tts.backend import Backend, BackendWrapper, ChatRequest, require_namespace
+from tts.records import Completion
 
 log = logging.getLogger("tts.cache")
 
-_KEY_VERSION = "tts-cache-1"
+_KEY_VERSION = "tts-cache-2"
+"""Version 2: entries carry the usage and cost of their answer (version 1 entries carried none)."""
 _COMPLETIONS = TypeAdapter(list[Completion])
 
 
@@ -31,6 +35,7 @@ class CacheBackend(BackendWrapper):
         """`on_hit` is told about every answer served from the cache (e.g. an accounting layer
         below this one, which hits never reach, uses it to count cached calls)."""
         super().__init__(inner)
+        namespace = require_namespace(inner)
         self.on_hit = on_hit
         import diskcache
 
@@ -38,7 +43,7 @@ class CacheBackend(BackendWrapper):
         # No eviction and no culling: entries are small, a paid answer should never vanish (a resumed
         # run relies on it), and skipping the bookkeeping makes a store ~25% cheaper.
         self._disk = diskcache.Cache(self.directory, eviction_policy="none", cull_limit=0)
-        self._ns = f"{_KEY_VERSION}|{self.namespace}"
+        self._ns = f"{_KEY_VERSION}|{namespace}"
         self._pending: dict[str, list[asyncio.Future[bytes]]] = {}
         """Requests being sent now, by key, with the futures of identical requests waiting for them."""
         self._batch: list[tuple[str, bytes]] = []
@@ -128,8 +133,9 @@ class _SenderCancelled(Exception):
 
 
 def _hit_form(out: list[Completion]) -> bytes:
-    """What a later hit returns: the same completions, flagged cached, costing nothing."""
-    hits = [c.model_copy(update={"cached": True, "latency_s": 0.0,
-                                 "usage": Usage(cached_calls=1 if i == 0 else 0)})
-            for i, c in enumerate(out)]
+    """What a later hit returns: the same completions with the same usage and cost, flagged cached
+    (the call's `cached_calls` is 1, on its first completion, like its `calls`)."""
+    hits = [c.model_copy(update={"cached": True, "latency_s": 0.0, "usage": c.usage.model_copy(
+                update={"cached_calls": c.usage.calls})})
+            for c in out]
     return _COMPLETIONS.dump_json(hits)
