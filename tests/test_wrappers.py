@@ -95,8 +95,7 @@ async def test_cache_survives_a_new_process(tmp_path: Path) -> None:
     script = (
         "import asyncio, sys\n"
         "from tts.backend import ChatRequest\nfrom tts.records import Message\n"
-        "from tts.testing import ScriptedBackend\nfrom tts.wrappers.accounting import prompt_token_bound
-from tts.wrappers import CacheBackend\n"
+        "from tts.testing import ScriptedBackend\nfrom tts.wrappers import CacheBackend\n"
         "b = CacheBackend(ScriptedBackend(['from the other process']), sys.argv[1])\n"
         "asyncio.run(b.complete(ChatRequest(messages=[Message(role='user', content='What is 2 + 3?')])))\n"
         "b.close()\n"
@@ -329,8 +328,8 @@ async def test_token_and_cost_caps_reserve_the_worst_case() -> None:
         await acct.complete(req("4", max_tokens=5))
     assert inner.sent == ["1", "2", "3"]
 
-    # $0.001 a prompt token: a call may cost worst * 0.001; two answered calls cost 0.02
-    acct = AccountingBackend(Failing(), max_cost_usd=0.02 + worst * 0.001 - 1e-9, prices={"m": (0.001, 0.0)})
+    # $0.001 a prompt token (completions free): a call may cost (worst - 5) * 0.001; two calls cost 0.02
+    acct = AccountingBackend(Failing(), max_cost_usd=0.02 + (worst - 5) * 0.001 - 1e-9, prices={"m": (0.001, 0.0)})
     acct.model = "m"
     await acct.complete(req("1", max_tokens=5))
     await acct.complete(req("2", max_tokens=5))

@@ -67,8 +67,9 @@ class ScriptedBackend:
             return reply.model_copy(update={"sample_index": request.sample_index})
         text = str(reply)
         prompt_chars = sum(len(str(m.content or "")) for m in request.messages)
-        usage = Usage(prompt_tokens=max(1, int(prompt_chars * self.tokens_per_char)),
-                      completion_tokens=max(1, int(len(text) * self.tokens_per_char)), calls=1)
+        # one call however many choices: the prompt and the call belong to the first (as split_usage)
+        usage = Usage(prompt_tokens=max(1, int(prompt_chars * self.tokens_per_char)) if i == 0 else 0,
+                      completion_tokens=max(1, int(len(text) * self.tokens_per_char)), calls=1 if i == 0 else 0)
         return Completion(text=text, finish_reason="stop", usage=usage, model=self.model,
                           sample_index=request.sample_index + i)
 
@@ -295,9 +296,14 @@ def loopback_reply(body: dict[str, Any]) -> dict[str, Any]:
         else:
             text = f"Thinking about it ({h[:6]}).\nANSWER: {('alpha', 'beta', 'gamma', 'delta')[int(h[6], 16) % 4]}"
         tokens = text.split()
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if limit and len(tokens) > int(limit):  # a reply never exceeds max_tokens, as at a real server
+            tokens, finish = tokens[:int(limit)], "length"
+            text = " ".join(tokens)
         completion_tokens += len(tokens)
         choice: dict[str, Any] = {"index": i, "message": {"role": "assistant", "content": text},
-                                  "finish_reason": "stop"}
+                                  "finish_reason": finish}
         if body.get("logprobs"):
             choice["logprobs"] = {"content": [{"token": t, "logprob": -0.1 * (j % 5), "top_logprobs": []}
                                               for j, t in enumerate(tokens)]}

@@ -7,6 +7,7 @@ retry loops stacked would multiply attempts. Its exceptions are mapped onto our 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -80,7 +81,7 @@ class LiteLLMBackend:
         except BackendError:
             raise
         except Exception as exc:
-            mapped = map_litellm_error(exc, litellm)
+            mapped = map_litellm_error(exc, litellm, self.api_base)
             if mapped is None:
                 raise
             raise mapped from exc
@@ -88,8 +89,34 @@ class LiteLLMBackend:
         return _completions(response, request, latency, self.model)
 
     async def aclose(self) -> None:
-        # litellm keeps a process-wide client cache of its own; nothing here belongs to us alone.
+        """Release what litellm opened for our calls: its cached HTTP clients (httpx pools, aiohttp
+        sessions) are closed and the cache emptied (so a later call, by any backend, opens fresh
+        ones instead of finding closed ones), and its logging worker task is flushed and stopped."""
+        await close_litellm(self._litellm)
+
+
+async def close_litellm(litellm: Any) -> None:
+    """Close litellm's process-wide async clients and stop its logging worker (each step only
+    when this litellm version has it)."""
+    try:
+        from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+    except ImportError:
+        close_litellm_async_clients = None
+    if close_litellm_async_clients is not None:
+        await close_litellm_async_clients()
+    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+    flush_cache = getattr(cache, "flush_cache", None)
+    if callable(flush_cache):
+        flush_cache()
+    try:
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    except ImportError:
+        return
+    try:  # let queued success callbacks (the user's, if any) run, briefly, then stop the worker
+        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), 2.0)
+    except (TimeoutError, Exception):
         pass
+    await GLOBAL_LOGGING_WORKER.stop()
 
 
 def _completions(response: Any, request: ChatRequest, latency: float, model: str) -> list[Completion]:
@@ -121,11 +148,31 @@ def _completions(response: Any, request: ChatRequest, latency: float, model: str
         raise MalformedResponse(f"litellm returned something that is not a chat completion: {exc}") from exc
 
 
-def map_litellm_error(exc: BaseException, litellm: Any) -> BackendError | None:
+def _connection_failure(exc: BaseException) -> str | None:
+    """The reason when `exc` was caused by failing to reach the server (refused, no route, DNS)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 12:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return "connection refused"
+    for c in chain:
+        if type(c).__name__ in ("gaierror", "ClientConnectorDNSError"):
+            return f"cannot resolve the host ({c})"
+        if type(c).__name__ in ("ConnectError", "ClientConnectorError"):
+            return str(c) or "connection failed"
+    return None
+
+
+def map_litellm_error(exc: BaseException, litellm: Any, api_base: str | None = None) -> BackendError | None:
     """Our error for a litellm (or openai SDK) exception; None for anything that is not a call failure."""
     E = litellm.exceptions
     msg = f"{type(exc).__name__}: {exc}"
     status = getattr(exc, "status_code", None)
+    refused = _connection_failure(exc)
+    if refused is not None:  # litellm reports these as InternalServerError "Connection error."
+        return ConnectionFailed(f"cannot connect to {api_base or 'the provider'}: {refused}")
     # Order matters: Timeout is an APIConnectionError, the validation errors are APIErrors.
     if isinstance(exc, E.Timeout):
         return CallTimeout(msg, status=status)
