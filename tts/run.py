@@ -132,6 +132,8 @@ async def run_many(
 ) -> list[RunResult]:
     """All tasks in flight together; the backend's throttle bounds the calls. Results in task order."""
 
+    preflight(backend, kwargs.get("backends"), seeded(kwargs.get("defaults"), kwargs.get("seed")))
+
     async def one(i: int, t: Task | str) -> RunResult:
         res = await run_task(strategy, as_task(t, i), backend, **kwargs)
         if on_result is not None:
@@ -139,6 +141,17 @@ async def run_many(
         return res
 
     return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
+
+
+def preflight(backend: Backend, backends: dict[str, Backend] | None, defaults: SamplingDefaults) -> None:
+    """One line each, before any call, for what a budget cap of these backends cannot bound."""
+    from tts.backend import BackendWrapper
+    from tts.wrappers.accounting import AccountingBackend
+
+    for b in (backend, *(backends or {}).values()):
+        acct = b.find(AccountingBackend) if isinstance(b, BackendWrapper) else None
+        if acct is not None and acct.capped:
+            acct.preflight(defaults.max_tokens)
 
 
 def run_sync(awaitable: Awaitable[T]) -> T:

@@ -108,7 +108,7 @@ class LoopbackServer:
     p429, p500, phang, pmalformed (dice seeded by `seed`). "hang" sleeps `hang_s` then answers 504;
     "drop" closes the connection without a reply. `stats` counts requests, ok replies, each fault and
     `repeats_of_completed`: requests whose exact body had already been answered successfully, i.e.
-    work paid twice. GET /stats returns them as JSON; POST /reset zeroes them.
+    work paid twice, and the `prompt_tokens`/`completion_tokens` of the replies it delivered. GET /stats returns them as JSON; POST /reset zeroes them.
     """
 
     def __init__(self, *, latency: float = 0.0, p429: float = 0.0, p500: float = 0.0, phang: float = 0.0,
@@ -142,7 +142,8 @@ class LoopbackServer:
     def reset(self) -> None:
         self.stats: dict[str, int] = {"requests": 0, "ok": 0, "e429": 0, "e500": 0, "hung": 0, "malformed": 0,
                                       "e401": 0, "e400": 0, "dropped": 0, "abandoned": 0, "in_flight": 0,
-                                      "max_in_flight": 0, "repeats_of_completed": 0}
+                                      "max_in_flight": 0, "repeats_of_completed": 0, "prompt_tokens": 0,
+                                      "completion_tokens": 0}
         self._done: set[str] = set()
         self.bodies = []
 
@@ -261,6 +262,9 @@ class LoopbackServer:
             return web.Response(status=499)
         self._done.add(digest)
         s["ok"] += 1
+        usage = reply.get("usage") or {}  # what was served (and would be billed), as a provider counts it
+        s["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+        s["completion_tokens"] += int(usage.get("completion_tokens") or 0)
         return web.Response(body=json.dumps(reply).encode(), content_type="application/json")
 
 

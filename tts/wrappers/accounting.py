@@ -201,21 +201,37 @@ class AccountingBackend(BackendWrapper):
         has no bound on its reply; it is reserved as its prompt only, and said so once."""
         prompt = prompt_token_bound(request)
         if request.max_tokens is None:
-            if self.max_tokens is not None or self.max_cost_usd is not None:
-                self.note_once("unbounded", "budget: requests without max_tokens have no worst case, so "
-                               "max_tokens_total/max_cost can be overshot by their replies; set max_tokens")
+            self.preflight(None)
             completion = 0
         else:
             completion = request.max_tokens * request.n
         cost = 0.0
-        if self.max_cost_usd is not None or (self.shared is not None and self.shared.max_cost_usd is not None):
+        if self._cost_capped():
             price = self._price(self.model, prompt, completion)
             if price is None:
-                self.note_once("unpriced-cap", f"budget: no price known for model {self.model!r}, so max_cost "
-                               f"cannot apply to its calls (token and call caps still do)")
+                self._note_unpriced()
             else:
                 cost = price
         return prompt + completion, cost
+
+    def _cost_capped(self) -> bool:
+        return self.max_cost_usd is not None or (self.shared is not None and self.shared._cost_capped())
+
+    def _note_unpriced(self) -> None:
+        self.note_once("unpriced-cap", f"budget: no price known for model {self.model!r}, so max_cost cannot apply "
+                       f"to its calls (they count against max_tokens_total and max_calls only)")
+
+    def preflight(self, max_tokens: int | None) -> None:
+        """Say at start-up, once each, what the caps cannot bound: replies without `max_tokens`
+        (the per-call limit the run will send), a model without a price under a cost cap."""
+        token_or_cost = self.max_tokens is not None or self._cost_capped() or (
+            self.shared is not None and self.shared.max_tokens is not None)
+        if max_tokens is None and token_or_cost:
+            self.note_once("unbounded", "budget: calls without max_tokens have no worst case, so max_tokens_total and "
+                           "max_cost can be overshot by their replies; set max_tokens to make the caps hold")
+        if self._cost_capped() and (not self.pricing and self.model not in self.prices
+                                    or self._price(self.model, 1, 1) is None):
+            self._note_unpriced()
 
     def note_once(self, key: str, message: str) -> None:
         """Say `message` once per ledger: in the log and in `notes`."""
