@@ -62,7 +62,8 @@ class TournamentVoting(Strategy):
     def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
         """Stopped mid-tournament: among the survivors of the last finished round (all candidates
         before the first), the best-supported answer."""
-        survivors = ctx.child("rtv").kept("survivors") or candidates
+        where = ctx if ctx.path.rsplit("/", 1)[-1] == "rtv" else ctx.child("rtv")  # as RTV.tournament
+        survivors = where.kept("survivors") or candidates
         return super().pick_partial(list(survivors), ctx)
 
     async def _summarized(self, task: Task, cand: Candidate, ctx: RunContext) -> Candidate:
