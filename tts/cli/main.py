@@ -35,7 +35,9 @@ class OneLineParser(argparse.ArgumentParser):
         """For an unknown flag: the flags it probably meant."""
         if not message.startswith("unrecognized arguments:"):
             return ""
-        known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        parsers = [self] + [p for a in self._actions if isinstance(a, argparse._SubParsersAction)
+                            for p in a.choices.values()]
+        known = sorted({o for p in parsers for a in p._actions for o in a.option_strings if o.startswith("--")})
         for word in message.split(":", 1)[1].split():
             if not word.startswith("--"):
                 continue

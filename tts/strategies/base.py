@@ -44,7 +44,9 @@ class Strategy(BaseModel):
         out: list[Candidate] = []
         for i, res in enumerate(results):
             if res.best is not None:
-                out.append(res.best.model_copy(update={"id": f"{self.name}{i}", "usage": res.usage}))
+                budgets = {k: res.metadata[k] for k in ("B_seq", "B_total") if k in res.metadata}
+                out.append(res.best.model_copy(update={"id": f"{self.name}{i}", "usage": res.usage,
+                                                       "metadata": {**res.best.metadata, **budgets}}))
         return out
 
     async def run(self, task: Task | str, backend: Backend, **kwargs: Any) -> RunResult:
@@ -94,6 +96,10 @@ class Strategy(BaseModel):
     def result(self, task: Task, ctx: RunContext, chosen: list[Candidate], candidates: list[Candidate],
                **metadata: Any) -> RunResult:
         answer = chosen[0].answer if chosen else None
+        inner = [c.metadata["B_seq"] for c in candidates if "B_seq" in c.metadata]
+        if inner and "B_seq" not in metadata:
+            # nested PDR/SR runs: the whole run's tokens, and the longest inner chain (they ran in parallel)
+            metadata = {**metadata, "B_total": ctx.usage.total_tokens, "B_seq": max(inner)}
         return RunResult(task_id=task.id, strategy=self.name, answer=answer, chosen=chosen,
                          candidates=candidates, usage=ctx.usage, paid=ctx.paid, metadata=metadata)
 
