@@ -8,6 +8,7 @@ same figures a user would see.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -66,28 +67,43 @@ def arithmetic_tasks(n: int) -> list[Task]:
 
 async def cap_drill(cap_kind: str, cap: float, in_flight: int, *, tasks: int = 24, samples: int = 8,
                     model: str = "gpt-4o-mini", max_tokens: int = 16, latency: float = 0.002,
-                    strategy: Any = None) -> tuple[DrillOutcome, list[RunResult]]:
+                    strategy: Any = None, server: tuple[str, Callable[[], dict[str, Any]]] | None = None,
+                    ) -> tuple[DrillOutcome, list[RunResult]]:
     """Self-consistency@`samples` (or `strategy`) on `tasks` arithmetic tasks, all in flight, through
-    `make_backend`'s stack (no cache) with `concurrency=in_flight` and the one cap, against a fresh
-    `LoopbackServer` serving `model`."""
-    from tts.build import make_backend
-    from tts.context import SamplingDefaults
-    from tts.run import run_many
-    from tts.strategies.self_consistency import SelfConsistency
+    `make_backend`'s stack (no cache, no retries) with `concurrency=in_flight` and the one cap.
+
+    The server is a fresh in-process `LoopbackServer` (reply `latency`), or `server=(api_base,
+    read_stats)` for one of your own whose stats (`ok`, `prompt_tokens`, `completion_tokens`) count
+    from zero, e.g. simserver.py after POST /reset."""
     from tts.testing import LoopbackServer
 
     if cap_kind not in CAP_KINDS:
         raise ValueError(f"cap_kind must be one of {CAP_KINDS}")
+    if server is not None:
+        return await _drill(server[0], server[1], cap_kind, cap, in_flight, tasks, samples, model, max_tokens,
+                            strategy)
+    async with LoopbackServer(latency=latency) as loop:
+        return await _drill(loop.url, lambda: dict(loop.stats), cap_kind, cap, in_flight, tasks, samples, model,
+                            max_tokens, strategy)
+
+
+async def _drill(api_base: str, read_stats: Callable[[], dict[str, Any]], cap_kind: str, cap: float, in_flight: int,
+                 tasks: int, samples: int, model: str, max_tokens: int, strategy: Any
+                 ) -> tuple[DrillOutcome, list[RunResult]]:
+    from tts.build import make_backend
+    from tts.context import SamplingDefaults
+    from tts.run import run_many
+    from tts.strategies.self_consistency import SelfConsistency
+
     caps: dict[str, Any] = {cap_kind: int(cap) if cap_kind != "max_cost" else cap}
-    async with LoopbackServer(latency=latency) as server:
-        backend = make_backend(model, backend="openai", api_base=server.url, cache_dir=None, retries=0,
-                               concurrency=in_flight, **caps)
-        try:
-            results = await run_many(strategy or SelfConsistency(n=samples), arithmetic_tasks(tasks), backend,
-                                     defaults=SamplingDefaults(max_tokens=max_tokens, temperature=0.7))
-        finally:
-            await backend.aclose()
-        stats = dict(server.stats)
+    backend = make_backend(model, backend="openai", api_base=api_base, cache_dir=None, retries=0,
+                           concurrency=in_flight, **caps)
+    try:
+        results = await run_many(strategy or SelfConsistency(n=samples), arithmetic_tasks(tasks), backend,
+                                 defaults=SamplingDefaults(max_tokens=max_tokens, temperature=0.7))
+    finally:
+        await backend.aclose()
+    stats = read_stats()
     outcome = DrillOutcome(
         cap_kind=cap_kind, cap=cap, in_flight=in_flight, tasks=tasks, server_calls=stats["ok"],
         server_prompt_tokens=stats["prompt_tokens"], server_completion_tokens=stats["completion_tokens"],
