@@ -5,9 +5,10 @@
     python examples/plot_accuracy_vs_tokens.py --model scripted     # a fake noisy model, in seconds
 
 Each strategy runs on the same tasks; the x axis is every token it spent (prompt + completion),
-the y axis the fraction of tasks answered right. Identical requests (the same seeded samples seen
-by several strategies) are computed once and replayed with their usage, so each strategy's tokens
-count as if it ran alone while the model does the work once.
+the y axis the fraction of tasks answered right. The strategies share one call cache, so identical
+requests (the same seeded samples seen by several strategies) are computed once; a result's
+`usage` counts what its answers consumed whether they came from the model or from the cache, so
+each strategy's tokens are as if it ran alone (and a rerun on the warm cache plots the same).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import asyncio
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import tts
@@ -41,26 +44,6 @@ def fake_model(request) -> str:
     return f"{a} plus {b}.\nAnswer: {a + b if good else a + b + 1 + h % 3}"
 
 
-class Memo:
-    """Computes each distinct request once; replays it with its original usage."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.store = inner, {}
-
-    async def complete(self, request):
-        key = request.fingerprint("memo")
-        if key not in self.store:
-            self.store[key] = asyncio.ensure_future(self.inner.complete(request))
-        try:
-            return await asyncio.shield(self.store[key])
-        except Exception:
-            self.store.pop(key, None)
-            raise
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 def strategies() -> dict[str, tts.Strategy]:
     return {
         "single": tts.SingleSample(),
@@ -74,11 +57,16 @@ def strategies() -> dict[str, tts.Strategy]:
 
 
 async def measure(model: str, n_tasks: int, max_tokens: int) -> dict[str, tuple[float, int]]:
+    from tts.build import stack_wrappers
     from tts.testing import ScriptedBackend
 
     lines = (HERE / "arithmetic.jsonl").read_text().splitlines()
     tasks = [tts.Task(**json.loads(x)) for x in lines][:n_tasks]
-    backend = Memo(ScriptedBackend(fake_model) if model == "scripted" else tts.make_backend(model))
+    cache = tempfile.mkdtemp(prefix="tts-plot-")
+    if model == "scripted":
+        backend = stack_wrappers(ScriptedBackend(fake_model), cache_dir=cache, pricing=False)
+    else:
+        backend = tts.make_backend(model, cache_dir=cache)
     defaults = tts.SamplingDefaults(temperature=0.7, max_tokens=max_tokens, seed=0)
     out = {}
     try:
@@ -89,6 +77,7 @@ async def measure(model: str, n_tasks: int, max_tokens: int) -> dict[str, tuple[
             print(f"{name:22} accuracy {out[name][0]:6.1%}  tokens {out[name][1]:8,}", flush=True)
     finally:
         await backend.aclose()
+        shutil.rmtree(cache, ignore_errors=True)
     return out
 
 

@@ -110,7 +110,8 @@ def results_table(results: Sequence[RunResult], title: str | None = None) -> Any
         table.caption = (f"{len(results)} tasks · accuracy {acc} · "
                          f"{sum(r.usage.total_tokens for r in results):,} tokens "
                          f"(paid {sum(r.paid.total_tokens for r in results):,}) · "
-                         f"${sum(r.usage.cost_usd for r in results):.4f} (paid ${sum(r.paid.cost_usd for r in results):.4f})")
+                         f"${sum(r.usage.cost_usd for r in results):.4f} "
+                         f"(paid ${sum(r.paid.cost_usd for r in results):.4f})")
     return table
 
 

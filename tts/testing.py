@@ -108,7 +108,8 @@ class LoopbackServer:
     p429, p500, phang, pmalformed (dice seeded by `seed`). "hang" sleeps `hang_s` then answers 504;
     "drop" closes the connection without a reply. `stats` counts requests, ok replies, each fault and
     `repeats_of_completed`: requests whose exact body had already been answered successfully, i.e.
-    work paid twice, and the `prompt_tokens`/`completion_tokens` of the replies it delivered. GET /stats returns them as JSON; POST /reset zeroes them.
+    work paid twice, and the `prompt_tokens`/`completion_tokens` of the replies it delivered. GET
+    /stats returns them as JSON; POST /reset zeroes them.
     """
 
     def __init__(self, *, latency: float = 0.0, p429: float = 0.0, p500: float = 0.0, phang: float = 0.0,

@@ -76,7 +76,8 @@ def build_strategy(args: argparse.Namespace) -> Any:
     from tts.spec import load_spec, strategy_class, strategy_from_spec, strategy_kinds
 
     if getattr(args, "spec", None):
-        overridden = [d for d in ("strategy", *_DIRECT, "verifier", "answer_format") if getattr(args, d, None) is not None]
+        flags = ("strategy", *_DIRECT, "verifier", "answer_format")
+        overridden = [d for d in flags if getattr(args, d, None) is not None]
         if overridden:
             raise ConfigError(f"--spec {args.spec} and {_flag(overridden[0])} both set the strategy: the spec "
                               f"file would override {_flag(overridden[0])}; put it in the spec or drop --spec")

@@ -229,8 +229,7 @@ class AccountingBackend(BackendWrapper):
         if max_tokens is None and token_or_cost:
             self.note_once("unbounded", "budget: calls without max_tokens have no worst case, so max_tokens_total and "
                            "max_cost can be overshot by their replies; set max_tokens to make the caps hold")
-        if self._cost_capped() and (not self.pricing and self.model not in self.prices
-                                    or self._price(self.model, 1, 1) is None):
+        if self._cost_capped() and self._price(self.model, 1, 1) is None:
             self._note_unpriced()
 
     def note_once(self, key: str, message: str) -> None:
@@ -247,7 +246,7 @@ class AccountingBackend(BackendWrapper):
         out = []
         for c in completions:
             u = c.usage
-            if c.cached or not u.calls and not u.total_tokens:
+            if c.cached or (not u.calls and not u.total_tokens):
                 out.append(c)
                 continue
             cost = u.cost_usd or self._price(c.model, u.prompt_tokens, u.completion_tokens)

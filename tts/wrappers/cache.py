@@ -6,8 +6,9 @@ key. The namespace is the backend's `namespace` attribute (model and endpoint): 
 one is a ConfigError here, since keying by class name would let two models share answers.
 Entries are stored only after a successful call, already in their "hit" form: cached=True, with
 the usage and list price of the call that made the answer (plus cached_calls=1), so a result
-built on a hit reports what it consumed exactly as on a cold run. diskcache keeps them in SQLite, which many processes and
-threads may share; within one process, identical requests in flight together are sent once.
+built on a hit reports what it consumed exactly as on a cold run. diskcache keeps them in
+SQLite, which many processes and threads may share; within one process, identical requests in
+flight together are sent once.
 """
 
 from __future__ import annotations
