@@ -250,3 +250,42 @@ def test_litellm_aclose_leaves_nothing_behind(tmp_path: Path) -> None:
     out = proc.stdout.strip().splitlines()[-1]
     opened = int(out.split()[0].split("=")[1])
     assert opened > 0 and out.endswith("left_open=0 tasks=0"), out
+
+
+def test_ctrl_c_writes_the_stopped_tasks_with_their_answers(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    server = subprocess.Popen([sys.executable, "-m", "tts.testing", "serve", "--port", "0", "--latency", "0.3"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip().split()[-1]
+        tasks = tmp_path / "tasks.jsonl"
+        tasks.write_text("".join(json.dumps({"id": f"t{i}", "prompt": f"What is {i} + 1?", "answer": str(i + 1)})
+                                 + "\n" for i in range(3)))
+        out = tmp_path / "out.jsonl"
+        proc = subprocess.Popen([sys.executable, "-m", "tts.cli.main", "run", str(tasks), "--model", "loop",
+                                 "--backend", "openai", "--api-base", url, "--no-cache", "--out", str(out), "--quiet",
+                                 "--strategy", "self-consistency", "--n", "4", "--concurrency", "2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(url.removesuffix("/v1") + "/stats", timeout=5) as r:
+                if json.load(r)["ok"] >= 3:
+                    break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        with urllib.request.urlopen(url.removesuffix("/v1") + "/stats", timeout=5) as r:
+            served = json.load(r)["ok"]
+    finally:
+        server.kill()
+        server.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 3 and any(r["status"] == "cancelled" for r in rows)
+    assert sum(r["usage"]["calls"] for r in rows) == served  # every answered call counted
+    assert all(r["answer"] is not None for r in rows if r["usage"]["calls"])

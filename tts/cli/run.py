@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
     g.add_argument("--retries", type=int, default=8, help="retries per call after a transient failure (0: none)")
+    g.add_argument("--task-timeout", type=float, default=None,
+                   help="seconds per task; a task past it stops with status timeout and the answer it has")
     lim = p.add_argument_group("limits")
     lim.add_argument("--concurrency", type=int, default=64, help="max calls in flight")
     lim.add_argument("--rpm", type=float, help="max requests per minute")
@@ -86,12 +90,19 @@ def _check_limits(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.retries < 0:
         raise ConfigError(f"--retries must be 0 (no retries) or more, got {args.retries}")
-    for name in ("rpm", "tpm", "max_cost", "timeout"):
+    for name in ("rpm", "tpm", "max_cost", "timeout", "task_timeout"):
         value = getattr(args, name)
         if value is not None and not value > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if not 0.0 <= args.temperature <= 2.0:
         raise ConfigError(f"--temperature must be between 0 and 2, got {args.temperature:g}")
+
+
+def _on_interrupt(cancel: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+    if cancel.is_set():  # the second Ctrl-C: stop now
+        loop.remove_signal_handler(signal.SIGINT)
+        raise KeyboardInterrupt
+    cancel.set()
 
 
 def _writable_file(flag: str, path: str) -> Path:
@@ -179,6 +190,14 @@ async def _handle(args: argparse.Namespace) -> int:
 
         trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")})
     started = time.perf_counter()
+    # Ctrl-C: every task stops where it is and its result (status cancelled, the answer it has) is
+    # written; a second Ctrl-C interrupts at once.
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, _on_interrupt, cancel, loop)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        pass
     try:
         with out_path.open("w", encoding="utf-8") as out, progress_bar(len(tasks), disable=args.quiet) as advance:
             def on_result(res: RunResult) -> None:
@@ -189,8 +208,12 @@ async def _handle(args: argparse.Namespace) -> int:
                 advance(res)
 
             results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
-                                     seed=args.seed, on_result=on_result)
+                                     seed=args.seed, on_result=on_result, timeout=args.task_timeout, cancel=cancel)
     finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError):
+            pass
         if trace is not None:
             trace.close()
         for b in (backend, *backends.values()):
@@ -198,6 +221,10 @@ async def _handle(args: argparse.Namespace) -> int:
             if close is not None:
                 await close()
     print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path))
+    if cancel.is_set():
+        print("tts run: interrupted: the stopped tasks' results (status cancelled) are in " + str(out_path),
+              file=sys.stderr)
+        return 130
     if any(r.status == "budget_exceeded" for r in results):
         return 3
     return 1 if any(r.status == "error" for r in results) else 0
