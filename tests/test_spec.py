@@ -142,10 +142,13 @@ def test_flag_misfits_are_one_line_config_errors(argv, message):
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_spec_file_wins_over_flags(tmp_path):
+def test_spec_file_and_a_strategy_flag_is_an_error_naming_both(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"kind": "pdr", "drafts": [2, 1]}))
-    assert parse("--spec", str(path), "--strategy", "rtv") == ParallelDistillRefine(drafts=[2, 1])
+    assert parse("--spec", str(path)) == ParallelDistillRefine(drafts=[2, 1])
+    for flag in (["--strategy", "rtv"], ["--n", "3"], ["--kappa", "64"]):
+        with pytest.raises(ConfigError, match=f"--spec {path} and {flag[0]} both set the strategy"):
+            parse("--spec", str(path), *flag)
 
 
 def test_bad_drafts_flag_is_an_argparse_error(capsys):

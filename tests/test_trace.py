@@ -35,7 +35,9 @@ async def test_trace_round_trip_has_header_every_call_and_results(tmp_path):
     first = [c for c in trace.calls if c.task_id == "t0"]
     assert [c.model_dump(exclude={"type", "task_id"}) for c in first] == [c.model_dump() for c in results[0].trace]
     assert {c.role for c in first} == {"draft", "distill", "judge"}
-    assert trace.results[0].metadata == {}  # the tournament record (nested) is not copied into the trace
+    # the tournament record (nested) is not copied into the trace; the inner PDR budgets roll up
+    assert set(trace.results[0].metadata) == {"B_total", "B_seq"}
+    assert trace.results[0].metadata["B_total"] == results[0].usage.total_tokens
 
 
 async def test_live_callback_writes_each_call_once(tmp_path):

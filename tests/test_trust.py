@@ -84,6 +84,7 @@ async def test_nested_strategies_roll_up() -> None:
     res = await tts.SelfConsistency(n=3, generator=tts.ParallelDistillRefine(drafts=[2, 1])).run(
         TASKS[0], stack_wrappers(inner, pricing=False))
     assert res.usage.calls == inner.calls == 3 * (2 + 1 + 1)
+    assert res.usage.unpriced_calls == res.usage.calls  # no price known: said, not silently $0
     assert sum(c.usage.total_tokens for c in res.candidates) == res.usage.total_tokens
     assert res.metadata["B_total"] == res.usage.total_tokens
     assert 0 < res.metadata["B_seq"] < res.metadata["B_total"]
