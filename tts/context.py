@@ -28,7 +28,8 @@ class SamplingDefaults(Record):
     temperature: float | None = 0.7
     max_tokens: int | None = 512
     seed: int | None = None
-    """When set, every call gets seed + sample index, so samples stay distinct and reproducible."""
+    """When set, every call gets seed + sample index, so samples stay distinct and reproducible.
+    `run(..., seed=S)` sets it (and seeds the run's random streams with the same S)."""
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -118,6 +119,11 @@ class RunContext:
             if root._idle is None:
                 root._idle = asyncio.Event()
             await root._idle.wait()
+
+    @property
+    def completions(self) -> list[Completion]:
+        """Every completion answered in this subtree (see `answered` for their call records)."""
+        return [c for _, c in self.answered]
 
     def keep(self, key: str, value: Any) -> None:
         """Remember a piece of progress (e.g. a tournament's survivors) under this path, for the
