@@ -64,7 +64,7 @@ async def test_served_process_with_token_keeps_keys_secret_and_stops_cleanly(tmp
     env.pop("TTS_SERVE_TOKEN", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tts.cli.main", "serve", "--backend", "openai", "--api-base", up_url, "--model",
-        "loopback", "--api-key", KEY, "--port", "0", "--no-cache", "--retries", "0", "--strategy",
+        "loopback", "--api-key", KEY, "--port", "0", "--no-cache", "--retries", "1", "--strategy",
         "self-consistency", "--n", "2", "--trace-dir", str(traces), "--token", TOKEN,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=str(tmp_path))
     try:

@@ -131,7 +131,8 @@ class TTSServer:
         if self.token and request.path not in OPEN_PATHS and not bearer_ok(request.headers.get("Authorization"),
                                                                            self.token):
             return _json(401, error_body("missing or wrong bearer token: send 'Authorization: Bearer <token>' "
-                                         "(the openai SDK's api_key)", code="invalid_api_key"))
+                                         "(the openai SDK's api_key)", kind="authentication_error",
+                                         code="invalid_api_key"))
         try:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
@@ -256,6 +257,8 @@ class TTSServer:
             if rec.error is None:
                 progress.answered[rec.role] = progress.answered.get(rec.role, 0) + 1
             if live is not None:
+                if rec.error:  # a provider's error may quote the key it was sent
+                    rec = rec.model_copy(update={"error": self.redact(rec.error)})
                 live(rec)
 
         try:
