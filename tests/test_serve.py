@@ -270,6 +270,22 @@ async def test_multi_turn_with_system_message_passes_upstream_as_it_is():
     assert "tts" not in body and "stream" not in body
 
 
+async def test_client_bookkeeping_fields_in_messages_are_dropped_and_named():
+    async with LoopbackServer() as up:
+        tts = await start(up, spec={"kind": "single"})
+        messages = [{"role": "user", "content": "1 + 1?"},
+                    {"role": "assistant", "content": "2", "refusal": None, "audio": None,
+                     "provider_specific_fields": {"x": 1}},
+                    {"role": "developer", "content": "Be brief."}, {"role": "user", "content": "2 + 2?"}]
+        try:
+            r = await client(tts).chat.completions.create(model="loopback", messages=messages)
+        finally:
+            await tts.stop()
+    assert up.bodies[0]["messages"][1] == {"role": "assistant", "content": "2"}
+    assert up.bodies[0]["messages"][2] == {"role": "developer", "content": "Be brief."}
+    assert r.model_extra["tts"]["ignored_message_fields"] == ["provider_specific_fields"]
+
+
 async def test_judge_calls_do_not_get_the_clients_tools_or_format():
     async with LoopbackServer() as up:
         tts = await start(up, spec={"kind": "best-of-n", "n": 2, "selector": {"kind": "listwise-judge"}})

@@ -73,8 +73,9 @@ def noisy_agent():
     return reply
 
 
-async def test_mini_swe_agent_through_tts_serve_solves_the_toy_instance(tmp_path):
+async def test_mini_swe_agent_through_tts_serve_solves_the_toy_instance(tmp_path, monkeypatch):
     pytest.importorskip("minisweagent")
+    monkeypatch.setenv("MSWEA_MODEL_RETRY_STOP_AFTER_ATTEMPT", "1")  # a failure fails the test, fast
     from tts.swe.grade import grade_local
     from tts.swe.runners import MiniSweAgentRunner
     from tts.swe.toy import FIX_COMMAND, make_toy_instance

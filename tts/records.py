@@ -23,6 +23,7 @@ class Message(Record):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    refusal: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         """The OpenAI wire form, without unset fields."""

@@ -183,7 +183,7 @@ class TTSServer:
                 run.cancel()
         if error is not None:
             return self._error_response(error, result, progress)
-        body_out = self._body(result, strategy, model, trace_id)
+        body_out = self._body(result, strategy, model, trace_id, sreq)
         self._log(trace_id, result, started)
         return _json(200, body_out)
 
@@ -197,7 +197,7 @@ class TTSServer:
             status, payload = self._error_payload(error, result, progress)
             await stream.data(resp, payload)
         else:
-            body = self._body(result, strategy, model, trace_id)
+            body = self._body(result, strategy, model, trace_id, sreq)
             for c in chunks(body, include_usage=sreq.include_usage):
                 await stream.data(resp, c)
             self._log(trace_id, result, started)
@@ -302,10 +302,13 @@ class TTSServer:
             "strategy": strategy.model_dump(mode="json"), "stream": sreq.stream,
             "budget": sreq.budget.model_dump() if sreq.budget else None})
 
-    def _body(self, result: RunResult, strategy: Any, model: str, trace_id: str) -> dict[str, Any]:
+    def _body(self, result: RunResult, strategy: Any, model: str, trace_id: str,
+              sreq: ServeRequest) -> dict[str, Any]:
         cand = pick(result)
         assert cand is not None  # _run turned "no candidate" into an error
         tts = tts_object(result, trace_id, strategy.model_dump(mode="json"))
+        if sreq.ignored_fields:
+            tts["ignored_message_fields"] = sreq.ignored_fields
         if tts["error"]:
             tts["error"] = self.redact(tts["error"])
         return completion_body(result, cand, completion_id=f"chatcmpl-{trace_id}", model=model, tts=tts)

@@ -22,6 +22,7 @@ from tts.spec import describe_validation_error, strategy_from_spec
 # Sent upstream through ChatRequest's own fields; everything not listed here or in _OURS goes as it is.
 _TYPED = ("temperature", "max_tokens", "stop", "logprobs", "top_logprobs", "tools")
 _OURS = ("model", "messages", "stream", "stream_options", "n", "seed", "tts")
+_MESSAGE_FIELDS = frozenset(Message.model_fields)
 
 
 class Budget(Record):
@@ -42,6 +43,8 @@ class ServeRequest(Record):
     """The client's call parameters, for the calls that answer its conversation."""
     spec: dict[str, Any] | None = None
     budget: Budget | None = None
+    ignored_fields: list[str] = Field(default_factory=list)
+    """Message fields that were not passed upstream (no part of a chat message)."""
 
 
 def parse_request(body: Any, request_id: str) -> ServeRequest:
@@ -50,7 +53,8 @@ def parse_request(body: Any, request_id: str) -> ServeRequest:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise RequestError("'messages' must be a non-empty list of messages", param="messages")
-    task = Task(id=request_id, messages=[_message(m, i) for i, m in enumerate(messages)])
+    ignored: set[str] = set()
+    task = Task(id=request_id, messages=[_message(m, i, ignored) for i, m in enumerate(messages)])
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError("'model' must be a string", param="model")
@@ -70,22 +74,23 @@ def parse_request(body: Any, request_id: str) -> ServeRequest:
     spec, budget = _tts_field(body.get("tts"))
     return ServeRequest(task=task, model=model, stream=bool(body.get("stream")),
                         include_usage=bool(options.get("include_usage")), seed=seed, params=params, spec=spec,
-                        budget=budget)
+                        budget=budget, ignored_fields=sorted(ignored))
 
 
-def _message(raw: Any, index: int) -> Message:
+def _message(raw: Any, index: int, ignored: set[str]) -> Message:
     if not isinstance(raw, dict):
         raise RequestError(f"messages[{index}] must be an object", param=f"messages[{index}]")
-    # Clients echo back fields the server sent as null (refusal, audio, function_call): unset is null.
-    data = {k: v for k, v in raw.items() if v is not None}
+    # Clients echo back fields the server sent as null (audio, function_call): unset is null. Fields
+    # that are no part of a chat message (a client library's bookkeeping, e.g. litellm's
+    # provider_specific_fields) mean nothing upstream: dropped, and named in the response's `tts`.
+    data = {k: v for k, v in raw.items() if v is not None and k in _MESSAGE_FIELDS}
+    ignored.update(k for k, v in raw.items() if v is not None and k not in _MESSAGE_FIELDS)
     try:
         return Message.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            why = "is not a chat message field this server passes on"
-        elif field == "role":
+        if field == "role":
             why = "must be one of system, developer, user, assistant, tool"
         else:
             why = err["msg"]
