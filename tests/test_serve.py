@@ -101,7 +101,7 @@ async def test_bad_spec_is_a_400_naming_the_field_and_allowed_values():
             assert e.value.body["param"] == "tts"
             with pytest.raises(openai.BadRequestError, match="field 'n'"):
                 await c.chat.completions.create(model="loopback", messages=msgs, extra_body={"tts": {"n": 0}})
-            with pytest.raises(openai.BadRequestError, match="distill.*allowed: 'summary', 'top-k' or 'random-k'"):
+            with pytest.raises(openai.BadRequestError, match=r"distill.*allowed: 'summary', 'top-k' or 'random-k'"):
                 await c.chat.completions.create(model="loopback", messages=msgs,
                                                 extra_body={"tts": {"kind": "pdr", "distill": "bogus"}})
             with pytest.raises(openai.BadRequestError, match=r"budget: field 'max_calls'"):

@@ -194,7 +194,7 @@ class TTSServer:
         await stream.comment(resp, f"tts: {strategy.name} started")
         result, error = await stream.wait_with_keepalive(resp, run, progress.line, self.keepalive_s)
         if error is not None:
-            status, payload = self._error_payload(error, result, progress)
+            _, payload = self._error_payload(error, result, progress)
             await stream.data(resp, payload)
         else:
             body = self._body(result, strategy, model, trace_id, sreq)
@@ -262,9 +262,9 @@ class TTSServer:
                 live(rec)
 
         try:
-            result = await run_task(strategy, sreq.task, default, backends=roles, defaults=self._defaults(sreq, strategy),
-                                    seed=(sreq.seed if sreq.seed is not None else self.defaults.seed) or 0,
-                                    on_call=on_call)
+            defaults = self._defaults(sreq, strategy)
+            result = await run_task(strategy, sreq.task, default, backends=roles, defaults=defaults,
+                                    seed=defaults.seed or 0, on_call=on_call)
         except BudgetExceeded as exc:  # raised outside a strategy's own handling: nothing was chosen
             result, failure = None, [exc]
         finally:
@@ -316,6 +316,11 @@ class TTSServer:
     # -- errors -----------------------------------------------------------------------------
     def _error_payload(self, error: BaseException, result: RunResult | None,
                        progress: Progress) -> tuple[int, dict[str, Any]]:
+        status, payload = self._classify(error)
+        log.warning("request failed (%d): %s", status, payload["error"]["message"])
+        return status, payload
+
+    def _classify(self, error: BaseException) -> tuple[int, dict[str, Any]]:
         msg = self.redact(error)
         if isinstance(error, BudgetExceeded):
             return 429, error_body(f"budget: {msg}", kind="insufficient_quota", code="budget_exceeded")
@@ -330,7 +335,6 @@ class TTSServer:
 
     def _error_response(self, error: BaseException, result: RunResult | None, progress: Progress) -> Any:
         status, payload = self._error_payload(error, result, progress)
-        log.warning("request failed (%d): %s", status, payload["error"]["message"])
         # a spent budget will not come back by retrying: tell the openai SDK not to
         headers = {"x-should-retry": "false"} if status == 429 else None
         return _json(status, payload, headers)
