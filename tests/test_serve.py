@@ -370,6 +370,38 @@ async def test_server_wide_budget_spent_is_a_429_the_sdk_does_not_retry():
         finally:
             await tts.stop()
     assert up.stats["ok"] == 2
+    assert tts.requests_served == 3  # x-should-retry: false, so the SDK asked once
+
+
+async def test_the_requests_model_names_the_upstream_model():
+    async with LoopbackServer() as up:
+        made = []
+
+        def other(model):
+            made.append(model)
+            if model == "broken":
+                raise ValueError("no route to it")
+            return stack_wrappers(OpenAIHTTPBackend(model, up.url), retries=0, pricing=False)
+
+        tts = await start(up, spec={"kind": "single"}, backend_for_model=other)
+        tts.backend = stack_wrappers(OpenAIHTTPBackend("openai/loopback", up.url), retries=0, pricing=False)
+        tts.model = "openai/loopback"
+        c = client(tts)
+        msgs = [{"role": "user", "content": "1 + 2?"}]
+        try:
+            for name in ("openai/loopback", "loopback", "tts"):  # the server's model, bare or prefixed, or "tts"
+                r = await c.chat.completions.create(model=name, messages=msgs)
+                assert r.model == "openai/loopback"
+            r = await c.chat.completions.create(model="gpt-other", messages=msgs)
+            assert r.model == "gpt-other" and made == ["gpt-other"]
+            await c.chat.completions.create(model="gpt-other", messages=msgs)
+            assert made == ["gpt-other"]  # one stack per model, reused
+            assert [m.id for m in (await c.models.list()).data] == ["openai/loopback", "gpt-other"]
+            with pytest.raises(openai.BadRequestError, match="'broken' cannot be served: no route"):
+                await c.chat.completions.create(model="broken", messages=msgs)
+        finally:
+            await tts.stop()
+    assert [b["model"] for b in up.bodies] == ["openai/loopback"] * 3 + ["gpt-other"] * 2
 
 
 async def test_upstream_failures_map_to_openai_errors():
