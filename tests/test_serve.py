@@ -160,6 +160,8 @@ async def test_stream_sends_progress_comments_while_the_strategy_runs_then_done(
     comments = [ln for ln in lines if ln.startswith(":")]
     assert comments[0] == ": tts: sequential-refinement started"
     assert any("calls answered" in c for c in comments[1:]), comments
+    assert any("round 2/3" in c for c in comments), comments
+    assert not any("round 4" in c for c in comments), comments
     # progress comes before any data, and the stream ends with [DONE]
     first_data = next(i for i, ln in enumerate(lines) if ln.startswith("data:"))
     assert all(not ln.startswith(":") for ln in lines[first_data:])

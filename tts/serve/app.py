@@ -172,7 +172,7 @@ class TTSServer:
             model, backend = self._backend_for(sreq.model)
         except RequestError as exc:
             return _json(exc.status, error_body(self.redact(exc), param=exc.param, code=exc.code))
-        progress = Progress(planned_samples=_planned_samples(strategy))
+        progress = Progress(planned_samples=_planned(strategy, "n"), planned_rounds=_planned(strategy, "rounds"))
         run = asyncio.ensure_future(self._run(sreq, strategy, model, backend, progress, trace_id))
         try:
             if sreq.stream:
@@ -254,8 +254,7 @@ class TTSServer:
         failure: list[BaseException] = []
 
         def on_call(rec: Any) -> None:
-            if rec.error is None:
-                progress.answered[rec.role] = progress.answered.get(rec.role, 0) + 1
+            progress.record(rec)
             if live is not None:
                 if rec.error:  # a provider's error may quote the key it was sent
                     rec = rec.model_copy(update={"error": self.redact(rec.error)})
@@ -359,9 +358,10 @@ def _with_budget(roles: dict[str, Backend], budget: Budget) -> dict[str, Backend
     return out
 
 
-def _planned_samples(strategy: Any) -> int | None:
-    n = getattr(strategy, "n", None)
-    return n if isinstance(n, int) else None
+def _planned(strategy: Any, field: str) -> int | None:
+    """The top-level strategy's `n` (samples) or `rounds`, when it has one, for progress lines."""
+    value = getattr(strategy, field, None)
+    return value if isinstance(value, int) else None
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Any:

@@ -11,18 +11,24 @@ Below it the stack is shared by every request: one cache, one throttle, one serv
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import BackendError
-from tts.records import Completion, Message, Usage
+from tts.records import CallRecord, Completion, Message, Usage
+
+_ROUND = re.compile(r"(?:^|/)round(\d+)(?:/|$)")
 
 
 class Progress:
     """What a running request has done so far, for keep-alive comments and logs."""
 
-    def __init__(self, planned_samples: int | None = None) -> None:
+    def __init__(self, planned_samples: int | None = None, planned_rounds: int | None = None) -> None:
         self.planned = planned_samples
+        self.planned_rounds = planned_rounds
+        self.round = 0
+        """The latest round (of PDR, sequential refinement: `round1`, ... in call paths) answered."""
         self.started = 0
         self.answered: dict[str, int] = {}
         self.error: BackendError | None = None
@@ -36,6 +42,15 @@ class Progress:
         self.idle = asyncio.Event()
         self.idle.set()
 
+    def record(self, rec: CallRecord) -> None:
+        """Count an answered call (an `on_call` of the run)."""
+        if rec.error is not None:
+            return
+        self.answered[rec.role] = self.answered.get(rec.role, 0) + 1
+        rounds = _ROUND.findall(rec.path)
+        if rounds:
+            self.round = max(self.round, int(rounds[0]))
+
     def line(self, elapsed_s: float) -> str:
         done = sum(self.answered.values())
         roles = ", ".join(f"{role} {n}" for role, n in sorted(self.answered.items()))
@@ -44,6 +59,8 @@ class Progress:
             out += f" ({roles})"
         if self.planned:
             out += f", {self.answered.get('sample', 0)}/{self.planned} samples"
+        if self.round:
+            out += f", round {self.round}" + (f"/{self.planned_rounds}" if self.planned_rounds else "")
         return out
 
 
