@@ -1,6 +1,6 @@
 """What `tts serve` adds over calling the strategy in-process, side by side in one run.
 
-    python benchmarks/serve.py [--requests 256] [--clients 64] [--ttft 0.1] [--n 4] [--optillm PATH]
+    python benchmarks/serve.py [--requests 256] [--clients 64] [--ttft 0.1] [--n 5] [--optillm PATH]
 
 Starts ../shared/bench/simserver.py (fixed latency `--ttft`, no per-token time) on a free loopback
 port. The workload is self-consistency over `--n` samples per request. Paths, each measured once
@@ -128,15 +128,16 @@ def start_tts_serve(sim: str, n: int) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def start_optillm(exe: str, sim: str, n: int) -> tuple[subprocess.Popen, str]:
+def start_optillm(exe: str, sim: str) -> tuple[subprocess.Popen, str]:
+    """optillm's `self_consistency` approach draws 5 samples (its fixed default), one after another."""
     port = free_port()
-    env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "OPTILLM_API_KEY": ""}
-    env.pop("OPTILLM_API_KEY")
-    proc = subprocess.Popen([exe, "--base-url", sim, "--port", str(port), "--approach", "self_consistency",
-                             "--n", "1"],
+    env = {k: v for k, v in os.environ.items() if k != "OPTILLM_API_KEY"}
+    env.update(OPENAI_API_KEY="sk-bench", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.Popen([exe, "--base-url", sim, "--host", "127.0.0.1", "--port", str(port), "--approach",
+                             "self_consistency", "--log", "warning"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     url = f"http://127.0.0.1:{port}/v1"
-    wait_http(url + "/models", proc)
+    wait_http(url.removesuffix("/v1") + "/health", proc, timeout=600)  # it imports torch and its plugins
     return proc, url
 
 
@@ -174,10 +175,9 @@ async def main_async(args: argparse.Namespace) -> None:
             stop(proc)
 
         if args.optillm:
-            proc, url = start_optillm(args.optillm, sim, args.n)
+            proc, url = start_optillm(args.optillm, sim)
             try:
-                # optillm's self_consistency draws its samples with n=...; the model name picks the approach
-                one, close = http_client(url, "self_consistency-sim")
+                one, close = http_client(url, "sim")
                 await measure("optillm", one, sim, args.requests, args.clients, rows)
                 await close()
             finally:
@@ -201,7 +201,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=256, help="requests at full concurrency (default 256)")
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--ttft", type=float, default=0.1, help="upstream latency per call, seconds")
-    ap.add_argument("--n", type=int, default=4, help="self-consistency samples per request")
+    ap.add_argument("--n", type=int, default=5, help="self-consistency samples per request (5: optillm's own)")
     ap.add_argument("--optillm", help="path of the optillm executable (in its own venv), to compare")
     args = ap.parse_args()
     asyncio.run(main_async(args))

@@ -151,7 +151,7 @@ class TTSServer:
 
     # -- routes ---------------------------------------------------------------------------
     async def _health(self, request: Any) -> Any:
-        return _json(200, {"status": "ok", "model": self.model, "strategy": self.strategy.name})
+        return _json(200, {"status": "ok"})  # open to all (for load balancers): says nothing more
 
     async def _models(self, request: Any) -> Any:
         names = dict.fromkeys([self.model, *self.model_stacks])
