@@ -116,3 +116,21 @@ async def test_served_process_with_token_keeps_keys_secret_and_stops_cleanly(tmp
         assert KEY not in text, where
         assert TOKEN not in text, where
     assert "Incorrect API key provided: ***" in err  # the failure was logged, redacted
+
+
+def test_sigterm_stops_it_cleanly(tmp_path):
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen([sys.executable, "-m", "tts.cli.main", "serve", "--backend", "openai", "--api-base",
+                             "http://127.0.0.1:9/v1", "--model", "m", "--port", "0", "--no-cache"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(tmp_path), text=True)
+    try:
+        assert proc.stdout.readline().startswith("tts serve: listening on http://127.0.0.1:")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "stopped after 0 requests" in err and "Traceback" not in err
