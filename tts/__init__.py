@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     # running
     "run_task": "tts.run", "run_many": "tts.run", "run_sync": "tts.run",
     "make_backend": "tts.build",
+    "TTSServer": "tts.serve.app",
     # errors
     "TTSError": "tts.errors", "UsageError": "tts.errors", "ConfigError": "tts.errors",
     "TaskFileError": "tts.errors", "MissingDependency": "tts.errors", "BackendError": "tts.errors",

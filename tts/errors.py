@@ -4,7 +4,8 @@
     ├── UsageError              a user mistake: bad config, bad task file, missing key (CLI exit 2)
     │   ├── ConfigError         a config/spec field is wrong (names the field and allowed values)
     │   ├── TaskFileError       a task file line is malformed (names file and line)
-    │   └── MissingDependency   an optional extra is not installed (names the pip command)
+    │   ├── MissingDependency   an optional extra is not installed (names the pip command)
+    │   └── RequestError        a request to `tts serve` cannot be served as sent (HTTP 4xx)
     ├── BackendError            the model call failed
     │   ├── TransientError      worth retrying
     │   │   ├── RateLimited     429; carries retry_after seconds when the server sent one
@@ -41,6 +42,17 @@ class TaskFileError(UsageError):
 
 class MissingDependency(UsageError):
     pass
+
+
+class RequestError(UsageError):
+    """`status` is the HTTP status to answer with; `param` names the request field at fault."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.param = param
+        self.code = code
 
 
 class BackendError(TTSError):

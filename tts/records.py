@@ -18,11 +18,12 @@ class Record(BaseModel):
 
 
 class Message(Record):
-    role: Literal["system", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    refusal: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         """The OpenAI wire form, without unset fields."""
@@ -116,7 +117,7 @@ class Task(Record):
         """The task as plain text, for templates that quote it."""
         if self.prompt is not None:
             return self.prompt
-        return "\n\n".join(str(m.content) for m in self.messages or [] if m.role in ("system", "user"))
+        return "\n\n".join(str(m.content) for m in self.messages or [] if m.role in ("system", "developer", "user"))
 
 
 class Evidence(Record):
@@ -161,6 +162,9 @@ class Candidate(Record):
     score: float | None = None
     usage: Usage = Field(default_factory=Usage)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    message: Message | None = None
+    """The model's reply as it came, when it is more than text (tool calls): `text` then holds it
+    rendered for judges and `answer` the call's canonical form; `tts serve` returns this intact."""
 
 
 class Step(Record):

@@ -1,4 +1,4 @@
-"""`tts` command line: `tts run`, `tts show`, `tts local serve`, `tts swe ...`.
+"""`tts` command line: `tts run`, `tts serve`, `tts show`, `tts local serve`, `tts swe ...`.
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
 (a function of the parsed args returning an exit code, or a coroutine function). A user
@@ -15,7 +15,7 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "show", "local", "swe")
+SUBCOMMANDS = ("run", "serve", "show", "local", "swe")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -33,6 +33,16 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run a strategy over a JSONL task file",
                        description=__doc__.splitlines()[0])
     p.add_argument("tasks", help="JSONL file: one {\"id\", \"prompt\" | \"messages\", \"answer\"?} per line")
+    c = add_backend_flags(p)
+    c.add_argument("--out", default="results.jsonl", help="one JSON line per task (default: results.jsonl)")
+    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_strategy_flags(p)
+    p.set_defaults(handler=_handle)
+
+
+def add_backend_flags(p: argparse.ArgumentParser) -> Any:
+    """The model, limits and cache flags (shared with `tts serve`); returns the cache group."""
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, help="litellm model string, a served model name, or 'local' "
                    "(the embedded SmolLM2-135M, started on demand)")
@@ -58,11 +68,7 @@ def add_parser(sub: Any) -> None:
     cache = c.add_mutually_exclusive_group()
     cache.add_argument("--cache-dir", default=None, help=f"call cache directory (default: {default_cache_dir()})")
     cache.add_argument("--no-cache", action="store_true", help="send every call, store nothing")
-    c.add_argument("--out", default="results.jsonl", help="one JSON line per task (default: results.jsonl)")
-    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_strategy_flags(p)
-    p.set_defaults(handler=_handle)
+    return c
 
 
 def result_line(res: RunResult) -> dict[str, Any]:
@@ -151,8 +157,26 @@ async def check_reachable(api_base: str, timeout: float = 5.0) -> None:
         pass
 
 
-async def _handle(args: argparse.Namespace) -> int:
+def make_backends(args: argparse.Namespace, model: str | None = None,
+                  share_budget_with: Any = None) -> tuple[Any, dict[str, Any]]:
+    """The backend stack the flags describe (for `model`, default --model) and the judge's, if any."""
     from tts.build import make_backend
+
+    common = dict(cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+                  retries=args.retries, timeout=args.timeout, concurrency=args.concurrency, rpm=args.rpm,
+                  tpm=args.tpm, max_calls=args.max_calls, max_tokens_total=args.max_tokens_total,
+                  max_cost=args.max_cost)
+    backend = make_backend(model or args.model, backend=args.backend, api_base=args.api_base, api_key=args.api_key,
+                           share_budget_with=share_budget_with, **common)
+    backends = {}
+    if getattr(args, "judge_model", None):
+        # same caps, one budget: the judge's calls count against --max-calls/--max-cost too
+        backends["judge"] = make_backend(args.judge_model, backend=args.backend, api_base=args.api_base,
+                                         api_key=args.api_key, share_budget_with=backend, **common)
+    return backend, backends
+
+
+async def _handle(args: argparse.Namespace) -> int:
     from tts.context import SamplingDefaults
     from tts.report import print_summary, progress_bar
     from tts.run import run_many
@@ -164,20 +188,11 @@ async def _handle(args: argparse.Namespace) -> int:
     out_path = _writable_file("--out", args.out)
     if args.trace:
         _writable_file("--trace", args.trace)
-    cache_dir = None if args.no_cache else _writable_dir("--cache-dir" if args.cache_dir else "cache directory",
-                                                          args.cache_dir or default_cache_dir())
+    if not args.no_cache:
+        _writable_dir("--cache-dir" if args.cache_dir else "cache directory", args.cache_dir or default_cache_dir())
     if args.api_base and args.model != "local":
         await check_reachable(args.api_base)
-    common = dict(cache_dir=cache_dir,
-                  retries=args.retries, timeout=args.timeout, concurrency=args.concurrency, rpm=args.rpm,
-                  tpm=args.tpm, max_calls=args.max_calls, max_tokens_total=args.max_tokens_total,
-                  max_cost=args.max_cost)
-    backend = make_backend(args.model, backend=args.backend, api_base=args.api_base, api_key=args.api_key, **common)
-    backends = {}
-    if getattr(args, "judge_model", None):
-        # same caps, one budget: the judge's calls count against --max-calls/--max-cost too
-        backends["judge"] = make_backend(args.judge_model, backend=args.backend, api_base=args.api_base,
-                                         api_key=args.api_key, share_budget_with=backend, **common)
+    backend, backends = make_backends(args)
     # confidence selectors read logprobs: ask the backend for them only when one is in the spec
     dumped = strategy.model_dump_json()
     wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))

@@ -63,6 +63,15 @@ class Strategy(BaseModel):
             certainty = self_certainty(comp.logprobs)
             if certainty is not None:
                 meta["self_certainty"] = certainty
+        if comp.finish_reason not in (None, "stop"):
+            meta["finish_reason"] = comp.finish_reason
+        if comp.tool_calls:  # vote on the call, show judges the call, keep the message as it came
+            from tts.records import Message
+            from tts.tool_calls import render_tool_calls, tool_calls_key
+
+            return Candidate(id=cid, text=render_tool_calls(comp.text, comp.tool_calls),
+                             answer=tool_calls_key(comp.tool_calls), usage=comp.usage, metadata=meta,
+                             message=Message(role="assistant", content=comp.text or None, tool_calls=comp.tool_calls))
         return Candidate(id=cid, text=comp.text, answer=extract_answer(comp.text, self.answer_format),
                          usage=comp.usage, metadata=meta)
 

@@ -1,0 +1,370 @@
+"""`TTSServer`: the aiohttp application behind `tts serve`, usable in-process too.
+
+    async with TTSServer(strategy, make_backend("gpt-4o-mini"), model="gpt-4o-mini") as server:
+        client = openai.AsyncOpenAI(base_url=server.url, api_key="unused")
+
+Routes: `POST /v1/chat/completions` (and `/chat/completions`), `GET /v1/models`, `GET /health`.
+Every request runs its strategy over the one shared backend stack (cache, throttle, server-wide
+budget) through thin per-request layers (the conversation's parameters, the request's own
+budget, progress); see `tts.serve.conversation`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tts.backend import Backend
+from tts.context import SamplingDefaults
+from tts.errors import AuthError, BackendError, BudgetExceeded, PermanentError, RequestError
+from tts.records import RunResult
+from tts.serve import stream
+from tts.serve.conversation import ConversationBackend, Progress
+from tts.serve.convert import Budget, ServeRequest, call_params, parse_request, strategy_for
+from tts.serve.respond import chunks, completion_body, error_body, pick, tts_object
+from tts.serve.security import OPEN_PATHS, Redactor, bearer_ok
+
+log = logging.getLogger("tts.serve")
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_MODELS = 16
+"""Distinct upstream models one server will open stacks for (each has its own throttle)."""
+
+
+class TTSServer:
+    """An OpenAI-compatible endpoint whose answers come from `strategy` (overridable per request).
+
+    `backend`: the shared stack for `model` (from `make_backend`). `backends`: extra roles, e.g.
+    `{"judge": ...}`. `backend_for_model`: makes a stack for another upstream model a request
+    names (None: every request goes to `model`). `secrets`: strings never to send or log
+    (upstream keys); the token is one automatically.
+    """
+
+    def __init__(self, strategy: Any, backend: Backend, *, model: str, backends: dict[str, Backend] | None = None,
+                 backend_for_model: Callable[[str], Backend] | None = None,
+                 defaults: SamplingDefaults | None = None, token: str | None = None, host: str = "127.0.0.1",
+                 port: int = 0, trace_dir: str | Path | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+                 keepalive_s: float = 5.0, shutdown_timeout: float = 10.0, secrets: tuple[str | None, ...] = ()
+                 ) -> None:
+        self.strategy = strategy
+        self.backend = backend
+        self.model = model
+        self.backends = dict(backends or {})
+        self.backend_for_model = backend_for_model
+        self.defaults = defaults or SamplingDefaults(temperature=None, max_tokens=None)
+        self.token = token
+        self.host, self.port = host, port
+        self.trace_dir = Path(trace_dir) if trace_dir else None
+        self.max_body_bytes = max_body_bytes
+        self.keepalive_s = keepalive_s
+        self.shutdown_timeout = shutdown_timeout
+        self.redact = Redactor((*secrets, token))
+        self.model_stacks: dict[str, Backend] = {}
+        self.requests_served = 0
+        self._runner: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The base URL up to /v1, as OpenAI clients want it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    def app(self) -> Any:
+        from aiohttp import web
+
+        @web.middleware
+        async def guard(request: Any, handler: Any) -> Any:
+            return await self._guard(request, handler)
+
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=[guard])
+        for path in ("/v1/chat/completions", "/chat/completions"):
+            app.router.add_post(path, self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/models", self._models)
+        app.router.add_get("/health", self._health)
+        return app
+
+    async def start(self) -> TTSServer:
+        from aiohttp import web
+
+        # In-flight requests get `shutdown_timeout` seconds to finish when the server stops, then are
+        # cancelled (their strategy tasks with them).
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False,
+                                     shutdown_timeout=self.shutdown_timeout)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
+        await site.start()
+        if not self.port:
+            self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def aclose_backends(self) -> None:
+        """Close every stack this server holds (the shared one, judges, per-model ones)."""
+        for b in (self.backend, *self.backends.values(), *self.model_stacks.values()):
+            close = getattr(b, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def __aenter__(self) -> TTSServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    # -- middleware -----------------------------------------------------------------------
+    async def _guard(self, request: Any, handler: Any) -> Any:
+        from aiohttp import web
+
+        if self.token and request.path not in OPEN_PATHS and not bearer_ok(request.headers.get("Authorization"),
+                                                                           self.token):
+            return _json(401, error_body("missing or wrong bearer token: send 'Authorization: Bearer <token>' "
+                                         "(the openai SDK's api_key)", kind="authentication_error",
+                                         code="invalid_api_key"))
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return _json(413, error_body(f"request body is larger than the server's limit of "
+                                         f"{self.max_body_bytes:,} bytes (tts serve --max-body-mb)",
+                                         code="request_too_large"))
+        except web.HTTPException:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug of ours: a generic 500, the detail (redacted) in our log only
+            log.error("internal error on %s %s:\n%s", request.method, request.path,
+                      self.redact(traceback.format_exc()))
+            return _json(500, error_body("internal error in tts serve (details in the server log)",
+                                         kind="server_error"))
+
+    # -- routes ---------------------------------------------------------------------------
+    async def _health(self, request: Any) -> Any:
+        return _json(200, {"status": "ok"})  # open to all (for load balancers): says nothing more
+
+    async def _models(self, request: Any) -> Any:
+        names = dict.fromkeys([self.model, *self.model_stacks])
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "tts"} for m in names]
+        return _json(200, {"object": "list", "data": data})
+
+    async def _chat(self, request: Any) -> Any:
+        started = time.perf_counter()
+        trace_id = uuid.uuid4().hex
+        try:
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise RequestError("the request body is not valid JSON") from None
+            sreq = parse_request(body, request_id=trace_id[:12])
+            strategy = strategy_for(sreq.spec, self.strategy)
+            model, backend = self._backend_for(sreq.model)
+        except RequestError as exc:
+            return _json(exc.status, error_body(self.redact(exc), param=exc.param, code=exc.code))
+        progress = Progress(planned_samples=_planned(strategy, "n"), planned_rounds=_planned(strategy, "rounds"))
+        run = asyncio.ensure_future(self._run(sreq, strategy, model, backend, progress, trace_id))
+        try:
+            if sreq.stream:
+                return await self._stream(request, run, sreq, progress, strategy, model, trace_id)
+            result, error = await run
+        finally:
+            if not run.done():
+                run.cancel()
+        if error is not None:
+            return self._error_response(error, result, progress)
+        body_out = self._body(result, strategy, model, trace_id, sreq)
+        self._log(trace_id, result, started)
+        return _json(200, body_out)
+
+    async def _stream(self, request: Any, run: asyncio.Future, sreq: ServeRequest, progress: Progress,
+                      strategy: Any, model: str, trace_id: str) -> Any:
+        started = time.perf_counter()
+        resp = await stream.open_stream(request)
+        await stream.comment(resp, f"tts: {strategy.name} started")
+        result, error = await stream.wait_with_keepalive(resp, run, progress.line, self.keepalive_s)
+        if error is not None:
+            _, payload = self._error_payload(error, result, progress)
+            await stream.data(resp, payload)
+        else:
+            body = self._body(result, strategy, model, trace_id, sreq)
+            for c in chunks(body, include_usage=sreq.include_usage):
+                await stream.data(resp, c)
+            self._log(trace_id, result, started)
+        await stream.done(resp)
+        return resp
+
+    # -- running one request --------------------------------------------------------------
+    def _backend_for(self, requested: str | None) -> tuple[str, Backend]:
+        """The upstream model a request names (bare or with a provider prefix) and its stack."""
+        if (requested in (None, "", "tts", self.model) or self.backend_for_model is None
+                or requested == self.model.split("/", 1)[-1]):
+            return self.model, self.backend
+        stack = self.model_stacks.get(requested)
+        if stack is None:
+            if len(self.model_stacks) >= MAX_MODELS:
+                raise RequestError(f"model {requested!r}: this server already serves {MAX_MODELS} models; "
+                                   f"use one of {', '.join([self.model, *self.model_stacks])}", param="model")
+            try:
+                stack = self.backend_for_model(requested)
+            except Exception as exc:  # e.g. litellm cannot route it, a key is missing
+                raise RequestError(f"model {requested!r} cannot be served: {exc}", param="model",
+                                   code="model_not_found") from None
+            self.model_stacks[requested] = stack
+        return requested, stack
+
+    def _layers(self, sreq: ServeRequest, backend: Backend, progress: Progress) -> tuple[Backend, dict[str, Backend]]:
+        """The per-request layers over the shared stacks: this request's budget (one ledger for
+        every role), then the conversation's parameters and progress counting."""
+        typed, extra = call_params(sreq.params)
+        conversation = sreq.task.as_messages()
+        roles = {"default": backend, **self.backends}
+        if sreq.budget is not None:
+            roles = _with_budget(roles, sreq.budget)
+        wrapped = {role: ConversationBackend(b, conversation, typed, extra, progress) for role, b in roles.items()}
+        default = wrapped.pop("default")
+        return default, wrapped
+
+    def _defaults(self, sreq: ServeRequest, strategy: Any) -> SamplingDefaults:
+        d = self.defaults
+        extra = dict(d.extra)
+        dumped = strategy.model_dump_json()
+        if any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote")):
+            extra.update(logprobs=True, top_logprobs=5)  # confidence selectors read logprobs
+        seed = sreq.seed if sreq.seed is not None else d.seed
+        return d.model_copy(update={"seed": seed, "extra": extra})
+
+    async def _run(self, sreq: ServeRequest, strategy: Any, model: str, backend: Backend, progress: Progress,
+                   trace_id: str) -> tuple[RunResult | None, BaseException | None]:
+        from tts.run import run_task
+
+        default, roles = self._layers(sreq, backend, progress)
+        trace = self._trace_writer(trace_id, sreq, strategy, model)
+        live = trace.callback(sreq.task.id) if trace is not None else None
+        failure: list[BaseException] = []
+
+        def on_call(rec: Any) -> None:
+            progress.record(rec)
+            if live is not None:
+                if rec.error:  # a provider's error may quote the key it was sent
+                    rec = rec.model_copy(update={"error": self.redact(rec.error)})
+                live(rec)
+
+        try:
+            defaults = self._defaults(sreq, strategy)
+            result = await run_task(strategy, sreq.task, default, backends=roles, defaults=defaults,
+                                    seed=defaults.seed or 0, on_call=on_call)
+        except BudgetExceeded as exc:  # raised outside a strategy's own handling: nothing was chosen
+            result, failure = None, [exc]
+        finally:
+            self.requests_served += 1
+        if result is not None and result.status == "budget_exceeded" and not result.candidates:
+            result = await self._salvage(result, strategy, progress)
+        if trace is not None:
+            if result is not None:
+                trace.write_result(result)
+            trace.close()
+        if result is not None and result.status == "error":
+            failure = [progress.error or BackendError(result.error or "upstream call failed")]
+        elif result is not None and pick(result) is None:
+            failure = [BudgetExceeded(result.error or "budget reached") if result.status == "budget_exceeded"
+                       else BackendError("the strategy produced no answer")]
+        return result, (failure[0] if failure else None)
+
+    async def _salvage(self, result: RunResult, strategy: Any, progress: Progress) -> RunResult:
+        """A cap stopped the strategy while some of its calls were in flight: wait for those (they
+        are paid for) and answer from every sample of the conversation that came back."""
+        try:
+            await asyncio.wait_for(progress.idle.wait(), timeout=self.shutdown_timeout + 120)
+        except TimeoutError:
+            pass
+        cands = [strategy.candidate(c, f"partial{i}") for i, c in enumerate(progress.answers)]
+        return result.model_copy(update={"candidates": cands, "usage": progress.usage})
+
+    def _trace_writer(self, trace_id: str, sreq: ServeRequest, strategy: Any, model: str) -> Any:
+        if self.trace_dir is None:
+            return None
+        from tts.trace import TraceWriter
+
+        return TraceWriter(self.trace_dir / f"{trace_id}.jsonl", meta={
+            "endpoint": "tts serve /v1/chat/completions", "trace_id": trace_id, "model": model,
+            "strategy": strategy.model_dump(mode="json"), "stream": sreq.stream,
+            "budget": sreq.budget.model_dump() if sreq.budget else None})
+
+    def _body(self, result: RunResult, strategy: Any, model: str, trace_id: str,
+              sreq: ServeRequest) -> dict[str, Any]:
+        cand = pick(result)
+        assert cand is not None  # _run turned "no candidate" into an error
+        tts = tts_object(result, trace_id, strategy.model_dump(mode="json"))
+        if sreq.ignored_fields:
+            tts["ignored_message_fields"] = sreq.ignored_fields
+        if tts["error"]:
+            tts["error"] = self.redact(tts["error"])
+        return completion_body(result, cand, completion_id=f"chatcmpl-{trace_id}", model=model, tts=tts)
+
+    # -- errors -----------------------------------------------------------------------------
+    def _error_payload(self, error: BaseException, result: RunResult | None,
+                       progress: Progress) -> tuple[int, dict[str, Any]]:
+        status, payload = self._classify(error)
+        log.warning("request failed (%d): %s", status, payload["error"]["message"])
+        return status, payload
+
+    def _classify(self, error: BaseException) -> tuple[int, dict[str, Any]]:
+        msg = self.redact(error)
+        if isinstance(error, BudgetExceeded):
+            return 429, error_body(f"budget: {msg}", kind="insufficient_quota", code="budget_exceeded")
+        if isinstance(error, AuthError):  # the server's upstream credentials, not the client's
+            return 502, error_body(f"the upstream model rejected this server's credentials: {msg}",
+                                   kind="upstream_error", code="upstream_auth")
+        status = getattr(error, "status", None)
+        if isinstance(error, PermanentError) and isinstance(status, int) and 400 <= status < 500:
+            return status, error_body(f"upstream refused the request: {msg}", code="upstream_rejected")
+        return 502, error_body(f"upstream call failed after retries: {msg}", kind="upstream_error",
+                               code="upstream_failed")
+
+    def _error_response(self, error: BaseException, result: RunResult | None, progress: Progress) -> Any:
+        status, payload = self._error_payload(error, result, progress)
+        # a spent budget will not come back by retrying: tell the openai SDK not to
+        headers = {"x-should-retry": "false"} if status == 429 else None
+        return _json(status, payload, headers)
+
+    def _log(self, trace_id: str, result: RunResult, started: float) -> None:
+        u = result.usage
+        log.info("%s %s %s: %d calls (%d cached), %d tokens, %.2fs", trace_id[:12], result.strategy, result.status,
+                 u.calls, u.cached_calls, u.total_tokens, time.perf_counter() - started)
+
+
+def _with_budget(roles: dict[str, Backend], budget: Budget) -> dict[str, Backend]:
+    """Each role's stack under one per-request ledger: the default role's holds the caps, the
+    others share it, so judges and samples spend from the same request budget."""
+    from tts.wrappers.accounting import AccountingBackend
+
+    ledger = AccountingBackend(roles["default"], max_calls=budget.max_calls, max_tokens=budget.max_tokens,
+                               max_cost_usd=budget.max_cost)
+    out: dict[str, Backend] = {"default": ledger}
+    for role, b in roles.items():
+        if role != "default":
+            out[role] = AccountingBackend(b, shared=ledger)
+    return out
+
+
+def _planned(strategy: Any, field: str) -> int | None:
+    """The top-level strategy's `n` (samples) or `rounds`, when it has one, for progress lines."""
+    value = getattr(strategy, field, None)
+    return value if isinstance(value, int) else None
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Any:
+    from aiohttp import web
+
+    return web.json_response(payload, status=status, headers=headers)

@@ -1,0 +1,57 @@
+"""Who may call `tts serve`, how big a request may be, and keeping secrets out of what it says.
+
+- Loopback by default; binding any other address needs a token (`check_bind`).
+- With a token, every route but `/health` wants `Authorization: Bearer <token>` (401 otherwise,
+  compared in constant time).
+- Request bodies over the limit are refused with 413 by aiohttp itself (`client_max_size`).
+- `Redactor` replaces every secret the server holds (upstream API keys, the token) in text it is
+  about to send or log: error messages from a provider can quote what they were sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from tts.errors import ConfigError
+
+OPEN_PATHS = ("/health",)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """ConfigError (one line) when `host` is reachable from other machines and no token guards it."""
+    if not is_loopback(host) and not token:
+        raise ConfigError(f"--host {host} is not a loopback address: anyone who can reach it could spend your "
+                          f"API budget; add --token TOKEN (or set TTS_SERVE_TOKEN), or bind 127.0.0.1")
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+class Redactor:
+    """`redact(text)`: `text` with every secret replaced by `***`."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        # short strings would blank out ordinary words; real keys and tokens are long
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def __call__(self, text: Any) -> str:
+        out = str(text)
+        for s in self.secrets:
+            out = out.replace(s, "***")
+        return out
