@@ -36,8 +36,8 @@ def message_of(cand: Candidate) -> dict[str, Any]:
 def finish_reason(cand: Candidate, result: RunResult) -> str:
     if cand.message is not None and cand.message.tool_calls:
         return "tool_calls"
-    if result.status == "budget_exceeded" and result.best is None:
-        return "length"  # cut short by a cap
+    if result.status == "budget_exceeded" and (result.best is None or result.metadata.get("partial")):
+        return "length"  # cut short by a cap: the answer is the best of what was paid for
     return str(cand.metadata.get("finish_reason") or "stop")
 
 
