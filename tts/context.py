@@ -25,6 +25,8 @@ class SamplingDefaults(Record):
     max_tokens: int | None = 512
     seed: int | None = None
     """When set, every call gets seed + sample index, so samples stay distinct and reproducible."""
+    n_per_request: int = Field(1, ge=1)
+    """Samples of one prompt per request (`n=K`; see `tts.batching`); 1: one request per sample."""
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -136,8 +138,14 @@ class RunContext:
         return comp
 
     async def sample(self, messages: Sequence[Message | dict], n: int, *, role: str, start: int = 0,
-                     **params: Any) -> list[Completion]:
-        """`n` independent samples in parallel, sample indices start..start+n-1."""
+                     per_request: int | None = None, **params: Any) -> list[Completion]:
+        """`n` independent samples in parallel, sample indices start..start+n-1; `per_request` (default
+        `defaults.n_per_request`) samples per request where the backend supports `n`."""
+        k = per_request or self.defaults.n_per_request
+        if k > 1 and n > 1:
+            from tts.batching import sample_batched
+
+            return await sample_batched(self, messages, n, k, role=role, start=start, **params)
         return list(await asyncio.gather(*(
             self.complete(messages, role=role, sample_index=start + i, **params) for i in range(n)
         )))

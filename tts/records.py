@@ -38,6 +38,9 @@ class Usage(Record):
     cost_usd: float = 0.0
     unpriced_calls: int = 0
     """Calls whose model has no known price: their cost counts as 0."""
+    cached_tokens: int = 0
+    """Of `prompt_tokens`, those the provider read from its prompt cache (OpenAI
+    `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`); 0 when not told."""
 
     @property
     def total_tokens(self) -> int:
@@ -51,6 +54,7 @@ class Usage(Record):
             cached_calls=self.cached_calls + other.cached_calls,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
     @classmethod
