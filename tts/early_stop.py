@@ -43,6 +43,9 @@ T = TypeVar("T")
 Ballot = tuple[Hashable | None, float]
 """What a drawn item votes for (None: no valid vote) and with which weight."""
 
+PRIOR = 1.0
+"""Dirichlet pseudo-count per answer (seen, and the unseen bucket): uniform, as Adaptive-Consistency."""
+
 class StopRecord(Record):
     """How a vote went: what was drawn in which waves and why it stopped."""
 
@@ -103,9 +106,9 @@ def win_probability(weight: dict[Hashable, float], count: dict[Hashable, int], r
     if remaining <= 0:
         return 1.0
     overall = sum(weight.values()) / max(1, sum(count.values()))
-    rivals = [(weight[k], weight[k] / count[k], count[k] + 1.0) for k in weight if k != leader]
-    rivals.append((0.0, overall, 1.0))  # every unseen answer pooled into one rival: conservative
-    w_l, m_l, a_l = weight[leader], weight[leader] / count[leader], count[leader] + 1.0
+    rivals = [(weight[k], weight[k] / count[k], count[k] + PRIOR) for k in weight if k != leader]
+    rivals.append((0.0, overall, PRIOR))  # every unseen answer pooled into one rival: conservative
+    w_l, m_l, a_l = weight[leader], weight[leader] / count[leader], count[leader] + PRIOR
     total_alpha = a_l + sum(a for _, _, a in rivals)
     r = remaining
     head = math.lgamma(r + 1) + math.lgamma(total_alpha) - math.lgamma(total_alpha + r)
@@ -128,7 +131,8 @@ def win_probability(weight: dict[Hashable, float], count: dict[Hashable, int], r
     return max(0.0, 1.0 - lose)
 
 
-def decide(ballots: Sequence[Ballot], remaining: int, early_stop: float, max_weight: float = 1.0) -> tuple[bool, float | None]:
+def decide(ballots: Sequence[Ballot], remaining: int, early_stop: float,
+           max_weight: float = 1.0) -> tuple[bool, float | None]:
     """(stop now?, the leader's win probability when known)."""
     weight, count = tallies(ballots)
     if remaining <= 0:
