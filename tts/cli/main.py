@@ -14,7 +14,7 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "show", "local", "swe")
+SUBCOMMANDS = ("run", "show", "local", "swe", "plan")
 
 
 class OneLineParser(argparse.ArgumentParser):
