@@ -47,7 +47,7 @@ async def test_plan_projects_measured_costs_and_runs_the_fitting_configs(tmp_pat
     assert plan.best is not None and plan.best.fits
 
 
-async def test_plan_cli_prints_the_table_and_rejects_bad_input(tmp_path, capsys):
+async def test_plan_cli_prints_the_table(tmp_path, capsys):
     path = tmp_path / "tasks.jsonl"
     path.write_text("\n".join(json.dumps(t.model_dump(exclude_none=True, exclude={"metadata"})) for t in TASKS))
     async with LoopbackServer() as server:
@@ -60,6 +60,14 @@ async def test_plan_cli_prints_the_table_and_rejects_bad_input(tmp_path, capsys)
     out = capsys.readouterr().out
     assert code == 0 and "projected cost" in out and "best on the pilot within budget" in out
     assert "the pilot paid 16 calls, 176 tokens, $0.0003" in out
+
+
+def test_plan_cli_rejects_bad_input_in_one_line(tmp_path, capsys):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps({"id": "a", "prompt": "What is 1 + 2?"}) + "\n")
     assert main(["plan", str(path), "--model", "loop", "--max-cost", "1", "--strategies", "beam"]) == 2
     assert "unknown beam" in capsys.readouterr().err
     assert main(["plan", str(path), "--model", "loop", "--max-cost", "1", "--price", "cheap"]) == 2
+    assert main(["plan", str(path), "--model", "loop", "--max-cost", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--price wants two numbers" in err and "--max-cost must be positive" in err and "Traceback" not in err

@@ -120,7 +120,8 @@ async def make_plan(tasks: Sequence[Task], backend: Any, *, max_cost: float, max
         plan.notes.append("no price known for this model: every cost is $0 (give --price IN,OUT per million tokens)")
     plan.costs = list(costs.values())
 
-    def project(strategy: str, config: dict[str, int], calls_by_role: dict[str, int], stages: dict[str, int]) -> PlanRow:
+    def project(strategy: str, config: dict[str, int], calls_by_role: dict[str, int],
+                stages: dict[str, int]) -> PlanRow:
         per_task = sum(calls_by_role.values())
         cost = sum(k * costs[r].cost_usd for r, k in calls_by_role.items()) * len(tasks)
         lat = None

@@ -40,7 +40,8 @@ def _price(value: str | None):
     try:
         a, b = (float(x) for x in value.split(","))
     except ValueError:
-        raise ConfigError(f"--price wants two numbers, USD per million prompt,completion tokens; got {value!r}") from None
+        raise ConfigError(f"--price wants two numbers, USD per million prompt,completion tokens; "
+                          f"got {value!r}") from None
     if a < 0 or b < 0:
         raise ConfigError("--price must not be negative")
     return lambda prompt, completion: (prompt * a + completion * b) / 1e6
