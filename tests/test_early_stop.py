@@ -184,3 +184,66 @@ async def test_rtv_posterior_early_stop_takes_fewer_votes_than_lossless():
         calls[early] = be.calls
         assert t.winners[0].id == "c7"
     assert calls[0.9] < calls[1.0] == 7 * 9
+
+
+# -- confidence gating (DeepConf-style) --------------------------------------------------------------
+
+def certain(p_top: float):
+    """Per-token logprobs whose top entry has probability p_top (the rest spread over 4 others)."""
+    from tts.records import TokenLogprob
+
+    rest = (1 - p_top) / 4
+    tops = [{"token": "x", "logprob": math.log(p_top)}] + [{"token": "y", "logprob": math.log(rest)}] * 4
+    return [TokenLogprob(token="x", logprob=math.log(p_top), top_logprobs=tops)] * 3
+
+
+def confident_minority(request):
+    """Samples 0, 3, 6, ... are sure of 42; the others, a more common wrong 41, are guessing."""
+    from tts.records import Completion, Usage
+
+    sure = request.sample_index % 3 == 0
+    return Completion(text=f"ANSWER: {42 if sure else 41}", logprobs=certain(0.97 if sure else 0.4),
+                      usage=Usage(prompt_tokens=5, completion_tokens=3, calls=1))
+
+
+async def test_confidence_keep_votes_with_the_most_self_certain_samples():
+    task = Task(id="t", prompt="What is 20 + 22?", answer="42")
+    plain = await SelfConsistency(n=9).run(task, ScriptedBackend(confident_minority))
+    assert plain.answer == "41"
+    kept = await SelfConsistency(n=9, confidence_keep=0.3).run(task, ScriptedBackend(confident_minority))
+    assert kept.answer == "42" and kept.metadata["votes"] == {"42": 3.0}
+    # online: the cut of the first wave skips the unsure samples as they arrive, and the vote stops early
+    be = ScriptedBackend(confident_minority)
+    online = await SelfConsistency(n=18, confidence_keep=0.34, early_stop=0.9, wave=6).run(task, be)
+    assert online.answer == "42" and be.calls < 18
+    assert online.metadata["early_stop"]["stopped_early"]
+
+
+async def test_confidence_keep_without_logprobs_says_so():
+    with pytest.raises(ConfigError, match="logprobs"):
+        await SelfConsistency(n=4, confidence_keep=0.5).run(Task(id="t", prompt="?"), ScriptedBackend(["ANSWER: 1"]))
+
+
+# -- the CLI -----------------------------------------------------------------------------------------
+
+def test_cli_flags_build_early_stopping_specs():
+    from tts.cli.main import build_parser
+    from tts.cli.strategy_flags import build_strategy
+
+    def spec(*argv):
+        return build_strategy(build_parser().parse_args(["run", "t.jsonl", "--model", "m", *argv]))
+
+    sc = spec("--strategy", "self-consistency", "--n", "16", "--early-stop", "0.95", "--wave", "4")
+    assert (sc.early_stop, sc.wave) == (0.95, 4)
+    rtv = spec("--strategy", "rtv", "--early-stop", "1.0")
+    assert rtv.selector().early_stop == 1.0
+    bon = spec("--strategy", "best-of-n", "--votes", "8", "--early-stop", "1.0")
+    assert bon.selector.kind == "rtv" and (bon.selector.votes, bon.selector.early_stop) == (8, 1.0)
+    pdr = spec("--strategy", "pdr", "--distill", "top-k", "--votes", "4", "--early-stop", "0.9")
+    assert pdr.selector.early_stop == 0.9
+    with pytest.raises(ConfigError, match="--early-stop applies here only to RTV votes"):
+        spec("--strategy", "best-of-n", "--early-stop", "1.0")  # one judge call: no votes to stop
+    with pytest.raises(ConfigError, match="--early-stop does not apply to --strategy single"):
+        spec("--early-stop", "1.0")
+    with pytest.raises(ConfigError, match="early_stop"):
+        spec("--strategy", "self-consistency", "--early-stop", "2")

@@ -103,10 +103,10 @@ def build_strategy(args: argparse.Namespace) -> Any:
             spec["generator"] = {"kind": "single", "answer_format": spec["answer_format"]}
     if kind == "pdr":
         _pdr_flags(given, spec, unused)
-    if kind == "best-of-n" and ("votes" in given or "group_size" in given):
+    if kind == "best-of-n" and any(d in given for d in ("votes", "group_size", "early_stop", "wave")):
         # best-of-n with votes: an RTV tournament over the N picks the best
         rtv = {name: given.pop(name) for name in ("group_size", "votes") if name in given}
-        spec["selector"] = {"kind": "rtv", **rtv, **_contest_flags(given, True)}
+        spec["selector"] = {"kind": "rtv", **rtv, **_contest_flags(given, bool(rtv))}
     if "verifier" in given:
         if "scorer" not in fields:
             raise unused("verifier")
@@ -117,7 +117,7 @@ def build_strategy(args: argparse.Namespace) -> Any:
         if dest not in fields:
             raise unused(dest)
         spec[dest] = value
-    if kind == "best-of-n" and "scorer" not in spec:
+    if kind == "best-of-n" and "scorer" not in spec and "selector" not in spec:
         spec["selector"] = {"kind": "listwise-judge"}  # no verifier: one judge call picks
     return strategy_from_spec(spec)
 
