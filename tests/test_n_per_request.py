@@ -124,3 +124,14 @@ async def test_cached_tokens_reach_the_run_usage():
     async with LoopbackServer(reply=reply) as server:
         res, acct, _ = await sc(server, 4, 1)
     assert res.usage.cached_tokens == acct.cached_tokens == 4 * 7
+
+
+def test_litellm_knows_which_providers_take_n():
+    import subprocess
+    import sys
+
+    probe = ("from tts.backends.litellm import LiteLLMBackend as L\n"
+             "print(L('openai/m', api_base='http://127.0.0.1:9/v1').supports_n,"
+             " L('anthropic/claude-3-5-sonnet-20240620', api_key='x').supports_n)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "False"], out.stderr[-500:]
