@@ -72,6 +72,8 @@ async def table(title: str, tasks_by_strategy, backend, defaults, base: str | No
           f"{'tokens':>9} {'wall s':>7} {'same answer':>11}")
     for name, make in strategies(fmt, args.rtv_n, args.rtv_v, args.sc_n).items():
         tasks = tasks_by_strategy(name)
+        if not tasks:
+            continue
         full = None
         for label, es in VARIANTS:
             results, calls, tokens, wall, note = await run_variant(make(es), tasks, backend, defaults, base)
@@ -92,8 +94,8 @@ async def main() -> None:
     p.add_argument("--rtv-tasks", type=int, default=30, help="tasks for RTV on the simulated server")
     p.add_argument("--local-tasks", type=int, default=8, help="tasks of examples/arithmetic.jsonl on the local model")
     p.add_argument("--no-local", action="store_true", help="skip the embedded model")
-    p.add_argument("--local-rtv", default="4,4,4", help="on the local model, RTV's N,V and tasks (it is slow: "
-                   "about a second a call on 2 shared cores)")
+    p.add_argument("--local-rtv", default="4,4,4", help="on the local model, RTV's N,V and tasks (0 tasks: "
+                   "skip; it is slow: a second or more a call on 2 shared cores)")
     p.add_argument("--p-correct", default="0.4,0.6,0.8")
     p.add_argument("--sc-n", type=int, default=16)
     p.add_argument("--rtv-n", type=int, default=16)
@@ -103,7 +105,7 @@ async def main() -> None:
     args = p.parse_args()
     print(f"seed {args.seed}; wave: auto (the fewest further votes that could decide); no cache; "
           f"2 shared cores, so wall times are noisy: compare within one table")
-    for pc in args.p_correct.split(","):
+    for pc in [x for x in args.p_correct.split(",") if x.strip()]:
         with simserver("--p-correct", pc, "--ttft", args.ttft, "--out-tokens", "24") as base:
             backend = tts.make_backend("sim", backend="openai", api_base=base, cache_dir=None, retries=2,
                                        concurrency=256)
