@@ -46,6 +46,15 @@ class ChatRequest(Record):
         out.update(self.extra)
         return out
 
+    def per_sample(self) -> list[ChatRequest]:
+        """The one-sample requests that an `n`-sample request stands for: sample index (and seed)
+        `i` for the i-th choice, as `RunContext.request` would build them one by one."""
+        if self.n == 1:
+            return [self]
+        return [self.model_copy(update={"n": 1, "sample_index": self.sample_index + i,
+                                        "seed": None if self.seed is None else self.seed + i})
+                for i in range(self.n)]
+
     def fingerprint(self, namespace: str) -> str:
         """A stable hash of everything that determines the answer: the cache key."""
         body = {

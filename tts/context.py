@@ -30,6 +30,8 @@ class SamplingDefaults(Record):
     seed: int | None = None
     """When set, every call gets seed + sample index, so samples stay distinct and reproducible.
     `run(..., seed=S)` sets it (and seeds the run's random streams with the same S)."""
+    n_per_request: int = Field(1, ge=1)
+    """Samples of one prompt per request (`n=K`; see `tts.batching`); 1: one request per sample."""
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -161,6 +163,24 @@ class RunContext:
         fields.update({k: v for k, v in params.items()})
         return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra, **fields)
 
+    async def send(self, backend: Backend, req: ChatRequest) -> list[Completion]:
+        """Send one request unless the run was stopped, counting it as in flight (so a stopped run
+        can wait for what it has paid for); a cap reached stops the whole run."""
+        root = self.root
+        if root.stopped is not None:  # cut short: send nothing more
+            raise BudgetExceeded(root.stopped)
+        root._in_flight += 1
+        try:
+            return await backend.complete(req)
+        except BudgetExceeded as exc:
+            root.stop(str(exc))  # the run's other calls stop too: no call is sent past a cap
+            raise
+        finally:
+            root._in_flight -= 1
+            if not root._in_flight and root._idle is not None:
+                root._idle.set()
+                root._idle = None
+
     async def complete(
         self, messages: Sequence[Message | dict], *, role: str, sample_index: int = 0, use: str = "default",
         **params: Any,
@@ -168,26 +188,14 @@ class RunContext:
         """One completion. `role` names the call in the trace (draft, judge, distill, ...)."""
         req = self.request(messages, sample_index=sample_index, **params)
         backend = self.backends.get(use) or self.backends["default"]
-        root = self.root
-        if root.stopped is not None:  # cut short: send nothing more
-            raise BudgetExceeded(root.stopped)
         started = time.perf_counter()
-        root._in_flight += 1
         try:
-            out = await backend.complete(req)
-        except BudgetExceeded as exc:
-            root.stop(str(exc))  # the run's other calls stop too: no call is sent past a cap
-            raise
+            out = await self.send(backend, req)
         except BackendError as exc:
             self._record(CallRecord(path=self.path, role=role, sample_index=sample_index,
                                     started_s=started - self.t0, latency_s=time.perf_counter() - started,
                                     error=f"{type(exc).__name__}: {exc}"))
             raise
-        finally:
-            root._in_flight -= 1
-            if not root._in_flight and root._idle is not None:
-                root._idle.set()
-                root._idle = None
         comp = out[0]
         self._record(CallRecord(path=self.path, role=role, sample_index=sample_index, usage=comp.usage,
                                 latency_s=time.perf_counter() - started, cached=comp.cached,
@@ -195,8 +203,14 @@ class RunContext:
         return comp
 
     async def sample(self, messages: Sequence[Message | dict], n: int, *, role: str, start: int = 0,
-                     **params: Any) -> list[Completion]:
-        """`n` independent samples in parallel, sample indices start..start+n-1."""
+                     per_request: int | None = None, **params: Any) -> list[Completion]:
+        """`n` independent samples in parallel, sample indices start..start+n-1; `per_request` (default
+        `defaults.n_per_request`) samples per request where the backend supports `n`."""
+        k = per_request or self.defaults.n_per_request
+        if k > 1 and n > 1:
+            from tts.batching import sample_batched
+
+            return await sample_batched(self, messages, n, k, role=role, start=start, **params)
         return list(await asyncio.gather(*(
             self.complete(messages, role=role, sample_index=start + i, **params) for i in range(n)
         )))

@@ -333,6 +333,8 @@ class LocalBackend:
     """
 
     namespace = f"local:{MODEL_NAME}"
+    supports_n = False
+    """llama.cpp's server answers one choice whatever `n` says (see tts.batching)."""
 
     def __init__(self, *, timeout: float | None = 300.0, startup_timeout: float = 180.0) -> None:
         require_local_extra()  # fail at construction, before any task starts

@@ -48,6 +48,9 @@ class Usage(Record):
     """USD at the model's list price; 0 for a call whose model has no known price."""
     unpriced_calls: int = 0
     """Calls whose model has no known price: their cost counts as 0."""
+    cached_tokens: int = 0
+    """Of `prompt_tokens`, those the provider read from its prompt cache (OpenAI
+    `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`); 0 when not told."""
 
     @property
     def total_tokens(self) -> int:
@@ -61,6 +64,7 @@ class Usage(Record):
             cached_calls=self.cached_calls + other.cached_calls,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
     @classmethod

@@ -115,8 +115,11 @@ class LoopbackServer:
     def __init__(self, *, latency: float = 0.0, p429: float = 0.0, p500: float = 0.0, phang: float = 0.0,
                  pmalformed: float = 0.0, hang_s: float = 3.0, retry_after: str | None = "1", seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0,
-                 reply: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
+                 reply: Callable[[dict[str, Any]], dict[str, Any]] | None = None, p_correct: float = 1.0) -> None:
         import random
+
+        self.p_correct = p_correct
+        """Chance that a sum is answered right (a pure function of the request, like simserver's)."""
 
         self.reply = reply
         """Optional: a function of the request body returning the whole chat-completion reply (e.g.
@@ -257,7 +260,7 @@ class LoopbackServer:
         if fault == "malformed":
             s["malformed"] += 1
             return web.Response(body=b'{"id": "x", "choices": [ {"mess', content_type="application/json")
-        reply = (self.reply or loopback_reply)(body)
+        reply = self.reply(body) if self.reply is not None else loopback_reply(body, self.p_correct)
         if request.transport is None or request.transport.is_closing():
             s["abandoned"] += 1  # the client is gone: never delivered, so not paid for
             return web.Response(status=499)
@@ -275,8 +278,9 @@ def _error(status: int, message: str, kind: str = "error", headers: dict[str, st
     return web.json_response({"error": {"message": message, "type": kind}}, status=status, headers=headers)
 
 
-def loopback_reply(body: dict[str, Any]) -> dict[str, Any]:
-    """The deterministic chat-completion answer of LoopbackServer to a request body."""
+def loopback_reply(body: dict[str, Any], p_correct: float = 1.0) -> dict[str, Any]:
+    """The deterministic chat-completion answer of LoopbackServer to a request body. A sum is
+    answered right with probability `p_correct` (drawn from a hash of the request and choice)."""
     import hashlib
     import json
     import re
@@ -297,7 +301,10 @@ def loopback_reply(body: dict[str, Any]) -> dict[str, Any]:
         mm = re.search(r"(-?\d+)\s*\+\s*(-?\d+)", last_user)
         if mm:
             a, b = int(mm.group(1)), int(mm.group(2))
-            text = f"{a} plus {b} is {a + b}.\nANSWER: {a + b}"
+            total = a + b
+            if p_correct < 1.0 and int(h[8:16], 16) / 16**8 >= p_correct:
+                total += (-3, -2, -1, 1, 2, 3, 10)[int(h[16:18], 16) % 7]
+            text = f"{a} plus {b} is {total}.\nANSWER: {total}"
         else:
             text = f"Thinking about it ({h[:6]}).\nANSWER: {('alpha', 'beta', 'gamma', 'delta')[int(h[6], 16) % 4]}"
         tokens = text.split()
@@ -333,12 +340,13 @@ def _serve_main(argv: list[str] | None = None) -> None:
     sp.add_argument("--hang-s", type=float, default=3.0)
     sp.add_argument("--retry-after", default="1")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--p-correct", type=float, default=1.0, help="chance a sum is answered right")
     args = ap.parse_args(argv)
 
     async def serve() -> None:
         server = LoopbackServer(latency=args.latency, p429=args.p429, p500=args.p500, phang=args.phang,
                                 pmalformed=args.pmalformed, hang_s=args.hang_s, retry_after=args.retry_after,
-                                seed=args.seed, host=args.host, port=args.port)
+                                seed=args.seed, host=args.host, port=args.port, p_correct=args.p_correct)
         async with server:
             print(f"loopback server listening on {server.url}", flush=True)
             await asyncio.Event().wait()

@@ -54,15 +54,36 @@ def error_for_status(status: int, message: str, headers: Mapping[str, str] | Non
     return PermanentError(message, status=status)
 
 
-def split_usage(prompt_tokens: int, completion_tokens: int, n: int) -> list[Usage]:
+def split_usage(prompt_tokens: int, completion_tokens: int, n: int, cached_tokens: int = 0) -> list[Usage]:
     """One response's usage spread over its `n` choices so that the parts sum to the whole:
-    the prompt and the call belong to the first choice, completion tokens are split evenly."""
+    the prompt (and its cached part) and the call belong to the first choice, completion tokens
+    are split evenly."""
     if n <= 1:
-        return [Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=1)]
+        return [Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=1,
+                      cached_tokens=cached_tokens)]
     share, rest = divmod(completion_tokens, n)
-    out = [Usage(prompt_tokens=prompt_tokens, completion_tokens=share + rest, calls=1)]
+    out = [Usage(prompt_tokens=prompt_tokens, completion_tokens=share + rest, calls=1, cached_tokens=cached_tokens)]
     out.extend(Usage(completion_tokens=share) for _ in range(n - 1))
     return out
+
+
+def cached_prompt_tokens(usage: Any) -> int:
+    """Prompt tokens read from the provider's prompt cache, from a usage block (a dict or an
+    object): OpenAI's `prompt_tokens_details.cached_tokens`, else Anthropic's
+    `cache_read_input_tokens` (litellm passes both through); 0 when absent."""
+    def get(obj: Any, name: str) -> Any:
+        return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+    if not usage:
+        return 0
+    details = get(usage, "prompt_tokens_details")
+    value = get(details, "cached_tokens") if details else None
+    if not value:
+        value = get(usage, "cache_read_input_tokens")
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def parse_logprobs(block: Any) -> list[TokenLogprob] | None:

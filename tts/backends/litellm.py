@@ -14,7 +14,13 @@ from typing import Any
 
 from tts._litellm import import_litellm
 from tts.backend import ChatRequest
-from tts.backends._common import error_for_status, parse_logprobs, retry_after_from_headers, split_usage
+from tts.backends._common import (
+    cached_prompt_tokens,
+    error_for_status,
+    parse_logprobs,
+    retry_after_from_headers,
+    split_usage,
+)
 from tts.errors import (
     AuthError,
     BackendError,
@@ -41,6 +47,7 @@ class LiteLLMBackend:
         self.api_base = api_base
         self.timeout = timeout
         self._litellm = import_litellm()
+        self._supports_n: bool | None = None
         self._kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0, **extra}
         if api_base:
             self._kwargs["api_base"] = api_base
@@ -64,6 +71,21 @@ class LiteLLMBackend:
         except Exception:  # litellm cannot tell (unknown provider): let the call itself decide
             return []
         return list(env.get("missing_keys") or [])
+
+    @property
+    def supports_n(self) -> bool:
+        """Whether litellm sends `n` to this provider (not to Anthropic, for one)."""
+        if self._supports_n is None:
+            try:
+                params = self._litellm.get_supported_openai_params(model=self.model) or []
+            except Exception:  # unknown provider: try, and notice a short answer (tts.batching)
+                params = ["n"]
+            self._supports_n = "n" in params
+        return self._supports_n
+
+    @supports_n.setter
+    def supports_n(self, value: bool) -> None:
+        self._supports_n = value
 
     @property
     def namespace(self) -> str:
@@ -126,7 +148,7 @@ def _completions(response: Any, request: ChatRequest, latency: float, model: str
             raise ValueError("no choices")
         u = getattr(response, "usage", None)
         usages = split_usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0),
-                             len(choices))
+                             len(choices), cached_prompt_tokens(u))
         served = getattr(response, "model", None) or model
         out = []
         for i, choice in enumerate(choices):

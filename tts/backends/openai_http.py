@@ -14,13 +14,17 @@ import time
 from typing import Any
 
 from tts.backend import ChatRequest
-from tts.backends._common import error_for_status, parse_logprobs, short, split_usage
+from tts.backends._common import cached_prompt_tokens, error_for_status, parse_logprobs, short, split_usage
 from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
 from tts.records import Completion
 
 
 class OpenAIHTTPBackend:
     """`POST {api_base}/chat/completions`. `api_base` is the URL up to `/v1`, as for the openai SDK."""
+
+    supports_n = True
+    """Sends `n` as asked (vLLM, SGLang, OpenAI honour it); a server that answers fewer choices is
+    noticed and then asked one sample per request (tts.batching)."""
 
     def __init__(self, model: str, api_base: str, api_key: str | None = None, timeout: float | None = 120.0) -> None:
         self.model = model
@@ -113,7 +117,8 @@ def parse_chat_body(body: Any, request: ChatRequest, latency: float, model: str,
         if not choices:
             raise ValueError("no choices")
         u = body.get("usage") or {}
-        usages = split_usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), len(choices))
+        usages = split_usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), len(choices),
+                             cached_prompt_tokens(u))
         served = body.get("model") or model
         out = []
         for i, choice in enumerate(choices):

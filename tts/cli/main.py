@@ -15,7 +15,7 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "serve", "show", "local", "swe")
+SUBCOMMANDS = ("run", "serve", "show", "local", "swe", "plan")
 
 
 class OneLineParser(argparse.ArgumentParser):

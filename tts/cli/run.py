@@ -54,6 +54,8 @@ def add_backend_flags(p: argparse.ArgumentParser) -> Any:
     g.add_argument("--max-tokens", type=int, default=512, help="max tokens per completion")
     g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
+    g.add_argument("--n-per-request", type=int, default=1, metavar="K",
+                   help="samples of one prompt per request (n=K where the backend supports it; cached per sample)")
     g.add_argument("--retries", type=int, default=8, help="retries per call after a transient failure (0: none)")
     g.add_argument("--task-timeout", type=float, default=None,
                    help="seconds per task; a task past it stops with status timeout and the answer it has")
@@ -90,7 +92,7 @@ def result_line(res: RunResult) -> dict[str, Any]:
 
 
 def _check_limits(args: argparse.Namespace) -> None:
-    for name in ("concurrency", "max_calls", "max_tokens_total", "max_tokens"):
+    for name in ("concurrency", "max_calls", "max_tokens_total", "max_tokens", "n_per_request"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -196,7 +198,10 @@ async def _handle(args: argparse.Namespace) -> int:
     # confidence selectors read logprobs: ask the backend for them only when one is in the spec
     dumped = strategy.model_dump_json()
     wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))
+    wants_logprobs = wants_logprobs or any(not part.startswith("null")  # self-consistency --confidence-keep
+                                           for part in dumped.split('"confidence_keep":')[1:])
     defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                                n_per_request=args.n_per_request,
                                 extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
 
     trace = None

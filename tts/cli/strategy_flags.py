@@ -21,6 +21,8 @@ BUILTIN = ("single", "best-of-n", "self-consistency", "sequential-refinement", "
 _DIRECT = ("n", "rounds", "drafts", "distill", "kappa", "group_size", "votes", "select_k", "critique")
 # solver-grader / conjecture-extraction
 _DIRECT += ("solvers", "confirmations", "grade_threshold", "loops", "final_solvers")
+# early stopping of votes (self-consistency, rtv)
+_DIRECT += ("early_stop", "wave", "confidence_keep")
 
 
 def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,14 @@ def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
                    "conjecture-extraction)")
     g.add_argument("--loops", type=int, help="conjecture-extraction loops L")
     g.add_argument("--final-solvers", type=int, help="conjecture-extraction final solvers F per loop")
+    g.add_argument("--early-stop", type=float, metavar="P",
+                   help="stop votes early: 1.0 = lossless (same answer, fewer calls), P < 1 = when the leader "
+                   "wins the full budget with posterior probability >= P (self-consistency; rtv, best-of-n "
+                   "--votes and pdr top-k: each contest's votes)")
+    g.add_argument("--wave", type=int, help="votes/samples per wave with --early-stop (default: the fewest that "
+                   "could decide)")
+    g.add_argument("--confidence-keep", type=float, metavar="FRACTION",
+                   help="self-consistency: only the most self-certain FRACTION of samples vote (needs logprobs)")
     g.add_argument("--judge-model", help="model for judge/critique calls (default: the main model)")
     g.add_argument("--verifier", help="programmatic verifier: answer (the task's reference answer: an oracle), "
                    "check (the task's metadata 'check' expression) or module:function; "
@@ -100,6 +110,10 @@ def build_strategy(args: argparse.Namespace) -> Any:
             spec["generator"] = {"kind": "single", "answer_format": spec["answer_format"]}
     if kind == "pdr":
         _pdr_flags(given, spec, unused)
+    if kind == "best-of-n" and any(d in given for d in ("votes", "group_size", "early_stop", "wave")):
+        # best-of-n with votes: an RTV tournament over the N picks the best
+        rtv = {name: given.pop(name) for name in ("group_size", "votes") if name in given}
+        spec["selector"] = {"kind": "rtv", **rtv, **_contest_flags(given, bool(rtv))}
     if "verifier" in given:
         if "scorer" not in fields:
             raise unused("verifier")
@@ -110,7 +124,7 @@ def build_strategy(args: argparse.Namespace) -> Any:
         if dest not in fields:
             raise unused(dest)
         spec[dest] = value
-    if kind == "best-of-n" and "scorer" not in spec:
+    if kind == "best-of-n" and "scorer" not in spec and "selector" not in spec:
         spec["selector"] = {"kind": "listwise-judge"}  # no verifier: one judge call picks
     return strategy_from_spec(spec)
 
@@ -123,6 +137,7 @@ def _pdr_flags(given: dict[str, Any], spec: dict[str, Any], unused) -> None:
             raise ConfigError("--select-k applies to pdr only with --distill top-k or random-k")
         spec["k"] = given.pop("select_k")
     rtv = {name: given.pop(name) for name in ("group_size", "votes") if name in given}
+    rtv.update(_contest_flags(given, bool(rtv)))
     verifier = given.pop("verifier", None)
     if rtv and verifier is not None:
         raise ConfigError("pdr: give either --group-size/--votes (RTV top-k) or --verifier, not both")
@@ -133,6 +148,14 @@ def _pdr_flags(given: dict[str, Any], spec: dict[str, Any], unused) -> None:
         spec["selector"] = {"kind": "rtv", **rtv} if rtv else _verifier(verifier)
     if "n" in given:
         raise ConfigError("--n does not apply to --strategy pdr; use --drafts (drafts per round)")
+
+
+def _contest_flags(given: dict[str, Any], rtv: bool) -> dict[str, Any]:
+    """--early-stop/--wave for a strategy whose votes are an RTV selector's contests."""
+    flags = {name: given.pop(name) for name in ("early_stop", "wave") if name in given}
+    if flags and not rtv:
+        raise ConfigError(f"{_flag(next(iter(flags)))} applies here only to RTV votes: add --votes V")
+    return flags
 
 
 def _verifier(check: str) -> dict[str, Any]:

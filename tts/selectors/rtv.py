@@ -17,9 +17,10 @@ import asyncio
 from collections import Counter
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tts.context import RunContext
+from tts.early_stop import check_early_stop, vote_in_waves
 from tts.records import Candidate, Record, Task
 from tts.selectors.judge import ListwiseJudge
 from tts.selectors.registry import Component, SummarizerField, register_component
@@ -77,6 +78,17 @@ class RTV(Component):
     tie_break: Literal["rng", "extra-vote"] = "rng"
     """`rng`: a seeded draw (the call count stays exactly V per contest). `extra-vote`: one more
     judge call (sample index V) over the tied candidates; if it names none of them, the draw."""
+    early_stop: float | None = None
+    """Stop a contest's votes early (tts.early_stop): 1.0 once the winner is certain (the same
+    winner as all V votes: a unanimous contest takes ceil((V+1)/2)), p < 1 once it is the all-V
+    winner with posterior probability >= p. None: always V votes."""
+    wave: int | None = Field(None, ge=1)
+    """Votes per wave with `early_stop` (None: the fewest that could decide)."""
+
+    @field_validator("early_stop")
+    @classmethod
+    def _valid_early_stop(cls, v: float | None) -> float | None:
+        return check_early_stop(v)
 
     async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
         """The `k` survivors (fewer only when there are fewer candidates). Survivors that arrived
@@ -154,8 +166,12 @@ class RTV(Component):
                                             texts=[texts[i] for i in order])
             return None if pick is None else order[pick]
 
+        async def draw(start: int, count: int) -> list[int | None]:
+            return list(await asyncio.gather(*(one_vote(v) for v in range(start, start + count))))
+
         # Votes are kept as positions in the group, so candidates with equal ids stay apart.
-        votes = list(await asyncio.gather(*(one_vote(v) for v in range(self.votes))))
+        votes, _ = await vote_in_waves(draw, self.votes, lambda v: (v, 1.0), early_stop=self.early_stop,
+                                       wave=self.wave)
         tally = Counter(v for v in votes if v is not None)
         rng = gctx.rng("tie")
         if not tally:

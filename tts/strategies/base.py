@@ -38,11 +38,13 @@ class Strategy(BaseModel):
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         raise NotImplementedError
 
-    async def generate(self, task: Task, ctx: RunContext, n: int) -> list[Candidate]:
-        """`n` candidates for `task`: the chosen candidate of `n` independent runs."""
-        results = await asyncio.gather(*(self.solve(task, ctx.child(self.name, replica=i)) for i in range(n)))
+    async def generate(self, task: Task, ctx: RunContext, n: int, start: int = 0) -> list[Candidate]:
+        """`n` candidates for `task`: the chosen candidate of `n` independent runs, numbered from
+        `start` (a later wave continues where the first left off)."""
+        results = await asyncio.gather(*(self.solve(task, ctx.child(self.name, replica=i))
+                                         for i in range(start, start + n)))
         out: list[Candidate] = []
-        for i, res in enumerate(results):
+        for i, res in enumerate(results, start=start):
             if res.best is not None:
                 budgets = {k: res.metadata[k] for k in ("B_seq", "B_total") if k in res.metadata}
                 out.append(res.best.model_copy(update={"id": f"{self.name}{i}", "usage": res.usage,

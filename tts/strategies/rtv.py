@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tts.context import RunContext
+from tts.early_stop import check_early_stop
 from tts.records import Candidate, RunResult, Task
 from tts.selectors.judge import ListwiseJudge
 from tts.selectors.registry import SummarizerField
@@ -34,6 +35,10 @@ class TournamentVoting(Strategy):
     """V: judge calls per group, in parallel."""
     tie_break: Literal["rng", "extra-vote"] = "rng"
     """`rng`: a seeded draw (exactly V judge calls per match); `extra-vote`: one more judge call on a tie."""
+    early_stop: float | None = None
+    """Stop each contest's votes early (see `RTV.early_stop`): 1.0 lossless, p < 1 posterior."""
+    wave: int | None = Field(None, ge=1)
+    """Votes per wave with `early_stop` (None: the fewest that could decide)."""
     select_k: int = Field(1, ge=1)
     """Survivors to return (`chosen`, best first); the answer is the first one's."""
     generator: StrategyField = Field(default_factory=SingleSample)
@@ -44,12 +49,17 @@ class TournamentVoting(Strategy):
     """The listwise judge (its backend `use`, temperature, what it sees). Prompt overrides given to
     this strategy (`prompts`) apply to it too."""
 
+    @field_validator("early_stop")
+    @classmethod
+    def _valid_early_stop(cls, v: float | None) -> float | None:
+        return check_early_stop(v)
+
     def selector(self) -> RTV:
         judge = self.judge
         if self.prompts:
             judge = judge.model_copy(update={"prompts": {**self.prompts, **judge.prompts}})
         return RTV(group_size=self.group_size, votes=self.votes, judge=judge, summarizer=self.summarizer,
-                   tie_break=self.tie_break)
+                   tie_break=self.tie_break, early_stop=self.early_stop, wave=self.wave)
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         cands = await self.generator.generate(task, ctx, self.n)

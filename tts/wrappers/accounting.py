@@ -83,7 +83,7 @@ class AccountingBackend(BackendWrapper):
         self.pricing = pricing
         self.model = _base_model(inner)
         self.notes: set[str] = set()
-        self._prompt = self._completion = self._calls = self._cached = self._unpriced = 0
+        self._prompt = self._completion = self._calls = self._cached = self._unpriced = self._cached_tokens = 0
         self._cost = 0.0
         self._in_flight = 0
         self._reserved_tokens = 0
@@ -98,7 +98,8 @@ class AccountingBackend(BackendWrapper):
     def usage(self) -> Usage:
         """What was paid at the provider so far (cache hits only count in `cached_calls`)."""
         return Usage(prompt_tokens=self._prompt, completion_tokens=self._completion, calls=self._calls,
-                     cached_calls=self._cached, cost_usd=self._cost, unpriced_calls=self._unpriced)
+                     cached_calls=self._cached, cost_usd=self._cost, unpriced_calls=self._unpriced,
+                     cached_tokens=self._cached_tokens)
 
     @property
     def in_flight(self) -> int:
@@ -291,6 +292,7 @@ class AccountingBackend(BackendWrapper):
         self._cached += u.cached_calls
         self._cost += u.cost_usd
         self._unpriced += u.unpriced_calls
+        self._cached_tokens += u.cached_tokens
 
     def _price(self, served: str | None, prompt: int, completion: int) -> float | None:
         for model in (self.model, served):

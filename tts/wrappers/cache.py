@@ -60,6 +60,8 @@ class CacheBackend(BackendWrapper):
         return None if raw is None else _COMPLETIONS.validate_json(raw)
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
+        if request.n > 1:
+            return await self._complete_samples(request)
         key = self.key(request)
         while True:
             hit = self.lookup(request, key)
@@ -93,6 +95,25 @@ class CacheBackend(BackendWrapper):
                 w.set_result(raw)
         await self._store(key, raw)
         return out
+
+    async def _complete_samples(self, request: ChatRequest) -> list[Completion]:
+        """An `n`-sample request, cached per sample (the key of the one-sample request each choice
+        stands for): the samples already stored are hits, the others go out in one request."""
+        singles = request.per_sample()
+        keys = [self.key(r) for r in singles]
+        got: list[Completion | None] = [(hit[0] if (hit := self.lookup(r, k)) else None)
+                                        for r, k in zip(singles, keys, strict=True)]
+        missing = [i for i, c in enumerate(got) if c is None]
+        # hits keep the usage their sample was apportioned when it was paid (the consumed view)
+        if len(missing) < len(singles):
+            self._hit([c for c in got if c is not None])
+        if missing:
+            self.misses += 1
+            out = await self.inner.complete(singles[missing[0]].model_copy(update={"n": len(missing)}))
+            for i, c in zip(missing, out, strict=False):  # fewer choices than asked: the server ignored n
+                got[i] = c = c.model_copy(update={"sample_index": singles[i].sample_index})
+                await self._store(keys[i], _hit_form([c]))
+        return [c for c in got if c is not None]
 
     async def _store(self, key: str, raw: bytes) -> None:
         """Write an entry before its answer is returned, so a crash right after cannot lose a paid
