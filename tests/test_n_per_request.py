@@ -54,19 +54,20 @@ async def test_samples_are_reused_across_k_and_larger_n(tmp_path):
         assert server.stats["ok"] == 2
         server.reset()
         again, acct, _ = await sc(server, 8, 1, cache)  # one sample per request now: all hits
-        assert server.stats["requests"] == 0 and acct.calls == 0 and acct.cached_calls == 8
+        # a hit reports what its sample consumed when paid: the 8 samples came from 2 requests
+        assert server.stats["requests"] == 0 and acct.calls == 0 and acct.cached_calls == 2
         assert [c.text for c in again.candidates] == [c.text for c in first.candidates]
         assert again.answer == first.answer
         server.reset()
         bigger, acct, entries = await sc(server, 16, 8, cache)  # 8 known, 8 new in one request
         assert [b.get("n", 1) for b in server.bodies] == [8] and server.stats["ok"] == 1
-        assert acct.calls == 1 and acct.cached_calls == 1 and entries == 16
+        assert acct.calls == 1 and acct.cached_calls == 2 and entries == 16
         assert [c.text for c in bigger.candidates[:8]] == [c.text for c in first.candidates]
         server.reset()
         # samples 0..15 known: requests 0-5 and 6-11 are all hits, 12-17 sends only 16,17, and 18-19
         mixed, acct, _ = await sc(server, 20, 6, cache)
         assert sorted((b["n"], b["seed"]) for b in server.bodies) == [(2, 3 + 16), (2, 3 + 18)]
-        assert acct.calls == 2 and acct.cached_calls == 2
+        assert acct.calls == 2 and acct.cached_calls == 3  # samples 0, 4 and 8 carried their requests' call
         assert sorted(r.sample_index for r in mixed.trace) == list(range(20))
 
 
