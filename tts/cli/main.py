@@ -14,7 +14,7 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "show", "local", "swe")
+SUBCOMMANDS = ("run", "show", "local", "swe", "tasks")
 
 
 class OneLineParser(argparse.ArgumentParser):

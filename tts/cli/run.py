@@ -110,7 +110,7 @@ async def _handle(args: argparse.Namespace) -> int:
                                          api_key=args.api_key, share_budget_with=backend, **common)
     # confidence selectors read logprobs: ask the backend for them only when one is in the spec
     dumped = strategy.model_dump_json()
-    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))
+    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote", "rpc"))
     defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
                                 extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
 

@@ -60,6 +60,9 @@ class Strategy(BaseModel):
             certainty = self_certainty(comp.logprobs)
             if certainty is not None:
                 meta["self_certainty"] = certainty
+            # the path's probability, for perplexity-based selectors (rpc)
+            meta["seq_logprob"] = sum(t.logprob for t in comp.logprobs)
+            meta["seq_tokens"] = len(comp.logprobs)
         return Candidate(id=cid, text=comp.text, answer=extract_answer(comp.text, self.answer_format),
                          usage=comp.usage, metadata=meta)
 
