@@ -202,11 +202,12 @@ async def _run_child(job: dict, tmp: str, limits: SandboxLimits, prefix: list[st
 
 
 async def run_tests(program: str, tests: list[str], *, setup: str = "", entry_point: str | None = None,
-                    limits: SandboxLimits | None = None) -> ExecReport:
+                    limits: SandboxLimits | None = None, network_namespace: bool = True) -> ExecReport:
     """Run `program`, then each test (Python source run in a copy of the program's namespace;
-    with `entry_point`, the name `candidate` is bound to that function first, then `setup` runs)."""
+    with `entry_point`, the name `candidate` is bound to that function first, then `setup` runs).
+    `network_namespace=False` skips the namespace even where it is available (tests of the fallback)."""
     limits = limits or SandboxLimits()
-    prefix = network_isolation()
+    prefix = network_isolation() if network_namespace else []
     layers = ["process group", f"rlimits (cpu, address space {limits.memory_mb} MiB, file size)", "temp dir",
               "network namespace + socket block" if prefix else "socket block only (no network namespace here)"]
     report = ExecReport(sandbox=", ".join(layers))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -56,6 +56,7 @@ def parse_tests(text: str, entry_point: str | None = None) -> list[str]:
 class TestGenerator(Component):
     """Model-written tests for a code task: `samples` calls, each asked for `count` asserts."""
 
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
     kind: Literal["test-generator"] = "test-generator"
     samples: int = Field(1, ge=1)
     """Calls to the model (in parallel, distinct sample indices)."""
@@ -115,6 +116,7 @@ class _RunsTests(Component):
 class TestsVerifier(Annotates, _RunsTests):
     """Run every candidate against the tests; score = fraction passed (a scorer and a selector)."""
 
+    __test__: ClassVar[bool] = False
     kind: Literal["tests"] = "tests"
     threshold: float = 1.0
     """`filter` keeps candidates scoring at least this (1.0: every test passed)."""

@@ -55,8 +55,10 @@ def path_probability(candidate: Candidate, length_normalized: bool = True) -> fl
 
 
 def _weibull_logpdf(x: float, k: float, lam: float) -> float:
-    z = x / lam
-    return math.log(k / lam) + (k - 1) * math.log(z) - z ** k
+    log_z = math.log(x) - math.log(lam)
+    t = k * log_z
+    z_k = math.exp(t) if t < 700 else 1e300  # far in the tail: the density is as good as zero
+    return max(-1e300, math.log(k / lam) + (k - 1) * log_z - z_k)
 
 
 def _fit_weibull(xs: Sequence[float], ws: Sequence[float]) -> tuple[float, float]:
