@@ -49,7 +49,8 @@ async def test_infinite_loop_is_killed_within_the_limit_and_leaves_no_orphan(tmp
     pidfile = tmp_path / "helper.pid"
     # the candidate starts a helper process, then spins; `except BaseException: pass` swallows even
     # the in-process alarm, so only the watchdog's kill of the whole process group can end it
-    hang = (f"import subprocess\np = subprocess.Popen(['sleep', '300'])\nopen({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+    hang = (f"import subprocess\np = subprocess.Popen(['sleep', '300'])\n"
+            f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
             "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass\n")
     limits = SandboxLimits(timeout_s=1.0)
     started = time.monotonic()
@@ -140,7 +141,8 @@ def test_build_program_appends_a_body_and_places_a_full_definition_after_the_pre
     assert full.index("import math") < full.index("return 2")
 
 
-@pytest.mark.parametrize("source,status", [("assert candidate(2) == 4", "passed"), ("assert candidate(2) == 5", "failed")])
+@pytest.mark.parametrize("source,status", [("assert candidate(2) == 4", "passed"),
+                                           ("assert candidate(2) == 5", "failed")])
 async def test_entry_point_is_bound_as_candidate(source, status):
     report = await run_tests("def sq(x):\n    return x * x\n", [source], entry_point="sq")
     assert report.outcomes[0].status == status

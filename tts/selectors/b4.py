@@ -45,7 +45,10 @@ def _block(matrix: Sequence[Sequence[int]], rows: list[int], cols: list[int]) ->
     return sum(matrix[i][j] for i in rows for j in cols), len(rows) * len(cols)
 
 
-def b4_scores(matrix: Sequence[Sequence[int]], beta_0: float = 1e4, alpha_xy: float = 1e3) -> dict[tuple[int, ...], float]:
+Matrix = Sequence[Sequence[int]]
+
+
+def b4_scores(matrix: Matrix, beta_0: float = 1e4, alpha_xy: float = 1e3) -> dict[tuple[int, ...], float]:
     """Log posterior (up to a constant) of each consistent set, keyed by its row pattern."""
     n = len(matrix)
     m = len(matrix[0]) if n else 0
@@ -57,12 +60,13 @@ def b4_scores(matrix: Sequence[Sequence[int]], beta_0: float = 1e4, alpha_xy: fl
         s1, n1 = _block(matrix, wrong, good_tests)
         s0, n0 = _block(matrix, wrong, bad_tests)
         size = n - len(wrong)
-        out[pattern] = (_log_beta(size + alpha_xy, n - size + 1) + _log_beta(len(good_tests) + alpha_xy, m - len(good_tests) + 1)
+        out[pattern] = (_log_beta(size + alpha_xy, n - size + 1)
+                        + _log_beta(len(good_tests) + alpha_xy, m - len(good_tests) + 1)
                         + _log_beta(s1 + 1, n1 - s1 + 1) + _log_beta(s0 + 1, n0 - s0 + beta_0))
     return out
 
 
-def b4_rank(matrix: Sequence[Sequence[int]], beta_0: float = 1e4, alpha_xy: float = 1e3) -> list[tuple[list[int], float]]:
+def b4_rank(matrix: Matrix, beta_0: float = 1e4, alpha_xy: float = 1e3) -> list[tuple[list[int], float]]:
     """Consistent sets best first: (row indices, log posterior). Equal scores keep first-seen order."""
     scores = b4_scores(matrix, beta_0, alpha_xy)
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])

@@ -117,7 +117,8 @@ class PTrue(Annotates, _Judge):
     async def _by_sampling(self, prompt: str, ctx: RunContext) -> tuple[float, int]:
         temperature = self.temperature if self.temperature is not None else 1.0
         comps = await ctx.sample([{"role": "user", "content": prompt}], self.samples, role="p-true", start=1,
-                                 use=self.use, temperature=temperature, max_tokens=self.max_tokens or self.verdict_tokens)
+                                 use=self.use, temperature=temperature,
+                                 max_tokens=self.max_tokens or self.verdict_tokens)
         verdicts = [v for v in (parse_verdict(c.text) for c in comps) if v is not None]
         return (sum(verdicts) / len(verdicts) if verdicts else 0.0), len(verdicts)
 
@@ -135,7 +136,7 @@ class PTrue(Annotates, _Judge):
             if p is not None:
                 return with_meta(c, p, p_true=p, p_true_method="logprobs"), True
         p, valid = await self._by_sampling(prompt, sub)
-        note = {} if had_logprobs is False or method == "sampled" else {"p_true_note": "no verdict token in the logprobs"}
+        note = {} if not had_logprobs or method == "sampled" else {"p_true_note": "no verdict token in the logprobs"}
         return with_meta(c, p, p_true=p, p_true_method="sampled", p_true_verdicts=valid, **note), had_logprobs
 
     async def annotate(self, task: Task, candidates: list[Candidate], ctx: RunContext | None) -> list[Candidate]:
