@@ -307,3 +307,12 @@ def test_components_are_reachable_by_kind():
     assert component_from_spec(spec).generator.samples == 2
     with pytest.raises(ConfigError, match="unknown field"):
         component_from_spec({"kind": "rpc", "prunee": True})
+
+
+async def test_no_parseable_written_tests_is_a_noted_random_pick_not_a_crash():
+    be = ScriptedBackend(["I cannot write tests."])
+    chosen = await B4().select(CODE_TASK, code_cands(), ctx_for(be), k=4)
+    assert sorted(c.id for c in chosen) == ["s0", "s1", "s2", "s3"]
+    assert all("no test that parses" in c.metadata["tests_note"] for c in chosen)
+    scored = await TestsVerifier(tests="generated").annotate(CODE_TASK, code_cands(), ctx_for(be))
+    assert [c.score for c in scored] == [0.0] * 4 and "tests_note" in scored[0].metadata

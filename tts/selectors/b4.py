@@ -33,7 +33,7 @@ from tts.code_tasks import report_summary
 from tts.context import RunContext
 from tts.records import Candidate, Task
 from tts.selectors.annotate import with_meta
-from tts.selectors.code_tests import TestSource, _RunsTests
+from tts.selectors.code_tests import NO_WRITTEN_TESTS, TestSource, _RunsTests
 from tts.selectors.registry import register_component
 
 
@@ -114,5 +114,7 @@ class B4(_RunsTests):
                            "task_tests": n_task, "generated_tests": len(tests) - n_task},
                     "tests_run": report_summary(reports[i], self.tests)}
             score = posterior[i] if posterior[i] is not None else float(trusted[i])
+            if not tests:
+                meta["tests_note"] = NO_WRITTEN_TESTS
             out.append(with_meta(candidates[i], score, **meta))
         return out[:k]

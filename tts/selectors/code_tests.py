@@ -4,6 +4,9 @@
 that parse as one Python `assert` statement (a multi-line assert is dropped) and, when the task
 names its entry point, call it; duplicates are dropped.
 
+When the model writes no test that parses, nothing is run: the tests verifier scores every
+candidate 0 and B4 keeps a seeded random order, each saying so in `metadata["tests_note"]`.
+
 `TestsVerifier` (`--verifier tests`) runs each candidate's code (see `tts.code_tasks`) against
 the task's own tests (`tests="task"`, the default), model-written ones (`"generated"`), or both,
 in the sandbox of `tts.code_exec`. A candidate's score is the fraction of tests it passed (1.0 =
@@ -30,6 +33,7 @@ from tts.selectors.annotate import Annotates, with_meta
 from tts.selectors.registry import Component, ScorerField, register_component
 
 TestSource = Literal["task", "generated", "both"]
+NO_WRITTEN_TESTS = "the model wrote no test that parses: every candidate scores 0, the pick is by the seeded RNG"
 _FENCED = re.compile(r"```[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -103,12 +107,11 @@ class _RunsTests(Component):
             if ctx is None:
                 raise ConfigError(f"{self.kind}: model-written tests need a run context")  # type: ignore[attr-defined]
             written = [t for t in await self.generator.generate(task, ctx.child("tests")) if t not in given]
-        if not given and not written:
-            raise ConfigError(f"task {task.id!r}: no tests to run (the task has none and the model wrote none "
-                              f"that parse); use tests='task' with a task file that has metadata 'tests'")
-        return given + written, len(given)
+        return given + written, len(given)  # empty when the model wrote no test that parses
 
     async def run_all(self, task: Task, candidates: list[Candidate], tests: list[str]) -> list[ExecReport]:
+        if not tests:
+            return [ExecReport() for _ in candidates]
         return list(await asyncio.gather(*(run_candidate(task, c, tests, self.limits()) for c in candidates)))
 
 
@@ -127,8 +130,9 @@ class TestsVerifier(Annotates, _RunsTests):
         tests, n_task = await self.collect_tests(task, ctx)
         source = self.tests if self.tests != "both" or n_task < len(tests) else "task"
         reports = await self.run_all(task, candidates, tests)
-        return [with_meta(c, r.fraction, tests_run=report_summary(r, source)) for c, r in zip(candidates, reports,
-                                                                                               strict=True)]
+        extra = {} if tests else {"tests_note": NO_WRITTEN_TESTS}
+        return [with_meta(c, r.fraction, tests_run=report_summary(r, source), **extra)
+                for c, r in zip(candidates, reports, strict=True)]
 
     async def filter(self, task: Task, candidates: list[Candidate], ctx: RunContext | None = None) -> list[Candidate]:
         """The candidates that pass (score >= threshold), in their order, each annotated."""
