@@ -316,3 +316,20 @@ async def test_no_parseable_written_tests_is_a_noted_random_pick_not_a_crash():
     assert all("no test that parses" in c.metadata["tests_note"] for c in chosen)
     scored = await TestsVerifier(tests="generated").annotate(CODE_TASK, code_cands(), ctx_for(be))
     assert [c.score for c in scored] == [0.0] * 4 and "tests_note" in scored[0].metadata
+
+
+@pytest.mark.parametrize("name", ["code_best_of_n_written_tests.yaml", "code_b4.yaml"])
+async def test_example_code_specs_load_and_pick_a_passing_solution(name):
+    from pathlib import Path
+
+    from tts.spec import load_spec
+
+    strategy = load_spec(Path(__file__).resolve().parents[1] / "examples" / "specs" / name)
+
+    def reply(req):
+        if "test cases" in request_text(req):
+            return "```python\nassert double(1) == 2\nassert double(4) == 8\n```"
+        return SOLUTIONS[3] if req.sample_index % 2 else SOLUTIONS[0]
+
+    res = await run_task(strategy, CODE_TASK, ScriptedBackend(reply))
+    assert res.status == "ok" and res.correct is True and res.best.text == SOLUTIONS[0]
