@@ -50,6 +50,9 @@ _EXPORTS: dict[str, str] = {
     "Verifier": "tts.selectors.verifier", "RTV": "tts.selectors.rtv",
     "PessimisticVerification": "tts.selectors.pessimistic",
     "SelfCertainty": "tts.selectors.confidence", "ConfidenceVote": "tts.selectors.confidence",
+    "PTrue": "tts.selectors.ptrue", "RPC": "tts.selectors.rpc", "B4": "tts.selectors.b4",
+    "TestsVerifier": "tts.selectors.code_tests", "TestGenerator": "tts.selectors.code_tests",
+    "run_tests": "tts.code_exec", "humaneval_tasks": "tts.humaneval",
     "ShortSummarizer": "tts.summarizers.short", "LLMSummarizer": "tts.summarizers.llm",
     "render_summary": "tts.summarizers.render",
     # agentic (SWE-bench, Terminal-Bench): the `swe` extra

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tts.answers import is_correct
 from tts.backend import Backend
+from tts.code_tasks import is_code_task, passes_task_tests
 from tts.context import RunContext, SamplingDefaults
 from tts.errors import BackendError, BudgetExceeded, ConfigError
 from tts.records import CallRecord, RunResult, RunStatus, Task
@@ -86,7 +87,8 @@ async def run_task(
         "paid": ctx.paid,
         "trace": list(ctx.records),
         "wall_s": time.perf_counter() - started,
-        "correct": is_correct(res.answer, task.answer),
+        "correct": await passes_task_tests(task, res.best) if is_code_task(task) and task.answer is None
+        else is_correct(res.answer, task.answer),
     })
 
 

@@ -15,7 +15,7 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "serve", "show", "local", "swe", "plan")
+SUBCOMMANDS = ("run", "serve", "show", "local", "swe", "plan", "tasks")
 
 
 class OneLineParser(argparse.ArgumentParser):

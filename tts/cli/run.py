@@ -197,7 +197,7 @@ async def _handle(args: argparse.Namespace) -> int:
     backend, backends = make_backends(args)
     # confidence selectors read logprobs: ask the backend for them only when one is in the spec
     dumped = strategy.model_dump_json()
-    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))
+    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote", "rpc"))
     wants_logprobs = wants_logprobs or any(not part.startswith("null")  # self-consistency --confidence-keep
                                            for part in dumped.split('"confidence_keep":')[1:])
     defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,

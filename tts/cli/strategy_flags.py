@@ -62,8 +62,12 @@ def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
                    help="self-consistency: only the most self-certain FRACTION of samples vote (needs logprobs)")
     g.add_argument("--judge-model", help="model for judge/critique calls (default: the main model)")
     g.add_argument("--verifier", help="programmatic verifier: answer (the task's reference answer: an oracle), "
-                   "check (the task's metadata 'check' expression) or module:function; "
+                   "check (the task's metadata 'check' expression), tests (run each candidate's code against the "
+                   "task's metadata 'tests' in a sandbox; score = fraction passed) or module:function; "
                    "best-of-n scorer, sequential-refinement feedback/stop, pdr top-k selector")
+    g.add_argument("--selector", metavar="KIND", help="the selector that picks among the candidates (best-of-n; "
+                   "pdr --distill top-k): any registered selector kind, e.g. majority, rtv, listwise-judge, p-true, "
+                   "rpc (needs logprobs), b4 (code: model-written tests), tests, self-certainty, confidence-vote")
     g.add_argument("--answer-format", help="auto | last-number | boxed | answer-line | regex:PATTERN")
 
 
@@ -114,6 +118,8 @@ def build_strategy(args: argparse.Namespace) -> Any:
         # best-of-n with votes: an RTV tournament over the N picks the best
         rtv = {name: given.pop(name) for name in ("group_size", "votes") if name in given}
         spec["selector"] = {"kind": "rtv", **rtv, **_contest_flags(given, bool(rtv))}
+    if getattr(args, "selector", None) is not None:
+        _selector_flag(args.selector, kind, fields, spec, unused, getattr(args, "distill", None))
     if "verifier" in given:
         if "scorer" not in fields:
             raise unused("verifier")
@@ -158,8 +164,26 @@ def _contest_flags(given: dict[str, Any], rtv: bool) -> dict[str, Any]:
     return flags
 
 
+def _selector_flag(name: str, kind: str, fields: dict, spec: dict[str, Any], unused, distill: str | None) -> None:
+    """--selector KIND: the strategy's `selector` field (validated now: an unknown kind is one line)."""
+    from tts.selectors.registry import component_from_spec
+
+    if "selector" not in fields:
+        raise unused("selector")
+    if "selector" in spec:
+        raise ConfigError("give either --selector or --group-size/--votes/--verifier for the pdr top-k selector")
+    if kind == "pdr" and distill != "top-k":
+        raise ConfigError("--selector applies to pdr only with --distill top-k")
+    chosen = component_from_spec(name)
+    if not callable(getattr(chosen, "select", None)):
+        raise ConfigError(f"--selector {name!r} is not a selector (it has no select method)")
+    spec["selector"] = {"kind": name}
+
+
 def _verifier(check: str) -> dict[str, Any]:
     from tts.selectors.verifier import Verifier
 
+    if check == "tests":
+        return {"kind": "tests"}  # the sandboxed code-test verifier (tts.selectors.code_tests)
     Verifier.from_spec(check)  # validate now: a one-line error naming the allowed values
     return {"kind": "verifier", "check": check}

@@ -65,6 +65,9 @@ class Strategy(BaseModel):
             certainty = self_certainty(comp.logprobs)
             if certainty is not None:
                 meta["self_certainty"] = certainty
+            # the path's probability, for perplexity-based selectors (rpc)
+            meta["seq_logprob"] = sum(t.logprob for t in comp.logprobs)
+            meta["seq_tokens"] = len(comp.logprobs)
         if comp.finish_reason not in (None, "stop"):
             meta["finish_reason"] = comp.finish_reason
         if comp.tool_calls:  # vote on the call, show judges the call, keep the message as it came

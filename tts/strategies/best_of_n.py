@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.records import Candidate, RunResult, Task
+from tts.selectors.annotate import scored
 from tts.selectors.registry import ScorerField, SelectorField
 from tts.selectors.vote import top_k_by_score
 from tts.spec import StrategyField, register
@@ -40,8 +41,7 @@ class BestOfN(Strategy):
         if not cands:
             return self.result(task, ctx, [], [])
         if self.scorer is not None:
-            scores = await self.scorer.score(task, cands, ctx.child("score"))
-            cands = [c.model_copy(update={"score": float(s)}) for c, s in zip(cands, scores, strict=True)]
+            cands = await scored(self.scorer, task, cands, ctx.child("score"))  # with what the scorer records
             chosen = top_k_by_score(cands, [c.score for c in cands], ctx.rng("ties"), 1)
         elif self.selector is not None:
             chosen = (await self.selector.select(task, cands, ctx.child("select"), 1))[:1]
