@@ -1,4 +1,4 @@
-"""`tts` command line: `tts run`, `tts show`, `tts local serve`, `tts swe ...`.
+"""`tts` command line: `tts run`, `tts compare`, `tts show`, `tts local serve`, `tts swe ...`.
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
 (a function of the parsed args returning an exit code, or a coroutine function). A user
@@ -14,11 +14,28 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "show", "local", "swe")
+SUBCOMMANDS = ("run", "compare", "show", "local", "swe")
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each flag's default, when it has a meaningful one (not None, False or a list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or isinstance(default, list) or "default" in text
+                or not action.option_strings or action.nargs == 0):
+            return text
+        return f"{text} (default: {default})".strip()
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (plus the hint), exit code 2."""
+    """argparse that reports a bad command line in one line (plus the hint), exit code 2, and
+    shows defaults in --help."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

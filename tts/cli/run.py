@@ -30,18 +30,37 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run a strategy over a JSONL task file",
                        description=__doc__.splitlines()[0])
     p.add_argument("tasks", help="JSONL file: one {\"id\", \"prompt\" | \"messages\", \"answer\"?} per line")
+    add_backend_flags(p)
+    c = p.add_argument_group("output")
+    c.add_argument("--out", default="results.jsonl", help="one JSON line per task")
+    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_strategy_flags(p)
+    p.set_defaults(handler=_handle)
+
+
+def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> None:
+    """The flags of `tts run` that are not strategy or output flags: model and endpoint, sampling,
+    judge endpoint, limits and cache (shared with `tts compare`; `models=True` lets --model repeat)."""
     g = p.add_argument_group("model")
-    g.add_argument("--model", required=True, help="litellm model string, a served model name, or 'local' "
-                   "(the embedded SmolLM2-135M, started on demand)")
+    g.add_argument("--model", required=True, action="append" if models else "store",
+                   help="litellm model string, a served model name, or 'local' (the embedded SmolLM2-135M, "
+                   "started on demand)" + ("; repeat it to compare models" if models else ""))
     g.add_argument("--api-base", help="endpoint URL, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--api-key", help="API key (default: the provider's usual environment variable)")
     g.add_argument("--backend", choices=["litellm", "openai"], default="litellm",
                    help="litellm (any provider) or openai (lean OpenAI-compatible client for self-hosted servers)")
-    g.add_argument("--temperature", type=float, default=0.7)
+    g.add_argument("--temperature", type=float, default=0.7, help="sampling temperature")
     g.add_argument("--max-tokens", type=int, default=512, help="max tokens per completion")
     g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
     g.add_argument("--retries", type=int, default=8, help="retries per call after a transient failure (0: none)")
+    j = p.add_argument_group("judge")
+    j.add_argument("--judge-model", help="model for judge/critique calls (default: the main model)")
+    j.add_argument("--judge-api-base", help="endpoint of the judge model (default: --api-base)")
+    j.add_argument("--judge-backend", choices=["litellm", "openai"], help="backend of the judge model "
+                   "(default: --backend)")
+    j.add_argument("--judge-api-key", help="API key of the judge endpoint (default: --api-key)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--concurrency", type=int, default=64, help="max calls in flight")
     lim.add_argument("--rpm", type=float, help="max requests per minute")
@@ -49,15 +68,10 @@ def add_parser(sub: Any) -> None:
     lim.add_argument("--max-calls", type=int, help="hard cap on model calls for the whole run")
     lim.add_argument("--max-tokens-total", type=int, help="hard cap on tokens for the whole run")
     lim.add_argument("--max-cost", type=float, help="hard cap in USD for the whole run")
-    c = p.add_argument_group("cache and output")
+    c = p.add_argument_group("cache")
     cache = c.add_mutually_exclusive_group()
     cache.add_argument("--cache-dir", default=None, help=f"call cache directory (default: {default_cache_dir()})")
     cache.add_argument("--no-cache", action="store_true", help="send every call, store nothing")
-    c.add_argument("--out", default="results.jsonl", help="one JSON line per task (default: results.jsonl)")
-    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_strategy_flags(p)
-    p.set_defaults(handler=_handle)
 
 
 def result_line(res: RunResult) -> dict[str, Any]:
@@ -88,9 +102,48 @@ def _check_limits(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
 
 
-async def _handle(args: argparse.Namespace) -> int:
+def make_backends(args: argparse.Namespace, model: str) -> tuple[Any, dict[str, Any]]:
+    """The backend for `model` and the extra roles (a judge on its own model/endpoint) from the flags."""
     from tts.build import make_backend
+
+    common = dict(cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+                  retries=args.retries, timeout=args.timeout, concurrency=args.concurrency, rpm=args.rpm,
+                  tpm=args.tpm, max_calls=args.max_calls, max_tokens_total=args.max_tokens_total,
+                  max_cost=args.max_cost)
+    backend = make_backend(model, backend=args.backend, api_base=args.api_base, api_key=args.api_key, **common)
+    backends = {}
+    judge_endpoint = args.judge_api_base or args.judge_backend or args.judge_api_key
+    if args.judge_model or judge_endpoint:
+        # same caps, one budget: the judge's calls count against --max-calls/--max-cost too
+        backends["judge"] = make_backend(args.judge_model or model, backend=args.judge_backend or args.backend,
+                                         api_base=args.judge_api_base or args.api_base,
+                                         api_key=args.judge_api_key or args.api_key, share_budget_with=backend,
+                                         **common)
+    return backend, backends
+
+
+def sampling_defaults(args: argparse.Namespace, strategies: list[Any]) -> Any:
+    """Sampling flags as SamplingDefaults; logprobs are asked for only when a confidence selector
+    (which reads them) is in one of the strategies."""
     from tts.context import SamplingDefaults
+
+    dumped = " ".join(s.model_dump_json() for s in strategies)
+    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))
+    return SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                            extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
+
+
+def run_title(args: argparse.Namespace, strategy: Any) -> str:
+    """The summary table's title: model, strategy and the parameters it sets."""
+    from tts.compare.grid import describe
+
+    spec = strategy.model_dump(mode="json", exclude_defaults=True)
+    spec["kind"] = strategy.kind
+    judge = f" · judge {args.judge_model}" if args.judge_model else ""
+    return f"tts run · {args.model} · {describe(spec)}{judge}"
+
+
+async def _handle(args: argparse.Namespace) -> int:
     from tts.report import print_summary, progress_bar
     from tts.run import run_many
     from tts.tasks import load_tasks
@@ -98,21 +151,8 @@ async def _handle(args: argparse.Namespace) -> int:
     _check_limits(args)
     tasks = load_tasks(args.tasks)
     strategy = build_strategy(args)
-    common = dict(cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
-                  retries=args.retries, timeout=args.timeout, concurrency=args.concurrency, rpm=args.rpm,
-                  tpm=args.tpm, max_calls=args.max_calls, max_tokens_total=args.max_tokens_total,
-                  max_cost=args.max_cost)
-    backend = make_backend(args.model, backend=args.backend, api_base=args.api_base, api_key=args.api_key, **common)
-    backends = {}
-    if getattr(args, "judge_model", None):
-        # same caps, one budget: the judge's calls count against --max-calls/--max-cost too
-        backends["judge"] = make_backend(args.judge_model, backend=args.backend, api_base=args.api_base,
-                                         api_key=args.api_key, share_budget_with=backend, **common)
-    # confidence selectors read logprobs: ask the backend for them only when one is in the spec
-    dumped = strategy.model_dump_json()
-    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote"))
-    defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                                extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
+    backend, backends = make_backends(args, args.model)
+    defaults = sampling_defaults(args, [strategy])
 
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +172,7 @@ async def _handle(args: argparse.Namespace) -> int:
                 advance(res)
 
             results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
-                                     seed=args.seed or 0, on_result=on_result)
+                                     seed=args.seed or 0, on_result=on_result, progress=False)
     finally:
         if trace is not None:
             trace.close()
@@ -140,7 +180,8 @@ async def _handle(args: argparse.Namespace) -> int:
             close = getattr(b, "aclose", None)
             if close is not None:
                 await close()
-    print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path))
+    print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path),
+                  title=run_title(args, strategy))
     if any(r.status == "budget_exceeded" for r in results):
         return 3
     return 1 if any(r.status == "error" for r in results) else 0

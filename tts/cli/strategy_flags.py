@@ -48,7 +48,6 @@ def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
                    "conjecture-extraction)")
     g.add_argument("--loops", type=int, help="conjecture-extraction loops L")
     g.add_argument("--final-solvers", type=int, help="conjecture-extraction final solvers F per loop")
-    g.add_argument("--judge-model", help="model for judge/critique calls (default: the main model)")
     g.add_argument("--verifier", help="programmatic verifier: answer (the task's reference answer: an oracle), "
                    "check (the task's metadata 'check' expression) or module:function; "
                    "best-of-n scorer, sequential-refinement feedback/stop, pdr top-k selector")
