@@ -47,8 +47,8 @@ def _with_answer_format(grid: list[dict[str, Any]], fmt: str | None) -> list[dic
 async def _handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from tts.compare.grid import expand_grid, load_grid
-    from tts.compare.runner import compare
+    from tts.experiments.grid import expand_grid, load_grid
+    from tts.experiments.runner import compare
     from tts.spec import strategy_from_spec
     from tts.tasks import load_tasks
 

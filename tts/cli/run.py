@@ -135,7 +135,7 @@ def sampling_defaults(args: argparse.Namespace, strategies: list[Any]) -> Any:
 
 def run_title(args: argparse.Namespace, strategy: Any) -> str:
     """The summary table's title: model, strategy and the parameters it sets."""
-    from tts.compare.grid import describe
+    from tts.experiments.grid import describe
 
     spec = strategy.model_dump(mode="json", exclude_defaults=True)
     spec["kind"] = strategy.kind

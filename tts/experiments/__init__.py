@@ -7,8 +7,8 @@
 `tts compare TASKS --model M --grid GRID.yaml --out DIR` is the same from the command line.
 """
 
-from tts.compare.grid import Config, expand_grid, load_grid
-from tts.compare.runner import compare, compare_sync
-from tts.compare.table import Comparison
+from tts.experiments.grid import Config, expand_grid, load_grid
+from tts.experiments.runner import compare, compare_sync
+from tts.experiments.table import Comparison
 
 __all__ = ["Comparison", "Config", "compare", "compare_sync", "expand_grid", "load_grid"]

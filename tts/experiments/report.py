@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tts.errors import MissingDependency
 
 if TYPE_CHECKING:
-    from tts.compare.table import Comparison
+    from tts.experiments.table import Comparison
 
 AXES = {"total_tokens": "tokens consumed (all tasks)", "cost_usd": "cost, USD at list price (all tasks)"}
 

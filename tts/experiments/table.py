@@ -11,9 +11,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from tts.compare.grid import Config
-from tts.compare.stats import bootstrap_ci, mcnemar, paired_bootstrap, pareto_flags
 from tts.errors import MissingDependency
+from tts.experiments.grid import Config
+from tts.experiments.stats import bootstrap_ci, mcnemar, paired_bootstrap, pareto_flags
 from tts.records import Usage
 
 
@@ -132,7 +132,7 @@ class Comparison:
 
         html = to_html(self.table(), width=160)
         try:
-            from tts.compare.report import plot_png
+            from tts.experiments.report import plot_png
 
             png = plot_png(self, "total_tokens")
         except MissingDependency:  # matplotlib is the optional `plot` extra
@@ -143,7 +143,7 @@ class Comparison:
 
     def plot(self, x: str = "total_tokens") -> Any:
         """A matplotlib Figure: accuracy (with 95% intervals) against `x` (total_tokens or cost_usd)."""
-        from tts.compare.report import figure
+        from tts.experiments.report import figure
 
         return figure(self, x)
 

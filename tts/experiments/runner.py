@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from tts.backend import Backend, BackendWrapper, ChatRequest
-from tts.compare.grid import Config, expand_grid
-from tts.compare.stats import stages
-from tts.compare.table import Comparison, summarize
 from tts.context import SamplingDefaults
 from tts.errors import ConfigError
+from tts.experiments.grid import Config, expand_grid
+from tts.experiments.stats import stages
+from tts.experiments.table import Comparison, summarize
 from tts.records import Completion, RunResult, Task, Usage
 
 RESULTS = "results.jsonl"
@@ -142,7 +142,7 @@ async def compare(
     """Run every configuration of `grid` on `tasks` and compare them.
 
     `tasks`: Tasks, prompts or a JSONL path. `grid`: a YAML/JSON path, a list of specs or one spec
-    (any field may be a list; see `tts.compare.grid`). `backend`: one backend, or {model: backend}
+    (any field may be a list; see `tts.experiments.grid`). `backend`: one backend, or {model: backend}
     to make the model another axis. `backends`: extra roles (e.g. {"judge": ...}) for every model.
     `out`: a directory for results.jsonl (resumable), summary.json, the plots and index.html.
     `baseline`: the label every row is paired against (default: the first row). `latency_s`: the
@@ -226,7 +226,7 @@ async def compare(
     result = summarize(configs, rows, tasks=[t.id for t in task_list], baseline=baseline or labels[0],
                        bootstrap=bootstrap, seed=seed, latency=per_call, paid=paid)
     if out_dir is not None:
-        from tts.compare.report import write_report
+        from tts.experiments.report import write_report
 
         write_report(result, out_dir)
     return result
