@@ -55,6 +55,7 @@ def test_grid_expands_every_combination_with_labels():
         {"kind": ["best-of-n", "self-consistency"], "n": 2},
         {"label": "sc-weighted", "kind": "self-consistency", "weighted_by": "score", "n": [2, 3]},
         {"kind": "rtv", "n": 2, "generator": {"kind": "pdr", "drafts": [[2, 1], [3, 1]]}},
+        {"label": "oracle", "kind": "best-of-n", "n": 4, "scorer": {"kind": "verifier", "check": "answer"}},
     ]
     labels = [c.label for c in expand_grid(grid, "m")]
     assert labels == [
@@ -63,8 +64,9 @@ def test_grid_expands_every_combination_with_labels():
         "pdr drafts=4,1 kappa=256", "pdr drafts=8,1 kappa=256",
         "pdr drafts=4,1",
         "best-of-n n=2", "self-consistency n=2",
-        "sc-weighted weighted_by=score n=2", "sc-weighted weighted_by=score n=3",
+        "sc-weighted n=2", "sc-weighted n=3",
         "rtv n=2 generator=(pdr drafts=2,1)", "rtv n=2 generator=(pdr drafts=3,1)",
+        "oracle",
     ]
     configs = expand_grid(grid, "m")
     assert configs[3].spec == {"kind": "self-consistency", "n": 16}

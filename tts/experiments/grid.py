@@ -8,7 +8,8 @@
 
 Nested specs (a generator, a selector) expand the same way. A field whose type itself takes a
 list (PDR's `drafts`, `prompts`) is swept only by a list of lists. Each configuration gets a
-label: its `label` (or kind) plus the fields it sets, e.g. `self-consistency n=4`.
+label: its kind plus the fields it sets (`self-consistency n=4`), or, when the item has a `label`,
+that label plus the fields the item sweeps (`sc-weighted n=4`).
 """
 
 from __future__ import annotations
@@ -159,12 +160,17 @@ def expand_grid(grid: str | Path | list | dict, models: list[str] | str) -> list
     configs: list[Config] = []
     seen: dict[str, int] = {}
     for item in load_grid(grid):
-        for spec in expand_spec(item):
+        specs = expand_spec(item)
+        swept = {k for k in specs[0] if len({json.dumps(s.get(k), sort_keys=True, default=str) for s in specs}) > 1}
+        for spec in specs:
             name = spec.pop("label", None)
             strategy_from_spec(spec)  # validate now, before anything is sent
             family = str(name or spec["kind"])
-            text = describe(spec)
-            label = f"{name} {text.split(' ', 1)[1]}" if name and " " in text else (name or text)
+            if name:  # a named item: its name plus the fields it sweeps
+                text = describe({k: v for k, v in spec.items() if k == "kind" or k in swept})
+                label = f"{name} {text.split(' ', 1)[1]}" if " " in text else str(name)
+            else:
+                label = describe(spec)
             for model in models:
                 full = f"{label} @ {model}" if len(models) > 1 else label
                 seen[full] = seen.get(full, 0) + 1

@@ -53,10 +53,16 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
                         textcoords="offset points", xytext=(4, 4), fontsize=7)
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r[x])
     if front:
-        ax.plot([r[x] for r in front], [100 * r["accuracy"] for r in front], "k--", lw=1, alpha=0.6,
-                label="Pareto frontier")
-    if all(r[x] > 0 for r in rows):
+        ax.plot([r[x] for r in front], [100 * r["accuracy"] for r in front], "k--", lw=1, alpha=0.6, marker="o",
+                ms=13, mfc="none", label="Pareto frontier")
+    if rows and all(r[x] > 0 for r in rows):
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_xscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if x == "total_tokens" else f"{v:.3g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(AXES[x])
     ax.set_ylabel("accuracy (%), 95% bootstrap interval")
     ax.set_ylim(-2, 102)
