@@ -403,3 +403,21 @@ async def test_judge_can_live_on_another_endpoint(tmp_path):
 def test_load_tasks_is_public(tmp_path):
     write_tasks(tmp_path / "t.jsonl", sums(3))
     assert [t.id for t in tts.load_tasks(tmp_path / "t.jsonl")] == ["t0", "t1", "t2"]
+
+
+def test_compare_trace_holds_every_call_the_server_answered(tmp_path):
+    write_tasks(tmp_path / "tasks.jsonl", sums(3))
+    (tmp_path / "grid.yaml").write_text("- {kind: self-consistency, n: [3, 2]}\n- {kind: rtv, n: 2, votes: 1}\n")
+    proc, url = start_server()
+    try:
+        run = subprocess.run(compare_cmd(tmp_path, url, "--trace", str(tmp_path / "trace.jsonl")),
+                             capture_output=True, text=True, timeout=120)
+        served = stats(url)["ok"]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run.returncode == 0, run.stderr
+    trace = tts.read_trace(tmp_path / "trace.jsonl")
+    assert sum(not c.cached for c in trace.calls) == served == 3 * 3 + 3 * 1  # rtv's 2 samples are shared
+    assert len(trace.calls) == 3 * (3 + 2 + 2 + 1)
+    assert {r.task_id for r in trace.results} >= {"self-consistency n=2 | t0", "rtv n=2 votes=1 | t2"}

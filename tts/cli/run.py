@@ -75,6 +75,8 @@ def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> No
 
 
 def result_line(res: RunResult) -> dict[str, Any]:
+    from tts.experiments.stats import stages
+
     best = res.best
     return {
         "id": res.task_id,
@@ -87,6 +89,7 @@ def result_line(res: RunResult) -> dict[str, Any]:
         "candidates": len(res.candidates),
         "usage": res.usage.model_dump(),
         "wall_s": round(res.wall_s, 3),
+        "stages": stages(res.trace),  # sequential stages of calls: wall time without the queueing
         "metadata": res.metadata,
     }
 

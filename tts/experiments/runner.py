@@ -16,7 +16,7 @@ import asyncio
 import json
 import statistics
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,7 @@ async def compare(
     seed: int = 0,
     latency_s: float | None = None,
     progress: bool | None = None,
+    on_result: Callable[[Config, RunResult], Any] | None = None,
 ) -> Comparison:
     """Run every configuration of `grid` on `tasks` and compare them.
 
@@ -147,7 +148,8 @@ async def compare(
     `out`: a directory for results.jsonl (resumable), summary.json, the plots and index.html.
     `baseline`: the label every row is paired against (default: the first row). `latency_s`: the
     per-call latency for wall_s = stages x latency (default: the median measured on paid calls).
-    `progress`: a live progress display (default: on in Jupyter). A backend without a cache gets
+    `progress`: a live progress display (default: on in Jupyter). `on_result(config, result)` is
+    told about every (configuration, task) run now (e.g. to write traces). A backend without a cache gets
     one (in `out/cache`, else a temporary directory): sharing samples and resuming need it.
     """
     from tts.report import in_notebook, progress_bar
@@ -173,6 +175,7 @@ async def compare(
         cache_root = Path(tmp.name)
     probes = {m: LatencyProbe(_with_cache(b, cache_root / f"m{i}")) for i, (m, b) in enumerate(per_model.items())}
     added = [p.inner for m, p in probes.items() if p.inner is not per_model[m]]  # caches compare made
+    roles = {name: LatencyProbe(b) for name, b in (backends or {}).items()}  # hits pad here too: same stages
     ledgers = {m: (b.find(AccountingBackend) if isinstance(b, BackendWrapper) else None) for m, b in per_model.items()}
     paid_before = {m: (a.usage if a is not None else Usage()) for m, a in ledgers.items()}
 
@@ -194,16 +197,18 @@ async def compare(
                 advance.relabel(cfg.label)  # type: ignore[attr-defined]
                 key = keys[cfg.label]
 
-                def on_result(res: RunResult, cfg: Config = cfg, key: str = key) -> None:
+                def record(res: RunResult, cfg: Config = cfg, key: str = key) -> None:
                     line = result_line(cfg, key, res)
                     done[(key, res.task_id)] = line
                     if sink is not None:
                         sink.write(json.dumps(line) + "\n")
                         sink.flush()  # a kill loses no finished task
+                    if on_result is not None:
+                        on_result(cfg, res)
                     advance(res)
 
-                await run_many(strategy_from_spec(cfg.spec), pending, probes[cfg.model], backends=backends,
-                               defaults=defaults, seed=seed, on_result=on_result, progress=False)
+                await run_many(strategy_from_spec(cfg.spec), pending, probes[cfg.model], backends=roles,
+                               defaults=defaults, seed=seed, on_result=record, progress=False)
     finally:
         if sink is not None:
             sink.close()
