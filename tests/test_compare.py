@@ -421,3 +421,28 @@ def test_compare_trace_holds_every_call_the_server_answered(tmp_path):
     assert sum(not c.cached for c in trace.calls) == served == 3 * 3 + 3 * 1  # rtv's 2 samples are shared
     assert len(trace.calls) == 3 * (3 + 2 + 2 + 1)
     assert {r.task_id for r in trace.results} >= {"self-consistency n=2 | t0", "rtv n=2 votes=1 | t2"}
+
+
+def test_priced_rows_get_a_cost_plot_and_pareto_on_cost(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tts.experiments.grid import Config
+    from tts.experiments.report import write_report
+    from tts.experiments.table import summarize
+
+    configs = [Config(label=f"c{i}", family="f", spec={"kind": "single"}, model="m") for i in range(3)]
+
+    def line(task, ok, tokens, cost):
+        return {"task": task, "correct": ok, "status": "ok", "calls": 1, "cached_calls": 0, "stages": 1,
+                "usage": {"prompt_tokens": tokens, "completion_tokens": 0, "calls": 1, "cost_usd": cost}}
+
+    # c1 uses fewer tokens than c0 but costs more: with prices, the frontier is on cost
+    lines = {"c0": [line("a", True, 100, 0.01), line("b", False, 100, 0.01)],
+             "c1": [line("a", True, 50, 0.05), line("b", False, 50, 0.05)],
+             "c2": [line("a", True, 300, 0.02), line("b", True, 300, 0.02)]}
+    cmp = summarize(configs, lines, tasks=["a", "b"], baseline="c0", latency={"m": 0.5})
+    assert cmp.meta["pareto_axis"] == "cost_usd"
+    assert [r["pareto"] for r in cmp.rows] == [True, False, True]
+    assert cmp["c2"]["vs_baseline"]["wins"] == 1 and cmp["c0"]["wall_s"] == 0.5
+    written = {p.name for p in write_report(cmp, tmp_path)}
+    assert written == {"summary.json", "accuracy_vs_tokens.png", "accuracy_vs_cost.png", "index.html"}
+    assert (tmp_path / "index.html").read_text().count("data:image/png;base64,") == 2

@@ -78,6 +78,9 @@ async def _handle(args: argparse.Namespace) -> int:
             await b.aclose()
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(result.table())
+    for model, paid in result.paid.items():
+        console.print(f"paid by this compare on {model}: {paid.calls} calls, {paid.total_tokens:,} tokens, "
+                      f"${paid.cost_usd:.4f} ({paid.cached_calls} answers from the cache)")
     out = Path(args.out)
     console.print(f"wrote {out / 'summary.json'}, {out / 'results.jsonl'}, {out / 'index.html'}")
     rows = result.rows

@@ -152,6 +152,8 @@ def render_html(comparison: Comparison, images: dict[str, bytes]) -> str:
                     for name, data in images.items())
     if not images:
         plots = "<p>No plots: install matplotlib (<code>pip install 'tts[plot]'</code>) and rerun.</p>"
+    elif "accuracy_vs_cost.png" not in images:
+        plots += "<p>No cost plot: no call had a known price (cost counts as $0 for unpriced models).</p>"
     notes = (f"{meta.get('tasks')} tasks. Accuracy with a 95% bootstrap interval over tasks "
              f"({meta.get('bootstrap')} resamples); each row paired against <b>{html.escape(base)}</b> "
              f"on the same tasks (difference with a paired-bootstrap interval, exact McNemar p). Tokens, cost "
