@@ -67,10 +67,13 @@ async def run_many(
 ) -> list[RunResult]:
     """All tasks in flight together; the backend's throttle bounds the calls. Results in task order.
     `progress`: a live progress bar (default: on in Jupyter, off elsewhere)."""
+    from contextlib import nullcontext
+
     from tts.report import in_notebook, progress_bar
 
     tasks = list(tasks)
-    with progress_bar(len(tasks), disable=not (in_notebook() if progress is None else progress)) as advance:
+    show = in_notebook() if progress is None else progress
+    with progress_bar(len(tasks)) if show else nullcontext(lambda res: None) as advance:
 
         async def one(i: int, t: Task | str) -> RunResult:
             res = await run_task(strategy, as_task(t, i), backend, **kwargs)
