@@ -446,3 +446,14 @@ def test_priced_rows_get_a_cost_plot_and_pareto_on_cost(tmp_path):
     written = {p.name for p in write_report(cmp, tmp_path)}
     assert written == {"summary.json", "accuracy_vs_tokens.png", "accuracy_vs_cost.png", "index.html"}
     assert (tmp_path / "index.html").read_text().count("data:image/png;base64,") == 2
+
+
+async def test_run_many_progress_is_off_by_default_outside_jupyter_and_on_when_asked(capsys):
+    from tts.testing import ScriptedBackend
+
+    backend = ScriptedBackend(["Answer: 3"])
+    await tts.run_many(tts.SingleSample(), ["a", "b", "c"], backend)
+    assert capsys.readouterr().err == ""
+    await tts.run_many(tts.SingleSample(), ["a", "b", "c"], backend, progress=True)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "tasks" in err
