@@ -49,22 +49,9 @@ class Config(Record):
 def load_grid(source: str | Path | list | dict) -> list[dict[str, Any]]:
     """The spec objects of a grid: a YAML/JSON file, a list of mappings, or one mapping."""
     if isinstance(source, (str, Path)):
-        p = Path(source)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read grid file {p}: {exc.strerror or exc}") from None
-        try:
-            if p.suffix == ".json":
-                data = json.loads(text)
-            else:
-                import yaml
+        from tts.spec import read_data_file
 
-                data = yaml.safe_load(text)
-        except Exception as exc:  # yaml.YAMLError and ValueError share no useful base
-            raise ConfigError(f"grid file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: "
-                              f"{str(exc).splitlines()[0]}") from None
-        where = str(p)
+        data, where = read_data_file(source, "grid"), str(source)
     else:
         data, where = source, "grid"
     if isinstance(data, dict):
