@@ -61,11 +61,14 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
         ax.set_xscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if x == "total_tokens" else f"{v:.3g}")
         ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="x", which="minor", labelsize=7)
+        xs = [r[x] for r in rows]
+        if max(xs) / min(xs) < 10:  # within one decade the major ticks are too few: label the minor ones
+            ax.xaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel(AXES[x])
     ax.set_ylabel("accuracy (%), 95% bootstrap interval")
-    ax.set_ylim(-2, 102)
+    ax.set_ylim(-2, 108)
+    ax.margins(x=0.12)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     ax.set_title(f"{comparison.meta.get('tasks')} tasks · {', '.join(sorted({r['model'] for r in rows}))}",
