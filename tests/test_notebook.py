@@ -23,3 +23,9 @@ def test_quickstart_notebook_executes(monkeypatch):
     text = "".join(o.get("text", "") for o in outputs)
     assert "ConfigError: strategy 'pdr': field 'distill'" in text
     assert "best-of-8 (oracle verifier)" in text
+    # the RunResult view: candidates with answers and the vote counts
+    assert any("8 candidates" in h and "votes" in h for h in html)
+    # tts.compare: the comparison table and its accuracy-vs-tokens plot, embedded as a PNG
+    table = [h for h in html if "tts compare" in h]
+    assert table and "self-consistency n=8" in table[0] and "pareto" in table[0]
+    assert "data:image/png;base64,iVBORw0KGgo" in table[0]

@@ -22,8 +22,11 @@ _EXPORTS: dict[str, str] = {
     "RunContext": "tts.context", "SamplingDefaults": "tts.context",
     # running
     "run_task": "tts.run", "run_many": "tts.run", "run_sync": "tts.run",
-    "make_backend": "tts.build",
+    "make_backend": "tts.build", "load_tasks": "tts.tasks",
     "TTSServer": "tts.serve.app",
+    # experiments
+    "compare": "tts.experiments.runner", "compare_sync": "tts.experiments.runner",
+    "Comparison": "tts.experiments.table", "expand_grid": "tts.experiments.grid",
     # errors
     "TTSError": "tts.errors", "UsageError": "tts.errors", "ConfigError": "tts.errors",
     "TaskFileError": "tts.errors", "MissingDependency": "tts.errors", "BackendError": "tts.errors",

@@ -115,11 +115,77 @@ def results_table(results: Sequence[RunResult], title: str | None = None) -> Any
     return table
 
 
+def usage_line(res: RunResult) -> str:
+    u = res.usage
+    cost = f"${u.cost_usd:.4f}" + (f" ({u.unpriced_calls} calls unpriced)" if u.unpriced_calls else "")
+    return (f"[bold]usage[/bold]  {u.calls} calls · {u.cached_calls} cached · {u.prompt_tokens:,} prompt + "
+            f"{u.completion_tokens:,} completion tokens · {cost}")
+
+
+def candidates_table(res: RunResult, limit: int = 32) -> Any:
+    """The candidates with their answers; the chosen ones starred."""
+    from rich.table import Table
+
+    chosen = {c.id for c in res.chosen}
+    table = Table(title=f"{len(res.candidates)} candidates", title_justify="left")
+    for col in ("", "candidate", "answer", "score", "tokens", "text"):
+        table.add_column(col, justify="right" if col in ("score", "tokens") else "left",
+                         overflow="ellipsis", no_wrap=col == "text", max_width=60 if col == "text" else None)
+    for c in res.candidates[:limit]:
+        first = " ".join(c.text.split())[:80]
+        table.add_row("★" if c.id in chosen else "", c.id, str(c.answer), "-" if c.score is None else f"{c.score:.2f}",
+                      f"{c.usage.total_tokens:,}", first)
+    if len(res.candidates) > limit:
+        table.caption = f"... and {len(res.candidates) - limit} more"
+    return table
+
+
+def votes_table(votes: dict[str, float], winner: str | None) -> Any:
+    from rich.table import Table
+
+    table = Table(title="votes", title_justify="left")
+    table.add_column("answer")
+    table.add_column("votes", justify="right")
+    table.add_column("")
+    top = max(votes.values(), default=1) or 1
+    for answer, count in sorted(votes.items(), key=lambda kv: -kv[1]):
+        mark = "[green]" + "█" * max(1, round(20 * count / top)) + "[/green]" if answer == winner \
+            else "█" * max(1, round(20 * count / top))
+        table.add_row(answer, f"{count:g}", mark)
+    return table
+
+
+def bracket_tree(tournament: dict[str, Any], answers: dict[str, str | None]) -> Any:
+    """RTV's rounds: each group's members (with their answers), the votes each got, the winner."""
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]tournament[/bold]  {tournament.get('rounds', 0)} rounds · "
+                f"{tournament.get('judge_calls', 0)} judge calls · winners {', '.join(tournament.get('winners', []))}")
+    for i, groups in enumerate(tournament.get("groups", []), 1):
+        node = tree.add(f"round {i}")
+        for g in groups:
+            counts = {m: sum(v == m for v in g["votes"]) for m in g["members"]}
+            members = " vs ".join(f"{m} ({answers.get(m)}): {counts[m]}" for m in g["members"])
+            node.add(f"{members}  →  [green]{g['winner']}[/green] [dim]({g['decided_by']})[/dim]")
+    return tree
+
+
 def result_renderable(res: RunResult) -> Any:
-    """One result: its row and the tree of its calls."""
+    """One result: its row, usage, candidates with answers, the votes or the tournament bracket, and
+    the tree of its calls."""
     from rich.console import Group
 
-    return Group(results_table([res]), render_tree(call_tree(res.trace, res.strategy), f"calls of {res.task_id}"))
+    parts: list[Any] = [results_table([res]), usage_line(res)]
+    if res.candidates:
+        parts.append(candidates_table(res))
+    votes = res.metadata.get("votes")
+    if isinstance(votes, dict) and votes:
+        parts.append(votes_table(votes, res.answer))
+    tournament = res.metadata.get("tournament")
+    if isinstance(tournament, dict) and tournament.get("groups"):
+        parts.append(bracket_tree(tournament, {c.id: c.answer for c in res.candidates}))
+    parts.append(render_tree(call_tree(res.trace, res.strategy), f"calls of {res.task_id}"))
+    return Group(*parts)
 
 
 def to_html(renderable: Any, width: int = 110) -> str:

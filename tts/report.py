@@ -11,17 +11,26 @@ from typing import Any
 from tts.records import RunResult, Usage
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (where a live display is the default)."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
 @contextmanager
-def progress_bar(total: int, *, disable: bool = False) -> Iterator[Callable[[RunResult], None]]:
-    """Yields `advance(result)`; shows done/total, accuracy so far and elapsed time."""
+def progress_bar(total: int, *, disable: bool = False, label: str = "tasks",
+                 completed: int = 0) -> Iterator[Callable[[RunResult], None]]:
+    """Yields `advance(result)`; shows done/total, accuracy so far and elapsed time. Live in a
+    terminal and in Jupyter (rich's notebook display). `advance.relabel(text)` renames the bar."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(file=sys.stderr)
     seen = {"graded": 0, "right": 0}
-    with Progress(TextColumn("[bold]tasks"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
-                  TimeElapsedColumn(), console=console, disable=disable, transient=False) as progress:
-        bar = progress.add_task("run", total=total, acc="")
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console, disable=disable,
+                  transient=False) as progress:
+        bar = progress.add_task(label, total=total, completed=completed, acc="")
 
         def advance(res: RunResult) -> None:
             if res.correct is not None:
@@ -30,6 +39,7 @@ def progress_bar(total: int, *, disable: bool = False) -> Iterator[Callable[[Run
             acc = f"acc {seen['right']}/{seen['graded']}" if seen["graded"] else ""
             progress.update(bar, advance=1, acc=acc)
 
+        advance.relabel = lambda text: progress.update(bar, description=text)  # type: ignore[attr-defined]
         yield advance
 
 
@@ -57,11 +67,12 @@ def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str,
     return rows
 
 
-def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any = None, out: str | None = None) -> None:
+def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any = None, out: str | None = None,
+                  title: str = "tts run") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="tts run", show_header=False)
+    table = Table(title=title, show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     for key, value in summary_rows(results, wall_s):

@@ -130,19 +130,29 @@ async def run_many(
     backend: Backend,
     *,
     on_result: Callable[[RunResult], Any] | None = None,
+    progress: bool | None = None,
     **kwargs: Any,
 ) -> list[RunResult]:
-    """All tasks in flight together; the backend's throttle bounds the calls. Results in task order."""
+    """All tasks in flight together; the backend's throttle bounds the calls. Results in task order.
+    `progress`: a live progress bar (default: on in Jupyter, off elsewhere)."""
+    from contextlib import nullcontext
+
+    from tts.report import in_notebook, progress_bar
 
     preflight(backend, kwargs.get("backends"), seeded(kwargs.get("defaults"), kwargs.get("seed")))
 
-    async def one(i: int, t: Task | str) -> RunResult:
-        res = await run_task(strategy, as_task(t, i), backend, **kwargs)
-        if on_result is not None:
-            on_result(res)
-        return res
+    tasks = list(tasks)
+    show = in_notebook() if progress is None else progress
+    with progress_bar(len(tasks)) if show else nullcontext(lambda res: None) as advance:
 
-    return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
+        async def one(i: int, t: Task | str) -> RunResult:
+            res = await run_task(strategy, as_task(t, i), backend, **kwargs)
+            if on_result is not None:
+                on_result(res)
+            advance(res)
+            return res
+
+        return list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
 
 
 def preflight(backend: Backend, backends: dict[str, Backend] | None, defaults: SamplingDefaults) -> None:

@@ -81,22 +81,26 @@ def describe_validation_error(exc: ValidationError, where: str) -> str:
 
 def load_spec(path: str | Path) -> Any:
     """Read a YAML or JSON spec file into a Strategy; ConfigError on any problem."""
+    return strategy_from_spec(read_data_file(path, "spec"))
+
+
+def read_data_file(path: str | Path, what: str) -> Any:
+    """The data in a YAML (or, by its .json suffix, JSON) file; a one-line ConfigError naming the
+    `what` file otherwise."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read spec file {p}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read {what} file {p}: {exc.strerror}") from None
     try:
         if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
+            return json.loads(text)
+        import yaml
 
-            data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except (ValueError, Exception) as exc:  # yaml.YAMLError has no common base with ValueError
-        raise ConfigError(f"spec file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: "
+        raise ConfigError(f"{what} file {p} is not valid {'JSON' if p.suffix == '.json' else 'YAML'}: "
                           f"{str(exc).splitlines()[0]}") from None
-    return strategy_from_spec(data)
 
 
 def _nested(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""`tts` command line: `tts run`, `tts serve`, `tts show`, `tts local serve`, `tts swe ...`.
+"""`tts` command line: `tts run`, `tts compare`, `tts serve`, `tts show`, `tts local serve`, `tts swe ...`.
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
 (a function of the parsed args returning an exit code, or a coroutine function). A user
@@ -15,17 +15,31 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "serve", "show", "local", "swe", "plan", "tasks")
+SUBCOMMANDS = ("run", "compare", "serve", "show", "local", "swe", "plan", "tasks")
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each flag's default, when it has a meaningful one (not None, False or a list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or isinstance(default, list) or "default" in text
+                or not action.option_strings or action.nargs == 0):
+            return text
+        return f"{text} (default: {default})".strip()
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (plus the hint), exit code 2.
+    """argparse that reports a bad command line in one line (plus the hint), exit code 2, and
+    shows defaults in --help.
 
     Abbreviations are off: `--k 2` is an unknown flag (with a suggestion), never `--kappa 2`."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         hint = self._suggest(message)

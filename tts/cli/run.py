@@ -33,19 +33,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="run a strategy over a JSONL task file",
                        description=__doc__.splitlines()[0])
     p.add_argument("tasks", help="JSONL file: one {\"id\", \"prompt\" | \"messages\", \"answer\"?} per line")
-    c = add_backend_flags(p)
-    c.add_argument("--out", default="results.jsonl", help="one JSON line per task (default: results.jsonl)")
+    add_backend_flags(p)
+    c = p.add_argument_group("output")
+    c.add_argument("--out", default="results.jsonl", help="one JSON line per task")
     c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     add_strategy_flags(p)
     p.set_defaults(handler=_handle)
 
 
-def add_backend_flags(p: argparse.ArgumentParser) -> Any:
-    """The model, limits and cache flags (shared with `tts serve`); returns the cache group."""
+def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> None:
+    """The flags of `tts run` that are not strategy or output flags: model and endpoint, sampling,
+    judge endpoint, limits and cache (shared with `tts serve` and `tts compare`; `models=True` lets
+    --model repeat)."""
     g = p.add_argument_group("model")
-    g.add_argument("--model", required=True, help="litellm model string, a served model name, or 'local' "
-                   "(the embedded SmolLM2-135M, started on demand)")
+    g.add_argument("--model", required=True, action="append" if models else "store",
+                   help="litellm model string, a served model name, or 'local' (the embedded SmolLM2-135M, "
+                   "started on demand)" + ("; repeat it to compare models" if models else ""))
     g.add_argument("--api-base", help="endpoint URL, e.g. http://127.0.0.1:8000/v1")
     g.add_argument("--api-key", help="API key (default: the provider's usual environment variable)")
     g.add_argument("--backend", choices=["litellm", "openai"], default="litellm",
@@ -59,6 +63,12 @@ def add_backend_flags(p: argparse.ArgumentParser) -> Any:
     g.add_argument("--retries", type=int, default=8, help="retries per call after a transient failure (0: none)")
     g.add_argument("--task-timeout", type=float, default=None,
                    help="seconds per task; a task past it stops with status timeout and the answer it has")
+    j = p.add_argument_group("judge")
+    j.add_argument("--judge-model", help="model for judge/critique calls (default: the main model)")
+    j.add_argument("--judge-api-base", help="endpoint of the judge model (default: --api-base)")
+    j.add_argument("--judge-backend", choices=["litellm", "openai"], help="backend of the judge model "
+                   "(default: --backend)")
+    j.add_argument("--judge-api-key", help="API key of the judge endpoint (default: --api-key)")
     lim = p.add_argument_group("limits")
     lim.add_argument("--concurrency", type=int, default=64, help="max calls in flight")
     lim.add_argument("--rpm", type=float, help="max requests per minute")
@@ -66,14 +76,15 @@ def add_backend_flags(p: argparse.ArgumentParser) -> Any:
     lim.add_argument("--max-calls", type=int, help="hard cap on model calls for the whole run")
     lim.add_argument("--max-tokens-total", type=int, help="hard cap on tokens for the whole run")
     lim.add_argument("--max-cost", type=float, help="hard cap in USD for the whole run")
-    c = p.add_argument_group("cache and output")
+    c = p.add_argument_group("cache")
     cache = c.add_mutually_exclusive_group()
     cache.add_argument("--cache-dir", default=None, help=f"call cache directory (default: {default_cache_dir()})")
     cache.add_argument("--no-cache", action="store_true", help="send every call, store nothing")
-    return c
 
 
 def result_line(res: RunResult) -> dict[str, Any]:
+    from tts.experiments.stats import stages
+
     best = res.best
     return {
         "id": res.task_id,
@@ -87,6 +98,7 @@ def result_line(res: RunResult) -> dict[str, Any]:
         "usage": res.usage.model_dump(),
         "paid": res.paid.model_dump(),
         "wall_s": round(res.wall_s, 3),
+        "stages": stages(res.trace),  # sequential stages of calls: wall time without the queueing
         "metadata": res.metadata,
     }
 
@@ -171,15 +183,42 @@ def make_backends(args: argparse.Namespace, model: str | None = None,
     backend = make_backend(model or args.model, backend=args.backend, api_base=args.api_base, api_key=args.api_key,
                            share_budget_with=share_budget_with, **common)
     backends = {}
-    if getattr(args, "judge_model", None):
+    judge_endpoint = args.judge_api_base or args.judge_backend or args.judge_api_key
+    if args.judge_model or judge_endpoint:
         # same caps, one budget: the judge's calls count against --max-calls/--max-cost too
-        backends["judge"] = make_backend(args.judge_model, backend=args.backend, api_base=args.api_base,
-                                         api_key=args.api_key, share_budget_with=backend, **common)
+        backends["judge"] = make_backend(args.judge_model or model or args.model,
+                                         backend=args.judge_backend or args.backend,
+                                         api_base=args.judge_api_base or args.api_base,
+                                         api_key=args.judge_api_key or args.api_key, share_budget_with=backend,
+                                         **common)
     return backend, backends
 
 
-async def _handle(args: argparse.Namespace) -> int:
+def sampling_defaults(args: argparse.Namespace, strategies: list[Any]) -> Any:
+    """Sampling flags as SamplingDefaults; logprobs are asked for only when something in one of the
+    strategies reads them (a confidence selector, rpc, self-consistency's confidence_keep)."""
     from tts.context import SamplingDefaults
+
+    dumped = " ".join(s.model_dump_json() for s in strategies)
+    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote", "rpc"))
+    wants_logprobs = wants_logprobs or any(not part.startswith("null")  # self-consistency --confidence-keep
+                                           for part in dumped.split('"confidence_keep":')[1:])
+    return SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                            n_per_request=args.n_per_request,
+                            extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
+
+
+def run_title(args: argparse.Namespace, strategy: Any) -> str:
+    """The summary table's title: model, strategy and the parameters it sets."""
+    from tts.experiments.grid import describe
+
+    spec = strategy.model_dump(mode="json", exclude_defaults=True)
+    spec["kind"] = strategy.kind
+    judge = f" · judge {args.judge_model}" if args.judge_model else ""
+    return f"tts run · {args.model} · {describe(spec)}{judge}"
+
+
+async def _handle(args: argparse.Namespace) -> int:
     from tts.report import print_summary, progress_bar
     from tts.run import run_many
     from tts.tasks import load_tasks
@@ -195,14 +234,7 @@ async def _handle(args: argparse.Namespace) -> int:
     if args.api_base and args.model != "local":
         await check_reachable(args.api_base)
     backend, backends = make_backends(args)
-    # confidence selectors read logprobs: ask the backend for them only when one is in the spec
-    dumped = strategy.model_dump_json()
-    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote", "rpc"))
-    wants_logprobs = wants_logprobs or any(not part.startswith("null")  # self-consistency --confidence-keep
-                                           for part in dumped.split('"confidence_keep":')[1:])
-    defaults = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                                n_per_request=args.n_per_request,
-                                extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
+    defaults = sampling_defaults(args, [strategy])
 
     trace = None
     if args.trace:
@@ -228,7 +260,8 @@ async def _handle(args: argparse.Namespace) -> int:
                 advance(res)
 
             results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
-                                     seed=args.seed, on_result=on_result, timeout=args.task_timeout, cancel=cancel)
+                                     seed=args.seed, on_result=on_result, timeout=args.task_timeout, cancel=cancel,
+                                     progress=False)
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)
@@ -240,7 +273,8 @@ async def _handle(args: argparse.Namespace) -> int:
             close = getattr(b, "aclose", None)
             if close is not None:
                 await close()
-    print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path))
+    print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path),
+                  title=run_title(args, strategy))
     if cancel.is_set():
         print("tts run: interrupted: the stopped tasks' results (status cancelled) are in " + str(out_path),
               file=sys.stderr)

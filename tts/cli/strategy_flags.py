@@ -60,7 +60,6 @@ def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
                    "could decide)")
     g.add_argument("--confidence-keep", type=float, metavar="FRACTION",
                    help="self-consistency: only the most self-certain FRACTION of samples vote (needs logprobs)")
-    g.add_argument("--judge-model", help="model for judge/critique calls (default: the main model)")
     g.add_argument("--verifier", help="programmatic verifier: answer (the task's reference answer: an oracle), "
                    "check (the task's metadata 'check' expression), tests (run each candidate's code against the "
                    "task's metadata 'tests' in a sandbox; score = fraction passed) or module:function; "
