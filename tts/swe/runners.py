@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import types
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -363,22 +362,17 @@ def refused(exc: BaseException) -> bool:
 
 
 def fail_fast(model: Any) -> None:
-    """Stop mini-swe-agent's model from retrying what can never succeed: its litellm models retry a 400
-    (e.g. litellm's 'LLM Provider NOT provided') for minutes; a refusal or a context overflow is raised at once."""
-    query = getattr(type(model), "_query", None)
-    retrying = getattr(query, "retry", None)
-    retry_with = getattr(query, "retry_with", None)
-    if retrying is None or retry_with is None or not callable(getattr(retrying, "retry", None)):
+    """Stop mini-swe-agent's litellm models from retrying what can never succeed: they retry a 400 (e.g.
+    litellm's 'LLM Provider NOT provided', or a llama.cpp context overflow) ten times over minutes; here
+    any 400/422 is raised at once, as 401/403/404 already are (`abort_exceptions`)."""
+    aborts = getattr(model, "abort_exceptions", None)
+    if not isinstance(aborts, list):
         return
-    inner = retrying.retry
+    from tts._litellm import import_litellm
 
-    def should_retry(state: Any) -> bool:
-        exc = state.outcome.exception() if state.outcome is not None and state.outcome.failed else None
-        if exc is not None and (refused(exc) or context_overflow(exc)):
-            return False
-        return bool(inner(state))
-
-    model._query = types.MethodType(retry_with(retry=should_retry), model)
+    ex = import_litellm().exceptions
+    more = [getattr(ex, name) for name in ("BadRequestError", "UnprocessableEntityError") if hasattr(ex, name)]
+    model.abort_exceptions = [*aborts, *(e for e in more if e not in aborts)]
 
 
 def check_agent_model(model: str | None, api_base: str | None = None) -> None:

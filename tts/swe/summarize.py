@@ -204,19 +204,32 @@ def fit_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int
     nothing was). Kept first: the exit status, the run's error and the patch (cut to a third of the room
     when longer), then the last step, the failing steps, the first two and as many of the last steps as fit;
     observations are trimmed to `obs_chars` (head and tail), less when the room is small."""
-    cut: list[str] = []
     err = run_error(traj)
-    patch = traj.patch or "(none)"
+    patch, patch_cut = traj.patch or "(none)", ""
     if len(patch) > max_chars // 3:
-        cut.append(f"patch cut to {max_chars // 3} of {len(patch)} chars")
+        patch_cut = f"patch cut to {max_chars // 3} of {len(patch)} chars"
         patch = clip(patch, max_chars // 3)
     end = f"\n\n# Exit status: {traj.outcome or 'unknown'}" + (f"\n# Error: {err}" if err else "") \
         + f"\n# Final patch:\n{patch}"
     room = max_chars - len(end)
+    text, note = "", ""
+    for _ in range(4):  # the markers take room too: shrink until the whole text fits
+        text, note = _fit_steps(traj, room, obs_chars, thought_chars, patch_cut)
+        text += end
+        if len(text) <= max_chars:
+            break
+        room -= len(text) - max_chars
+    return text, note
+
+
+def _fit_steps(traj: Trajectory, room: int, obs_chars: int, thought_chars: int, patch_cut: str) -> tuple[str, str]:
     n = len(traj.steps)
+    cut: list[str] = []
     obs = max(80, min(obs_chars, room // max(4, min(n, 12)))) if n else obs_chars
     if obs < obs_chars:
         cut.append(f"outputs trimmed to {obs} chars")
+    if patch_cut:
+        cut.append(patch_cut)
     blocks = [_step_block(i, s, obs, min(thought_chars, obs)) for i, s in enumerate(traj.steps, 1)]
     keep: set[int] = set()
     size = 0
@@ -254,7 +267,7 @@ def fit_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int
         out.append(f"[... {gap} steps omitted ...]")
     note = "; ".join(cut)
     head = f"[cut to fit the model's context: {note}]\n\n" if note else ""
-    return head + "\n\n".join(out) + end, note
+    return head + "\n\n".join(out), note
 
 
 def render_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int = 400,
