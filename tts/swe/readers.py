@@ -167,6 +167,12 @@ def read_mswea(src: str | Path | dict[str, Any] | list[Any], traj_id: str | None
             continue
         if role not in ("system", "user", "assistant", "tool"):
             continue
+        extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+        if role == "user" and extra.get("interrupt_type") == "FormatError" and not text_pending:
+            # mini-swe-agent 2 keeps a rejected reply only in its format-error message: show it, run nothing
+            format_errors += 1
+            if "model_response" in extra and messages and messages[-1].role != "assistant":
+                messages.append(Message(role="assistant", content=_text(extra["model_response"])))
         content = m.get("content")
         messages.append(Message(role=role, content=_content(content), tool_calls=m.get("tool_calls") or None,
                                 tool_call_id=m.get("tool_call_id")))

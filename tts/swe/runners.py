@@ -161,6 +161,7 @@ class MiniSweAgentRunner:
         self._executor: ThreadPoolExecutor | None = None
         self._local: Any = None  # the embedded model's backend, for model="local"
         self._checked = False
+        self._refused: UsageError | None = None  # set by the first refused request: no rollout starts after it
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -176,6 +177,8 @@ class MiniSweAgentRunner:
         elif instance.source_repo is None:
             raise UsageError(f"instance {instance.instance_id} has no local repository (repo_path) for --env local; "
                              f"add repo_path to the dataset row or use --env docker")
+        if self._refused is not None:
+            raise self._refused
         import_minisweagent()  # in the loop's thread: the import is not thread-safe
         model_over: dict[str, Any] = {}
         if self.config.model == "local":
@@ -248,6 +251,8 @@ class MiniSweAgentRunner:
         from tts.swe.readers import read_mswea
 
         c = self.config
+        if self._refused is not None:  # queued behind the rollout that was refused
+            raise self._refused
         tmp = None
         cwd: str | None = None
         env_obj = None
@@ -274,9 +279,10 @@ class MiniSweAgentRunner:
                 status, submission = info.get("exit_status") or "Unknown", info.get("submission") or ""
             except Exception as exc:  # the agent re-raises what it did not handle; the rollout still counts
                 if refused(exc):  # every other rollout would get the same answer: stop the run
-                    raise UsageError(f"the agent's model {model_cfg.get('model_name')!r} was refused: "
-                                     f"{one_line(exc)}; check --model (a litellm model string, or 'local'), "
-                                     f"--api-base and --api-key") from None
+                    self._refused = UsageError(f"the agent's model {model_cfg.get('model_name')!r} was refused: "
+                                               f"{one_line(exc)}; check --model (a litellm model string, or "
+                                               f"'local'), --api-base and --api-key")
+                    raise self._refused from None
                 status, submission = type(exc).__name__, ""
                 # Running out of context ends a rollout like a step limit: its work so far still counts.
                 error = None if context_overflow(exc) else one_line(exc)
@@ -324,7 +330,8 @@ LOCAL_REPLY_TOKENS = 256
 LOCAL_AGENT = {
     # SmolLM2's context is 2048 tokens: short templates, and no step may flood it.
     "system_template": "You fix bugs in a git repository by running one shell command per reply.\n"
-                       "Reply with a short THOUGHT and exactly one command in a ```mswea_bash_command block.",
+                       "Reply with a short THOUGHT and exactly one command in a ```mswea_bash_command block, "
+                       "like this:\nTHOUGHT: I look at the file first.\n```mswea_bash_command\ncat calc.py\n```",
     "instance_template": "<pr_description>\n{{task}}\n</pr_description>\n"
                          "Edit the source files (not the tests) in /testbed to fix it. When done, reply with:\n"
                          "```mswea_bash_command\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git diff\n```",
@@ -333,6 +340,8 @@ LOCAL_MODEL = {
     "observation_template": "<returncode>{{output.returncode}}</returncode>\n<output>\n"
                             "{{ output.output[-600:] }}</output>",
     "format_error_template": "Reply with exactly one ```mswea_bash_command block (found {{actions|length}}).",
+    # a 135M model often writes ```bash or a bare ``` block: take those too
+    "action_regex": r"```(?:mswea_bash_command|bash|sh|shell)?[ \t]*\n(.*?)\n```",
 }
 
 
