@@ -15,9 +15,9 @@ import pytest
 from tts.cli.main import main
 from tts.records import Trajectory
 from tts.swe.pipeline import AgenticPDR, swe_rtv
+from tts.swe.runners import ScriptedRunner
 from tts.swe.summarize import RuleTrajectorySummary
 from tts.swe.toy import FIX_PATCH, make_toy_instance
-from tts.swe.runners import ScriptedRunner
 from tts.testing import LoopbackServer, ScriptedBackend
 
 
@@ -93,7 +93,7 @@ def test_a_run_whose_rollouts_all_failed_exits_non_zero_and_shows_each_error_onc
                                 metadata={"error": err}).model_dump_json())
         saved.append(p)
     with loopback_in_thread() as server:
-        code, out, err = run_cli(["swe", "run", "--dataset", dataset, "--run-dir", tmp_path / "r", "--agent", "replay",
+        code, _, err = run_cli(["swe", "run", "--dataset", dataset, "--run-dir", tmp_path / "r", "--agent", "replay",
                                   "--replay", *saved, "--n", "3", "--rounds", "1", "--summarizer", "llm",
                                   "--model", "loop", "--backend", "openai", "--api-base", server.url,
                                   "--grader", "local", "--quiet"], capsys)

@@ -14,8 +14,8 @@ from tts.cli.main import main
 from tts.errors import UsageError
 from tts.records import Trajectory
 from tts.summarizers.render import approx_tokens, render_summary
-from tts.swe.readers import read_atif, read_mswea, read_runs, read_terminus, read_trajectory
 from tts.swe import summarize as swe_summarize
+from tts.swe.readers import read_atif, read_mswea, read_runs, read_terminus, read_trajectory
 from tts.swe.summarize import RuleTrajectorySummary
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "swe-real"
@@ -35,7 +35,8 @@ def real_paths() -> list[Path]:
     if not DATA.is_dir():
         return []
     return [REASONER, GEMINI, MSWEA11 / "astropy__astropy-12907.traj.json",
-            *sorted(MSWEA11.glob("deepseek_*/*.traj.json")), DATA / "mswea-1" / "harbor_rfc_mini-swe-agent-trajectory.json",
+            *sorted(MSWEA11.glob("deepseek_*/*.traj.json")),
+            DATA / "mswea-1" / "harbor_rfc_mini-swe-agent-trajectory.json",
             DATA / "mswea-list" / "github_issue.traj.json", *ATIF, *sorted((DATA / "terminus-1").iterdir())]
 
 
@@ -72,7 +73,8 @@ def test_2_atif_observations_without_source_call_id_are_matched_by_position(path
     outputs = [r["content"] for s in raw["steps"] if s["source"] == "agent"
                for r in (s.get("observation") or {}).get("results", []) if "content" in r]
     t = read_atif(path)
-    assert not any(r.get("source_call_id") for s in raw["steps"] for r in (s.get("observation") or {}).get("results", []))
+    results = [r for s in raw["steps"] for r in (s.get("observation") or {}).get("results", [])]
+    assert not any(r.get("source_call_id") for r in results)
     assert [s.observation for s in t.steps] == outputs  # every tool output kept, in order
     assert all(s.observation for s in t.steps)
 

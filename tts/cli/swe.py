@@ -543,6 +543,12 @@ def _import(args: argparse.Namespace) -> int:
         print(f"warning: {w}{' (skipped)' if w in report.skipped else ''}", file=sys.stderr)
     if args.dataset and not rd.instances.is_file():
         _instances(args, rd)
+    elif not args.dataset:  # the tasks as the runs state them, for summaries and the judge
+        from tts.swe.importing import instances_of
+
+        rows = instances_of(trajs, rd.load_instances() if rd.instances.is_file() else [])
+        if rows:
+            rd.save_instances(rows)
     print(report.line(str(rd.root / "rollouts")))
     if args.model_name:
         _preds(args)

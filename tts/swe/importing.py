@@ -10,12 +10,17 @@ its warning. Rollouts are grouped by `task_id` (the instance), numbered after th
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 from pydantic import Field
 
 from tts.records import Record, Trajectory
+from tts.swe.instance import SWEInstance
 from tts.swe.rundir import RunDir
+
+_PR = re.compile(r"<pr_description>\s*(?:Consider the following PR description:\s*)?(.*?)\s*</pr_description>", re.S)
+_TASK = re.compile(r"Task Description:\s*\n(.*?)(?:\n\s*\nCurrent terminal state|\Z)", re.S)
 
 
 class ImportReport(Record):
@@ -74,3 +79,27 @@ def import_runs(rd: RunDir, trajectories: Sequence[Trajectory]) -> ImportReport:
             "id": f"{iid}/round0-{k}", "task_id": iid, "metadata": {**traj.metadata, "content_hash": digest}}))
         report.added[iid] = report.added.get(iid, 0) + 1
     return report
+
+
+def problem_statement(traj: Trajectory) -> str:
+    """The task as the agent was given it: mini-swe-agent's <pr_description>, Terminus's task description,
+    else the first user message (cut to 4000 chars)."""
+    first = next((m.content for m in traj.messages if m.role == "user" and isinstance(m.content, str)), "")
+    m = _PR.search(first) or _TASK.search(first)
+    text = (m.group(1) if m else first).strip()
+    return text[:4000]
+
+
+def instances_of(trajectories: Sequence[Trajectory], have: Sequence[SWEInstance] = ()) -> list[SWEInstance]:
+    """`have`, plus a row for each imported instance it lacks (its problem statement taken from the run), so
+    summaries and the judge see the task without a dataset (SWE-bench Verified needs the network)."""
+    rows = list(have)
+    known = {r.instance_id for r in rows}
+    for traj in trajectories:
+        iid = traj.task_id or traj.id
+        text = problem_statement(traj)
+        if iid in known or not text:
+            continue
+        known.add(iid)
+        rows.append(SWEInstance(instance_id=iid, problem_statement=text, metadata={"from": "import"}))
+    return rows

