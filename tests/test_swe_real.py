@@ -254,3 +254,44 @@ def test_every_broken_input_is_one_line_exit_2(tmp_path, capsys, name):
         return
     line = one_line_error(code, err)
     assert line.startswith("tts swe: error: ") and str(BROKEN / name) in line and "expected" in line
+
+
+# -- the whole chain on the real data ----------------------------------------------------------------
+def test_import_summarize_select_preds_on_the_real_batches(tmp_path, capsys):
+    """import -> rule summaries -> RTV where an instance has several rollouts (a loopback judge) -> preds,
+    read back with swebench's own loader and checked against the batches' original preds.json."""
+    get_predictions_from_file = pytest.importorskip("swebench.harness.utils").get_predictions_from_file
+    from test_swe_failures import loopback_in_thread
+
+    rd = tmp_path / "r"
+    sources = [REASONER, *sorted(MSWEA11.glob("deepseek_*/*.traj.json")), GEMINI]
+    code, out, err = run_cli(["swe", "import", *sources, "--run-dir", rd], capsys)
+    assert code == 0 and "imported 12 rollouts of 8 instances" in out, err
+    assert run_cli(["swe", "summarize", "--run-dir", rd, "--summarizer", "rule"], capsys)[0] == 0
+
+    def judge(body):
+        return {"id": "j", "object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "WINNER: 1"},
+                             "finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 3}}
+
+    with loopback_in_thread(reply=judge) as server:
+        code, out, err = run_cli(["swe", "select", "--run-dir", rd, "--model", "judge", "--backend", "openai",
+                                  "--api-base", server.url, "--votes", "1", "--instance-ids",
+                                  "sqlfluff__sqlfluff-2419", "pylint-dev__astroid-1978"], capsys)
+        calls = server.stats["ok"]
+    assert code == 0, err
+    # sqlfluff: 3 usable rollouts (2 contests at G=2); astroid: the reasoner's run timed out, 2 usable (1 contest)
+    assert "sqlfluff__sqlfluff-2419:" in out and "(2 judge calls, 3 of 3 rollouts usable)" in out
+    assert "(1 judge calls, 2 of 3 rollouts usable)" in out and calls == 3
+    code, out, err = run_cli(["swe", "preds", "--run-dir", rd, "--model-name", "tts-rtv"], capsys)
+    assert code == 0 and "8 predictions written" in out, err
+    preds = {p["instance_id"]: p for p in get_predictions_from_file(str(rd / "preds.json"), "SWE-bench/x", "test")}
+    original = {**json.loads((REASONER / "preds.json").read_text()), **json.loads((GEMINI / "preds.json").read_text())}
+    assert set(preds) == set(original)
+    for iid, p in preds.items():
+        assert p["model_name_or_path"] == "tts-rtv"
+        rollouts = [json.loads(f.read_text())["patch"] or "" for f in sorted((rd / "rollouts" / iid).glob("*.json"))]
+        if len(rollouts) == 1:  # one rollout: exactly the batch's own prediction
+            assert p["model_patch"] == original[iid]["model_patch"]
+        else:  # RTV picked one of the submitted patches
+            assert p["model_patch"] in rollouts and p["model_patch"]
