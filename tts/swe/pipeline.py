@@ -8,7 +8,9 @@
 
 `rounds=1` is plain RTV over N rollouts. Each rollout is summarized as soon as it finishes; with a
 `RunDir`, every rollout, summary and selection is a file and a rerun skips what exists. A shared
-`limiter` (semaphore) bounds rollouts in flight across instances.
+`limiter` (semaphore) bounds rollouts in flight across instances. A rollout that ended in an error
+(`Trajectory.metadata["error"]`) is no candidate: when a round has none left, no judge call is made
+and the instance ends with `SWEResult.error` (its rollouts' errors counted in `rollout_errors`).
 
 From agent code:  `res = await AgenticPDR(rollouts=8).run_instance(instance, runner, backend)`.
 """
