@@ -321,7 +321,7 @@ class LLMTrajectorySummary(Component):
             window = await context_window(ctx.backends.get(self.use) or ctx.backends["default"])
         if window is None:
             return self.max_input_chars, self.max_tokens, 4000
-        reply = min(self.max_tokens or window // 3, window // 3)
+        reply = min(self.max_tokens or window // 4, window // 4)  # a summary needs a few hundred tokens
         empty = render("swe_summarize.j2", self.prompts, task="", trajectory="", max_items=self.max_items)
         room = (window - reply - 32) * PROMPT_CHARS_PER_TOKEN - len(empty)  # 32: the chat template's tokens
         task_chars = max(200, min(4000, room // 4))
