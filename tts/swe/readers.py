@@ -174,12 +174,15 @@ def read_mswea(src: str | Path | dict[str, Any] | list[Any], traj_id: str | None
             if "model_response" in extra and messages and messages[-1].role != "assistant":
                 messages.append(Message(role="assistant", content=_text(extra["model_response"])))
         content = m.get("content")
-        messages.append(Message(role=role, content=_content(content), tool_calls=m.get("tool_calls") or None,
-                                tool_call_id=m.get("tool_call_id")))
+        calls_raw = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
+        call_id = m.get("tool_call_id")
+        messages.append(Message(role=role, content=_content(content),
+                                tool_calls=[c for c in calls_raw if isinstance(c, dict)] or None,
+                                tool_call_id=None if call_id is None else str(call_id)))
         if role == "assistant":
             text = _text(content)
             reasoning = m.get("reasoning_content") or (m.get("provider_specific_fields") or {}).get("reasoning_content")
-            calls = [c for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+            calls = [c for c in calls_raw if isinstance(c, dict)]
             text_pending = []
             if calls:
                 for i, call in enumerate(calls):
@@ -192,7 +195,7 @@ def read_mswea(src: str | Path | dict[str, Any] | list[Any], traj_id: str | None
                     step = Step(thought=_thought(text, reasoning) if i == 0 else "", action=_text(action))
                     steps.append(step)
                     if call.get("id"):
-                        by_call[call["id"]] = step
+                        by_call[str(call["id"])] = step
                     else:
                         unmatched.append(step)
             else:
@@ -204,7 +207,7 @@ def read_mswea(src: str | Path | dict[str, Any] | list[Any], traj_id: str | None
                     steps.append(step)
                     text_pending.append(step)
         elif role == "tool":
-            step = by_call.pop(m.get("tool_call_id") or "", None) or (unmatched.pop(0) if unmatched else None)
+            step = by_call.pop(str(call_id or ""), None) or (unmatched.pop(0) if unmatched else None)
             if step is not None:
                 step.observation, step.exit_code = _observation(m)
         elif role == "user" and text_pending:
