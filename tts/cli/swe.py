@@ -267,8 +267,14 @@ def _strategy(args: argparse.Namespace, *, rounds: int = 1, n: int = 1, select_k
         raise ConfigError(f"--context-tokens must be at least 256, got {context}")
     summarizer = LLMTrajectorySummary(context_tokens=context) if getattr(args, "summarizer", "rule") == "llm" \
         else RuleTrajectorySummary()
+    summary_tokens = 1500
+    if (getattr(args, "judge_model", None) or getattr(args, "model", None)) == "local":
+        from tts.local import N_CTX
+
+        # G summaries, the task and the judge's template in SmolLM2's window (3 chars a token, 4 in the bound)
+        summary_tokens = max(100, ((N_CTX - 300) * 3 - 2300) // (4 * group_size))
     return AgenticPDR(rollouts=n, rounds=rounds, select_k=select_k, summarizer=summarizer,
-                      selector=swe_rtv(group_size, votes))
+                      selector=swe_rtv(group_size, votes, summary_tokens))
 
 
 def _ctx(args: argparse.Namespace, backend: Any, extra: dict[str, Any], iid: str) -> Any:
