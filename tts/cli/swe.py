@@ -246,7 +246,12 @@ def _backends(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     if not args.model:
         raise ConfigError("--model is required: it answers the judge and summarizer calls")
-    common = dict(backend=args.backend, api_base=args.api_base, api_key=args.api_key, cache_dir=args.cache_dir)
+    common: dict[str, Any] = dict(backend=args.backend, api_base=args.api_base, api_key=args.api_key,
+                                  cache_dir=args.cache_dir)
+    if "local" in (args.model, getattr(args, "judge_model", None)):
+        # The embedded server answers one call at a time, slowly on a busy CPU: a call cut off at 120 s would be
+        # sent again while the server still works on the first (a crashed server is detected on its own).
+        common["timeout"] = 900.0
     backend = make_backend(args.model, **common)
     extra = {}
     if getattr(args, "judge_model", None):
