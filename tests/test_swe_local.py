@@ -43,7 +43,8 @@ def test_swe_run_on_the_toy_instance_with_the_embedded_model_as_the_agent(tmp_pa
     rd = tmp_path / "run"
     code, out, err = run_cli(["swe", "run", "--dataset", rows, "--run-dir", rd, "--model", "local", "--env", "local",
                               "--grader", "local", "--n", "2", "--rounds", "1", "--step-limit", "3", "--votes", "2",
-                              "--run-id", "local", "--quiet"], capsys)
+                              # LLM summaries on the embedded model: test_summarize_a_long_real_run_... below
+                              "--summarizer", "rule", "--run-id", "local", "--quiet"], capsys)
     assert "Traceback" not in err and "LLM Provider NOT provided" not in err
     trajs = [Trajectory.model_validate_json(p.read_text()) for p in sorted((rd / "rollouts").glob("*/*.json"))]
     assert len(trajs) == 2
