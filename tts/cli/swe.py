@@ -15,6 +15,7 @@ Every step reads and writes files in the run dir; a rerun skips what exists.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def add_parser(sub: Any) -> None:
                             help="mini-swe-agent batch output dirs, or single saved runs (mini-swe-agent .traj.json, "
                                  "Terminus-1 trial dirs, ATIF .json)")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
-        sp.set_defaults(handler=_HANDLERS[name])
+        sp.set_defaults(handler=_guarded(_HANDLERS[name]))
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
 
 
@@ -92,19 +93,28 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _judge_flags(p: argparse.ArgumentParser, step: str) -> None:
-    g = p.add_argument_group("judge and summaries")
+    g = p.add_argument_group("summaries" if step == "summarize" else "judge and summaries")
     if step in ("summarize", "select"):
-        g.add_argument("--model", help="the judge/summarizer model")
+        g.add_argument("--model", help=f"the {'summarizer' if step == 'summarize' else 'judge'} model "
+                                       "(a litellm model string, or 'local' for the embedded model)")
         g.add_argument("--api-base")
         g.add_argument("--api-key")
-        g.add_argument("--round", type=int, default=None, help="(select) which round (default: the last saved)")
-    g.add_argument("--judge-model", help="a separate judge model (default: --model)")
+    if step == "select":
+        g.add_argument("--round", type=int, default=None, help="which round (default: the last saved)")
+    if step != "summarize":
+        g.add_argument("--judge-model", help="a separate judge model (default: --model)")
     g.add_argument("--backend", choices=["litellm", "openai"], default="litellm")
-    g.add_argument("--summarizer", choices=["llm", "rule"], default="llm",
-                   help="llm: a model call per rollout; rule: no model (commands, exit codes, tests, patch)")
-    g.add_argument("--group-size", type=int, default=2, help="RTV group size G")
-    g.add_argument("--votes", type=int, default=8, help="RTV votes per group V")
-    g.add_argument("--select-k", type=int, default=None, help="K summaries carried as context (pdr: 4; select: 1)")
+    if step != "select":
+        g.add_argument("--summarizer", choices=["llm", "rule"], default="llm",
+                       help="llm: a model call per rollout (the rule summary when the model fails); "
+                            "rule: no model (commands, exit codes, tests, errors, patch)")
+        g.add_argument("--context-tokens", type=int, default=None,
+                       help="the summarizer model's context window (default: asked of the server or litellm); "
+                            "the trajectory shown is cut to fit")
+    if step != "summarize":
+        g.add_argument("--group-size", type=int, default=2, help="RTV group size G")
+        g.add_argument("--votes", type=int, default=8, help="RTV votes per group V")
+        g.add_argument("--select-k", type=int, default=None, help="K summaries carried as context (pdr: 4; select: 1)")
     if step in ("pdr", "run"):
         g.add_argument("--rounds", type=int, default=2, help="T rounds (1: RTV over N rollouts)")
     g.add_argument("--seed", type=int, default=0)
@@ -122,6 +132,50 @@ def _eval_flags(p: argparse.ArgumentParser) -> None:
 
 
 # -- building blocks ----------------------------------------------------------------------------------
+def _guarded(handler: Any) -> Any:
+    """The step with warnings (logger `tts.swe`) as one line each, and a request the model's provider
+    refused as a one-line usage error instead of a traceback."""
+    import asyncio
+    import functools
+    import logging
+
+    def warn_lines() -> None:
+        log = logging.getLogger("tts.swe")
+        if not any(getattr(h, "_tts_cli", False) for h in log.handlers):
+            h = logging.StreamHandler(sys.stderr)
+            h.setFormatter(logging.Formatter("tts swe: warning: %(message)s"))
+            h._tts_cli = True  # type: ignore[attr-defined]
+            log.addHandler(h)
+            log.propagate = False
+
+    def refused(exc: Exception) -> UsageError:
+        return UsageError(f"the model refused the request ({exc}); check --model, --api-base and --api-key")
+
+    if asyncio.iscoroutinefunction(handler):
+        @functools.wraps(handler)
+        async def run_async(args: argparse.Namespace) -> int:
+            from tts.errors import PermanentError
+
+            warn_lines()
+            try:
+                return await handler(args)
+            except PermanentError as exc:
+                raise refused(exc) from None
+        return run_async
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from tts.errors import PermanentError
+
+        warn_lines()
+        try:
+            return handler(args)
+        except PermanentError as exc:
+            raise refused(exc) from None
+    return run
+
+
+
 def _rundir(args: argparse.Namespace) -> Any:
     from tts.swe.rundir import RunDir
 
@@ -165,11 +219,17 @@ def _runner(args: argparse.Namespace) -> Any:
             raise ConfigError("--agent replay needs --replay PATH... (saved trajectories or batch dirs)")
         return ReplayRunner.from_paths(args.replay)
     if not args.model:
-        raise ConfigError("--model is required for the mini-swe-agent runner (a litellm model name)")
+        raise ConfigError("--model is required for the mini-swe-agent runner (a litellm model name, or 'local')")
     from tts.swe.runners import MiniSweAgentConfig, MiniSweAgentRunner
 
     kwargs: dict[str, Any] = {"drop_params": True}
-    if args.api_base:
+    if args.model == "local":
+        if args.api_base:
+            raise ConfigError("--model local is the embedded model on its own server: drop --api-base")
+        from tts.local import require_local_extra
+
+        require_local_extra()
+    elif args.api_base:
         kwargs["api_base"] = args.api_base
     if args.api_key:
         kwargs["api_key"] = args.api_key
@@ -186,10 +246,15 @@ def _backends(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     if not args.model:
         raise ConfigError("--model is required: it answers the judge and summarizer calls")
-    common = dict(backend=args.backend, api_base=args.api_base, api_key=args.api_key, cache_dir=args.cache_dir)
+    common: dict[str, Any] = dict(backend=args.backend, api_base=args.api_base, api_key=args.api_key,
+                                  cache_dir=args.cache_dir)
+    if "local" in (args.model, getattr(args, "judge_model", None)):
+        # The embedded server answers one call at a time, slowly on a busy CPU: a call cut off at 120 s would be
+        # sent again while the server still works on the first (a crashed server is detected on its own).
+        common["timeout"] = 900.0
     backend = make_backend(args.model, **common)
     extra = {}
-    if args.judge_model:
+    if getattr(args, "judge_model", None):
         extra["judge"] = make_backend(args.judge_model, **common)
     return backend, extra
 
@@ -199,11 +264,22 @@ def _strategy(args: argparse.Namespace, *, rounds: int = 1, n: int = 1, select_k
     from tts.swe.summarize import LLMTrajectorySummary, RuleTrajectorySummary
 
     _positive(args, "group_size", "votes", "select_k")
-    if args.group_size < 2:
-        raise ConfigError(f"--group-size must be at least 2, got {args.group_size}")
-    summarizer = LLMTrajectorySummary() if args.summarizer == "llm" else RuleTrajectorySummary()
+    group_size, votes = getattr(args, "group_size", 2), getattr(args, "votes", 8)
+    if group_size < 2:
+        raise ConfigError(f"--group-size must be at least 2, got {group_size}")
+    context = getattr(args, "context_tokens", None)
+    if context is not None and context < 256:
+        raise ConfigError(f"--context-tokens must be at least 256, got {context}")
+    summarizer = LLMTrajectorySummary(context_tokens=context) if getattr(args, "summarizer", "rule") == "llm" \
+        else RuleTrajectorySummary()
+    summary_tokens = 1500
+    if (getattr(args, "judge_model", None) or getattr(args, "model", None)) == "local":
+        from tts.local import N_CTX
+
+        # G summaries, the task and the judge's template in SmolLM2's window (3 chars a token, 4 in the bound)
+        summary_tokens = max(100, ((N_CTX - 300) * 3 - 2300) // (4 * group_size))
     return AgenticPDR(rollouts=n, rounds=rounds, select_k=select_k, summarizer=summarizer,
-                      selector=swe_rtv(args.group_size, args.votes))
+                      selector=swe_rtv(group_size, votes, summary_tokens))
 
 
 def _ctx(args: argparse.Namespace, backend: Any, extra: dict[str, Any], iid: str) -> Any:
@@ -225,17 +301,30 @@ def _report(results: list[Any], started: float) -> int:
     from rich.table import Table
 
     t = Table(title="tts swe")
-    for col in ("instance", "chosen", "patch lines", "rollouts", "agent $", "summaries", "judge calls", "tokens",
-                "error"):
+    for col in ("instance", "chosen", "patch lines", "rollouts", "failed", "agent $", "summaries", "judge calls",
+                "tokens"):
         t.add_column(col)
+    t.add_column("errors", no_wrap=True, overflow="ellipsis", max_width=90)
+    lines = []
     for r in results:
+        errs = error_lines(r)
         t.add_row(r.instance_id, r.chosen_id or "-", str(len((r.patch or "").splitlines())), str(r.rollouts),
-                  f"{r.agent_cost_usd:.4f}", str(r.summary_calls), str(r.judge_calls), str(r.usage.total_tokens),
-                  r.error or "")
-    console = Console(stderr=True)
+                  str(r.failed_rollouts), f"{r.agent_cost_usd:.4f}", str(r.summary_calls), str(r.judge_calls),
+                  str(r.usage.total_tokens), "\n".join(errs))
+        lines.extend(f"{r.instance_id}: {e}" for e in errs)
+    console = Console(stderr=True, width=max(Console(stderr=True).width, 160))
     console.print(t)
+    for line in lines:  # in full, one per distinct error, whatever the terminal's width
+        print(f"error: {line}", file=sys.stderr)
     console.print(f"wall {time.perf_counter() - started:.1f} s")
     return 1 if any(r.error for r in results) else 0
+
+
+def error_lines(res: Any) -> list[str]:
+    """One line per distinct error of an instance: its own, then each rollout error with its count."""
+    out = [res.error] if res.error and res.error not in res.rollout_errors else []
+    out.extend(f"{n}x {err}" if n > 1 else err for err, n in res.rollout_errors.items())
+    return out
 
 
 # -- handlers --------------------------------------------------------------------------------------------
@@ -260,7 +349,10 @@ async def _rollout(args: argparse.Namespace) -> int:
                                                  on_event=on_event) for k in range(args.n)))
             on_event("instance", inst.instance_id)
 
-        await asyncio.gather(*(one(i) for i in rows))
+        try:
+            await asyncio.gather(*(one(i) for i in rows))
+        finally:
+            await _close(runner)
     print(f"rollouts in {rd.root / 'rollouts'}")
     return 0
 
@@ -311,7 +403,7 @@ async def _select(args: argparse.Namespace) -> int:
     import asyncio
 
     from tts.records import Trajectory, TrajectorySummary
-    from tts.swe.pipeline import SWEResult, candidate_of
+    from tts.swe.pipeline import SWEResult, candidate_of, usable
 
     rd = _rundir(args)
     rows = _instances(args, rd)
@@ -332,9 +424,17 @@ async def _select(args: argparse.Namespace) -> int:
                     raise UsageError(f"rollout {iid} round {r} #{j} has no summary; run 'tts swe summarize' first")
                 cands.append(candidate_of(rd.load(rd.rollout(iid, r, j), Trajectory), s, r))
             ctx = _ctx(args, backend, extra, iid)
-            picked, calls = await strat._select(inst.as_task(), cands, ctx.child(f"round{r}"), k, rd, iid, r)
+            errors: dict[str, int] = {}
+            for c in cands:
+                if c.metadata.get("error"):
+                    errors[c.metadata["error"]] = errors.get(c.metadata["error"], 0) + 1
+            pool = usable(cands)  # no judge call on rollouts that ended in an error
+            picked, calls = await strat._select(inst.as_task(), pool, ctx.child(f"round{r}"), k, rd, iid, r) \
+                if pool else ([], 0)
             res = SWEResult(instance_id=iid, patch=picked[0].text or None if picked else None,
-                            chosen_id=picked[0].id if picked else None, judge_calls=calls, usage=ctx.usage)
+                            chosen_id=picked[0].id if picked else None, judge_calls=calls, usage=ctx.usage,
+                            rollouts=len(cands), rollout_errors=errors, failed_rollouts=sum(errors.values()),
+                            error=None if pool else f"all {len(cands)} rollouts of round {r} failed")
             if k == 1:
                 rd.save(rd.result(iid), res)
             return res
@@ -343,8 +443,11 @@ async def _select(args: argparse.Namespace) -> int:
     finally:
         await _close(backend, *extra.values())
     for res in results:
-        print(f"{res.instance_id}: {res.chosen_id} ({res.judge_calls} judge calls)")
-    return 0
+        print(f"{res.instance_id}: {res.chosen_id or '-'} ({res.judge_calls} judge calls, "
+              f"{res.rollouts - res.failed_rollouts} of {res.rollouts} rollouts usable)")
+        for line in error_lines(res):
+            print(f"  error: {line}", file=sys.stderr)
+    return 1 if any(r.error for r in results) else 0
 
 
 async def _pdr(args: argparse.Namespace) -> int:
@@ -361,7 +464,7 @@ async def _pdr(args: argparse.Namespace) -> int:
         results = await run_instances(strat, rows, runner, backend, backends=extra, rundir=rd,
                                       max_rollouts_in_flight=args.concurrency, seed=args.seed, progress=not args.quiet)
     finally:
-        await _close(backend, *extra.values())
+        await _close(backend, *extra.values(), runner)
     return _report(results, started)
 
 
@@ -373,14 +476,21 @@ def _preds(args: argparse.Namespace) -> int:
     rd = _rundir(args)
     patches: dict[str, str | None] = {}
     for p in sorted((rd.root / "results").glob("*.json")):
-        res = SWEResult.model_validate_json(p.read_text())
+        res = rd.load(p, SWEResult)
         patches[res.instance_id] = res.patch
     # Instances with one rollout and no selection (e.g. imported batch output): that rollout.
+    unselected = []
     for d in sorted((rd.root / "rollouts").glob("*")):
         files = rd.rollouts_of(d.name)
-        if len(files) == 1:
-            t = Trajectory.model_validate_json(files[0].read_text())
-            patches.setdefault(t.task_id or d.name, t.patch)
+        t = Trajectory.model_validate_json(files[0].read_text()) if files else None
+        iid = (t.task_id if t else None) or d.name
+        if len(files) == 1 and t is not None:
+            patches.setdefault(iid, t.patch)
+        elif len(files) > 1 and iid not in patches:
+            unselected.append(f"{iid} ({len(files)} rollouts)")
+    if unselected:
+        print(f"not predicted, no selection yet: {', '.join(unselected)}; run 'tts swe summarize' and "
+              f"'tts swe select' first", file=sys.stderr)
     if not patches:
         raise UsageError(f"nothing to predict in {rd.root}: run 'tts swe select' or 'tts swe pdr' first")
     name = args.model_name or getattr(args, "model", None) or "tts"
@@ -431,21 +541,26 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from tts.swe.readers import read_mswea_batch, read_trajectory
+    from tts.swe.importing import import_runs
+    from tts.swe.readers import read_runs
 
     rd = _rundir(args)
-    count: dict[str, int] = {}
-    for d in args.paths:
-        p = Path(d)
-        batch = p.is_dir() and any(p.glob("*/*.traj.json"))
-        for traj in read_mswea_batch(p) if batch else [read_trajectory(p)]:
-            iid = traj.task_id or traj.id
-            k = count.get(iid, len(rd.rollouts_of(iid)))
-            count[iid] = k + 1
-            rd.save(rd.rollout(iid, 0, k), traj.model_copy(update={"id": f"{iid}/round0-{k}"}))
+    trajs = [t for p in args.paths for t in read_runs(p)]  # every file read before anything is written
+    report = import_runs(rd, trajs)
+    if not report.added and not report.already:
+        raise UsageError(f"nothing to import: {'; '.join(report.skipped) or 'no runs found'}; expected saved runs "
+                         f"with messages or a patch")
+    for w in report.warnings:
+        print(f"warning: {w}{' (skipped)' if w in report.skipped else ''}", file=sys.stderr)
     if args.dataset and not rd.instances.is_file():
         _instances(args, rd)
-    print(f"imported {sum(count.values())} rollouts of {len(count)} instances into {rd.root / 'rollouts'}")
+    elif not args.dataset:  # the tasks as the runs state them, for summaries and the judge
+        from tts.swe.importing import instances_of
+
+        rows = instances_of(trajs, rd.load_instances() if rd.instances.is_file() else [])
+        if rows:
+            rd.save_instances(rows)
+    print(report.line(str(rd.root / "rollouts")))
     if args.model_name:
         _preds(args)
     return 0

@@ -8,7 +8,9 @@
 
 `rounds=1` is plain RTV over N rollouts. Each rollout is summarized as soon as it finishes; with a
 `RunDir`, every rollout, summary and selection is a file and a rerun skips what exists. A shared
-`limiter` (semaphore) bounds rollouts in flight across instances.
+`limiter` (semaphore) bounds rollouts in flight across instances. A rollout that ended in an error
+(`Trajectory.metadata["error"]`) is no candidate: when a round has none left, no judge call is made
+and the instance ends with `SWEResult.error` (its rollouts' errors counted in `rollout_errors`).
 
 From agent code:  `res = await AgenticPDR(rollouts=8).run_instance(instance, runner, backend)`.
 """
@@ -31,7 +33,7 @@ from tts.selectors.rtv import RTV
 from tts.swe.instance import SWEInstance
 from tts.swe.rundir import RunDir
 from tts.swe.runners import AgentRunner
-from tts.swe.summarize import LLMTrajectorySummary
+from tts.swe.summarize import LLMTrajectorySummary, RuleTrajectorySummary
 
 
 def swe_rtv(group_size: int = 2, votes: int = 8, summary_tokens: int = 1500) -> RTV:
@@ -61,6 +63,9 @@ class SWEResult(Record):
     """What the agent's own model calls cost (as the agent reported it); `usage` is judge + summaries."""
     wall_s: float = 0.0
     error: str | None = None
+    rollout_errors: dict[str, int] = Field(default_factory=dict)
+    """Each distinct error a rollout ended in, with how many rollouts ended in it."""
+    failed_rollouts: int = 0
 
 
 Event = Callable[[str, str], None]
@@ -101,6 +106,7 @@ class AgenticPDR(Component):
         judge_calls = summary_calls = 0
         chosen: Candidate | None = None
         agent_cost = 0.0
+        errors: dict[str, int] = {}
         for r in range(self.rounds):
             rctx = ctx.child(f"round{r}")
             outs = await asyncio.gather(*(
@@ -109,11 +115,20 @@ class AgenticPDR(Component):
             cands = [c for c, _ in outs]
             agent_cost += sum(float(c.metadata.get("cost_usd") or 0.0) for c in cands)
             summary_calls += sum(n for _, n in outs)
+            for c in cands:
+                if c.metadata.get("error"):
+                    errors[c.metadata["error"]] = errors.get(c.metadata["error"], 0) + 1
+            # A rollout that ended in an error is no candidate; a round with none left costs no judge call.
+            pool = usable(cands)
             last = r == self.rounds - 1
-            k = 1 if last else min(self.select_k, len(cands))
-            pool = cands
-            if last and self.drop_empty_patches and any(c.text.strip() for c in cands):
-                pool = [c for c in cands if c.text.strip()]
+            if not pool:
+                rounds.append(RoundRecord(index=r, rollout_ids=[c.id for c in cands],
+                                          prior_ids=[s.source_id for s in prior]))
+                chosen = None
+                break
+            k = 1 if last else min(self.select_k, len(pool))
+            if last and self.drop_empty_patches and any(c.text.strip() for c in pool):
+                pool = [c for c in pool if c.text.strip()]
             picked, calls = await self._select(task, pool, rctx, k, rd, instance.instance_id, r)
             judge_calls += calls
             rounds.append(RoundRecord(index=r, rollout_ids=[c.id for c in cands],
@@ -122,9 +137,10 @@ class AgenticPDR(Component):
             chosen = picked[0] if picked else None
         res = SWEResult(instance_id=instance.instance_id, patch=(chosen.text or None) if chosen else None,
                         chosen_id=chosen.id if chosen else None, rounds=rounds, usage=ctx.usage,
-                        judge_calls=judge_calls, summary_calls=summary_calls, rollouts=self.rollouts * self.rounds,
-                        agent_cost_usd=agent_cost,
-                        wall_s=time.perf_counter() - started)
+                        judge_calls=judge_calls, summary_calls=summary_calls,
+                        rollouts=sum(len(rr.rollout_ids) for rr in rounds),
+                        agent_cost_usd=agent_cost, rollout_errors=errors, failed_rollouts=sum(errors.values()),
+                        error=all_failed(rounds, errors), wall_s=time.perf_counter() - started)
         if rd is not None:
             rd.save(rd.result(instance.instance_id), res)
         if on_event is not None:
@@ -160,7 +176,10 @@ class AgenticPDR(Component):
         if summary is not None:
             return summary, 0
         sctx = ctx.child("summarize", replica=f"{r}.{k}")
-        summary = await summarize_rollout(self.summarizer, task, traj, sctx)
+        if traj.metadata.get("error") and not traj.steps:  # nothing happened worth a model call
+            summary = RuleTrajectorySummary().summarize_trajectory(traj).model_copy(update={"source_id": traj.id})
+        else:
+            summary = await summarize_rollout(self.summarizer, task, traj, sctx)
         if rd:
             rd.save(rd.summary(task.id, r, k), summary)
         return summary, sum(1 for rec in sctx.records if rec.role == "summarize")
@@ -199,6 +218,19 @@ class AgenticPDR(Component):
         return picked, calls
 
 
+def usable(cands: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates a selector may see: rollouts that did not end in an error."""
+    return [c for c in cands if not c.metadata.get("error")]
+
+
+def all_failed(rounds: list[RoundRecord], errors: dict[str, int]) -> str | None:
+    """The instance's error when a round ended with every rollout failed (so nothing was selected)."""
+    if not rounds or rounds[-1].selected_ids or not errors:
+        return None
+    n = len(rounds[-1].rollout_ids)
+    return f"all {n} rollouts of round {rounds[-1].index} failed"
+
+
 def rollout_id(iid: str, r: int, k: int) -> str:
     return f"{iid}/round{r}-{k}"
 
@@ -206,7 +238,8 @@ def rollout_id(iid: str, r: int, k: int) -> str:
 def candidate_of(traj: Trajectory, summary: TrajectorySummary, r: int) -> Candidate:
     """What a selector sees of a rollout: its patch as text, its summary."""
     return Candidate(id=traj.id, text=traj.patch or "", summary=summary,
-                     metadata={"outcome": traj.outcome, "round": r, "cost_usd": traj.metadata.get("cost_usd") or 0.0})
+                     metadata={"outcome": traj.outcome, "round": r, "cost_usd": traj.metadata.get("cost_usd") or 0.0,
+                               "error": traj.metadata.get("error")})
 
 
 async def summarize_rollout(summarizer: Any, task: Task, traj: Trajectory, ctx: RunContext) -> TrajectorySummary:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from tts.errors import UsageError
 from tts.swe.instance import SWEInstance
 
 M = TypeVar("M", bound=BaseModel)
@@ -71,7 +72,12 @@ class RunDir:
     def load(self, path: Path, model: type[M]) -> M | None:
         if not path.is_file():
             return None
-        return model.model_validate_json(path.read_text(encoding="utf-8"))
+        try:
+            return model.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:  # pydantic's ValidationError is one
+            first = str(exc).splitlines()
+            why = first[1].strip() if len(first) > 1 else str(exc)
+            raise UsageError(f"{path} is not a valid {model.__name__} ({why}); delete it to redo that step") from None
 
     def save(self, path: Path, record: BaseModel) -> None:
         write_atomic(path, record.model_dump_json(indent=1))

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -158,6 +159,9 @@ class MiniSweAgentRunner:
         self.config = config or MiniSweAgentConfig(**fields)
         self.model_factory = model_factory
         self._executor: ThreadPoolExecutor | None = None
+        self._local: Any = None  # the embedded model's backend, for model="local"
+        self._checked = False
+        self._refused: UsageError | None = None  # set by the first refused request: no rollout starts after it
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -173,20 +177,47 @@ class MiniSweAgentRunner:
         elif instance.source_repo is None:
             raise UsageError(f"instance {instance.instance_id} has no local repository (repo_path) for --env local; "
                              f"add repo_path to the dataset row or use --env docker")
+        if self._refused is not None:
+            raise self._refused
         import_minisweagent()  # in the loop's thread: the import is not thread-safe
+        model_over: dict[str, Any] = {}
+        if self.config.model == "local":
+            model_over = await self._local_model()
+        elif not self._checked and self.model_factory is None:
+            check_agent_model(self.config.model, self.config.model_kwargs.get("api_base"))
+        self._checked = True
         prior_text = render_prior(prior, self.config.prompts) if prior else None
         loop = asyncio.get_running_loop()
-        traj = await loop.run_in_executor(self._pool(), self._run_sync, instance, prior_text, rollout_id)
+        traj = await loop.run_in_executor(self._pool(), self._run_sync, instance, prior_text, rollout_id, model_over)
         return traj.model_copy(update={"metadata": {**traj.metadata, "prior_ids": [s.source_id for s in prior]}})
 
+    async def _local_model(self) -> dict[str, Any]:
+        """The embedded model's server (started once, shared with `--model local` judges and summaries) as
+        an OpenAI-compatible endpoint for mini-swe-agent's text-based litellm model."""
+        from tts.local import MODEL_NAME, LocalBackend
+
+        if self._local is None:
+            self._local = LocalBackend()
+        api_base = await self._local.endpoint()
+        return {"model_name": f"openai/{MODEL_NAME}", "model_class": "litellm_textbased",
+                "model_kwargs": {"api_base": api_base, "api_key": "local", "max_tokens": LOCAL_REPLY_TOKENS}}
+
+    async def aclose(self) -> None:
+        local, self._local = self._local, None
+        if local is not None:
+            await local.aclose()
+
     # -- the synchronous part, in a worker thread ------------------------------------------------
-    def _configs(self, cwd: str | None) -> tuple[dict, dict, dict]:
+    def _configs(self, cwd: str | None, model_over: dict[str, Any] | None = None) -> tuple[dict, dict, dict]:
         from minisweagent.config import get_config_from_spec
         from minisweagent.utils.serialize import recursive_merge
 
         c = self.config
-        base = get_config_from_spec(c.config_spec)
-        agent = recursive_merge(base.get("agent", {}), c.agent)
+        local = c.model == "local"
+        base = get_config_from_spec(LOCAL_CONFIG_SPEC if local and c.config_spec == "swebench.yaml" else c.config_spec)
+        agent = recursive_merge(base.get("agent", {}), {**(LOCAL_AGENT if local else {}), **c.agent})
+        if local and c.step_limit is None:
+            agent["step_limit"] = LOCAL_STEP_LIMIT
         for key, value in (("step_limit", c.step_limit), ("cost_limit", c.cost_limit),
                            ("wall_time_limit_seconds", c.wall_time_limit_s)):
             if value is not None:
@@ -202,12 +233,17 @@ class MiniSweAgentRunner:
         if c.model:
             model["model_name"] = c.model
         model["model_kwargs"] = {**model.get("model_kwargs", {}), **c.model_kwargs}
+        if model_over:
+            model.update({k: v for k, v in model_over.items() if k != "model_kwargs"})
+            model["model_kwargs"] = {**model["model_kwargs"], **model_over.get("model_kwargs", {})}
+            model.update(LOCAL_MODEL)
         env = recursive_merge(base.get("environment", {}), c.environment)
         if c.command_timeout_s is not None:
             env["timeout"] = c.command_timeout_s
         return agent, model, env
 
-    def _run_sync(self, instance: SWEInstance, prior_text: str | None, rollout_id: str) -> Trajectory:
+    def _run_sync(self, instance: SWEInstance, prior_text: str | None, rollout_id: str,
+                  model_over: dict[str, Any] | None = None) -> Trajectory:
         from minisweagent.agents.default import DefaultAgent
         from minisweagent.environments import get_environment
         from minisweagent.models import get_model
@@ -215,13 +251,15 @@ class MiniSweAgentRunner:
         from tts.swe.readers import read_mswea
 
         c = self.config
+        if self._refused is not None:  # queued behind the rollout that was refused
+            raise self._refused
         tmp = None
         cwd: str | None = None
         env_obj = None
         if c.env == "local":
             tmp = Path(tempfile.mkdtemp(prefix=f"tts-{instance.instance_id[:40]}-", dir=c.workdir))
             cwd = str(clone_at(str(instance.source_repo), instance.base_commit, tmp / "repo"))
-        agent_cfg, model_cfg, env_cfg = self._configs(cwd)
+        agent_cfg, model_cfg, env_cfg = self._configs(cwd, model_over)
         try:
             if c.env == "local":
                 env_vars = {k: v for k, v in (env_cfg.get("env") or {}).items() if k != "BASH_ENV"}
@@ -232,13 +270,22 @@ class MiniSweAgentRunner:
                 env_obj = get_environment(env_cfg)
             model = (self.model_factory(instance, rollout_id, model_cfg) if self.model_factory
                      else get_model(config=model_cfg))
+            fail_fast(model)
             agent = DefaultAgent(model, env_obj, **agent_cfg)
             kwargs = {"prior": prior_text} if prior_text else {}
+            error: str | None = None
             try:
                 info = agent.run(instance.problem_statement, **kwargs)
                 status, submission = info.get("exit_status") or "Unknown", info.get("submission") or ""
             except Exception as exc:  # the agent re-raises what it did not handle; the rollout still counts
+                if refused(exc):  # every other rollout would get the same answer: stop the run
+                    self._refused = UsageError(f"the agent's model {model_cfg.get('model_name')!r} was refused: "
+                                               f"{one_line(exc)}; check --model (a litellm model string, or "
+                                               f"'local'), --api-base and --api-key")
+                    raise self._refused from None
                 status, submission = type(exc).__name__, ""
+                # Running out of context ends a rollout like a step limit: its work so far still counts.
+                error = None if context_overflow(exc) else one_line(exc)
             try:
                 data = agent.serialize()
             except Exception:  # a model config that cannot be serialized must not lose the rollout
@@ -254,10 +301,11 @@ class MiniSweAgentRunner:
             if status != "Submitted" or not submission.strip():
                 patch, source = self._diff(env_obj, cwd), "git-diff"
             traj = read_mswea(data, traj_id=rollout_id)
+            meta = {k: v for k, v in traj.metadata.items() if k != "error"}
             return traj.model_copy(update={
                 "task_id": instance.instance_id, "outcome": status, "patch": patch or None,
-                "metadata": {**traj.metadata, "patch_source": source, "rollout_id": rollout_id,
-                             "env": c.env},
+                "metadata": {**meta, "patch_source": source, "rollout_id": rollout_id, "env": c.env,
+                             **({"error": error} if error else {})},
             })
         finally:
             cleanup = getattr(env_obj, "cleanup", None)
@@ -274,6 +322,85 @@ class MiniSweAgentRunner:
         return out.get("output", "") if out.get("returncode") == 0 else ""
 
 
+# -- the embedded model as the agent ---------------------------------------------------------------
+LOCAL_CONFIG_SPEC = "swebench_backticks.yaml"
+"""mini-swe-agent's text-based config: SmolLM2 on llama.cpp has no reliable tool calls, ```blocks work."""
+LOCAL_STEP_LIMIT = 8
+LOCAL_REPLY_TOKENS = 256
+LOCAL_AGENT = {
+    # SmolLM2's context is 2048 tokens: short templates, and no step may flood it.
+    "system_template": "You fix bugs in a git repository by running one shell command per reply.\n"
+                       "Reply with a short THOUGHT and exactly one command in a ```mswea_bash_command block, "
+                       "like this:\nTHOUGHT: I look at the file first.\n```mswea_bash_command\ncat calc.py\n```",
+    "instance_template": "<pr_description>\n{{task}}\n</pr_description>\n"
+                         "Edit the source files (not the tests) in /testbed to fix it. When done, reply with:\n"
+                         "```mswea_bash_command\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git diff\n```",
+}
+LOCAL_MODEL = {
+    "observation_template": "<returncode>{{output.returncode}}</returncode>\n<output>\n"
+                            "{{ output.output[-600:] }}</output>",
+    "format_error_template": "Reply with exactly one ```mswea_bash_command block (found {{actions|length}}).",
+    # a 135M model often writes ```bash or a bare ``` block: take those too
+    "action_regex": r"```(?:mswea_bash_command|bash|sh|shell)?[ \t]*\n(.*?)\n```",
+}
+
+
+# -- failing fast on a model the provider will never accept ------------------------------------------
+_REFUSED = {"BadRequestError", "AuthenticationError", "NotFoundError", "PermissionDeniedError",
+            "UnsupportedParamsError", "UnprocessableEntityError"}
+_CONTEXT = ("ContextWindowExceededError",)
+_CONTEXT_TEXT = re.compile(r"context (window|length)|maximum context|too many tokens|exceeds? .*context"
+                           r"|prompt is too long|requested tokens", re.I)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def context_overflow(exc: BaseException) -> bool:
+    names = {k.__name__ for k in type(exc).__mro__}
+    return bool(names.intersection(_CONTEXT)) or bool(_CONTEXT_TEXT.search(str(exc)))
+
+
+def refused(exc: BaseException) -> bool:
+    """A request the provider will never accept (unknown model or provider, 400/401/403/404/422)."""
+    names = {k.__name__ for k in type(exc).__mro__}
+    return bool(names & _REFUSED) and not context_overflow(exc) and "ContentPolicyViolationError" not in names
+
+
+def fail_fast(model: Any) -> None:
+    """Stop mini-swe-agent's litellm models from retrying what can never succeed: they retry a 400 (e.g.
+    litellm's 'LLM Provider NOT provided', or a llama.cpp context overflow) ten times over minutes; here
+    any 400/422 is raised at once, as 401/403/404 already are (`abort_exceptions`)."""
+    aborts = getattr(model, "abort_exceptions", None)
+    if not isinstance(aborts, list):
+        return
+    from tts._litellm import import_litellm
+
+    ex = import_litellm().exceptions
+    more = [getattr(ex, name) for name in ("BadRequestError", "UnprocessableEntityError") if hasattr(ex, name)]
+    model.abort_exceptions = [*aborts, *(e for e in more if e not in aborts)]
+
+
+def check_agent_model(model: str | None, api_base: str | None = None) -> None:
+    """One line, before any rollout starts, when litellm cannot route `model` at all."""
+    if not model:
+        return
+    from tts._litellm import import_litellm
+
+    litellm = import_litellm()
+    try:
+        litellm.get_llm_provider(model=model, api_base=api_base)
+    except Exception as exc:
+        why = str(exc).split("\n")[0][:200]
+        raise UsageError(f"the agent's model {model!r} is not a model litellm can route ({why}); use a "
+                         f"provider-prefixed name (e.g. openai/gpt-5-mini, anthropic/claude-sonnet-4-5, "
+                         f"openai/NAME with --api-base for a local server) or 'local' for the embedded model"
+                         ) from None
+
+
 # -- replay and scripted ---------------------------------------------------------------------------
 class ReplayRunner:
     """Hands out saved trajectories: the i-th rollout of an instance gets its i-th saved run
@@ -285,13 +412,11 @@ class ReplayRunner:
 
     @classmethod
     def from_paths(cls, paths: Sequence[str | Path]) -> ReplayRunner:
-        from tts.swe.readers import read_mswea_batch, read_trajectory
+        from tts.swe.readers import read_runs
 
         by_iid: dict[str, list[Trajectory]] = {}
         for p in paths:
-            trajs = read_mswea_batch(p) if Path(p).is_dir() and (Path(p) / "preds.json").exists() \
-                else [read_trajectory(p)]
-            for t in trajs:
+            for t in read_runs(p):
                 by_iid.setdefault(t.task_id or t.id, []).append(t)
         return cls(by_iid)
 

@@ -10,21 +10,30 @@ and always keeps the real patch: the judge compares what the agent actually subm
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Literal
 
 from pydantic import Field
 
 from tts.context import RunContext
-from tts.errors import ParseError
+from tts.errors import BackendError, ParseError, PermanentError
 from tts.prompts import render
 from tts.records import Candidate, Evidence, Message, Step, Task, Trajectory, TrajectorySummary, Usage
 from tts.selectors.registry import Component, register_component
-from tts.summarizers.render import approx_tokens, clip, render_summary
+from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip, render_summary
+
+log = logging.getLogger("tts.swe")
 
 _TEST_LINE = re.compile(
-    r"(^(PASSED|FAILED|ERROR)\s+\S+.*$)|(^=*\s*\d+ (passed|failed|errors?)\b.*$)"
-    r"|(^\S+::\S+\s+(PASSED|FAILED|ERROR)\b.*$)|(^(Ran \d+ tests?|OK|FAILED \(.*\))$)", re.M)
+    r"^[ \t]*(?:"
+    r"(?:PASSED|FAILED|ERROR|XPASS|XFAIL)\s+\S+.*"  # pytest -rA short summary
+    r"|\S+::\S+\s+(?:PASSED|FAILED|ERROR|SKIPPED|XPASS|XFAIL)\b.*"  # pytest -v
+    r"|=*\s*\d+ (?:passed|failed|errors?)\b.*"  # pytest's last line
+    r"|Ran \d+ tests? in [\d.]+s"  # unittest and Django's runner
+    r"|OK(?: \(.*\))?|FAILED \(.*\)"  # ... and their verdict
+    r"|(?:FAIL|ERROR): \S+ \(.*\)"  # unittest's failure headers
+    r")[ \t]*$", re.M)
 _ERROR_LINE = re.compile(r"^.*(\b\w*(Error|Exception)\b|\b(error|fatal|ERROR|FATAL):).*$", re.M)
 _DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/", re.M)
 
@@ -72,6 +81,23 @@ def error_evidence(steps: list[Step], last: int = 2) -> list[Evidence]:
     return list(reversed(found))
 
 
+def run_error(traj: Trajectory) -> str | None:
+    """The error a run ended in (an API failure, a crash, a harness timeout), or None."""
+    err = traj.metadata.get("error")
+    return str(err) if err else None
+
+
+def run_error_evidence(traj: Trajectory) -> list[Evidence]:
+    err = run_error(traj)
+    return [Evidence(kind="error", quote=clip(err, 400))] if err else []
+
+
+def expects_patch(traj: Trajectory) -> bool:
+    """Runs on a code repository end in a patch; terminal-task runs (Terminus, ATIF) do not."""
+    fmt = str(traj.metadata.get("format") or "mini-swe-agent")
+    return fmt.startswith("mini-swe-agent") or fmt == "tts"
+
+
 def _bound_patch(patch: str | None, max_chars: int) -> str | None:
     if not patch:
         return None
@@ -84,7 +110,7 @@ class RuleTrajectorySummary(Component):
 
     kind: Literal["swe-rule-summary"] = "swe-rule-summary"
     max_tokens: int = Field(1200, ge=100)
-    """Bound on the rendered summary (the patch is cut first when it is too long)."""
+    """Bound on the rendered summary (evidence is dropped first, then the patch is cut)."""
     commands: int = Field(6, ge=0)
     max_patch_chars: int = Field(3000, ge=200)
 
@@ -96,28 +122,58 @@ class RuleTrajectorySummary(Component):
         files = files_in_patch(traj.patch)
         thoughts = [s.thought for s in steps if s.thought]
         failing = [s for s in steps if s.exit_code not in (None, 0)]
+        err = run_error(traj)
+        failure_modes = [f"the run ended in an error: {clip(err, 200)}"] if err else []
+        if not traj.patch and expects_patch(traj):
+            failure_modes.append("no patch produced")
+        if traj.metadata.get("format_errors"):
+            failure_modes.append(f"{traj.metadata['format_errors']} replies rejected as format errors (not run)")
         summary = TrajectorySummary(
             source_id=traj.id,
             approach=clip(thoughts[0], 300) if thoughts else "",
             actions=[clip(s.action, 120) for s in steps if s.action][-8:],
             files_changed=files,
-            evidence=[*error_evidence(steps), *test_evidence(steps), *command_evidence(steps, self.commands)],
+            evidence=[*error_evidence(steps), *run_error_evidence(traj), *test_evidence(steps),
+                      *command_evidence(steps, self.commands)],
             progress=f"{len(steps)} steps, {len(failing)} with a non-zero exit code",
-            failure_modes=[] if traj.patch else ["no patch produced"],
+            failure_modes=failure_modes,
             final_patch=_bound_patch(traj.patch, self.max_patch_chars),
             status_claim=f"exit status {traj.outcome or 'unknown'}; "
-                         + (f"patch touches {', '.join(files)}" if files else "empty patch"),
+                         + (f"patch touches {', '.join(files)}" if files else
+                            "empty patch" if expects_patch(traj) else "no patch (terminal task)"),
             model=None,
         )
         return _finish(summary, self.max_tokens)
 
 
+_DROP_ORDER = ("command", "output", "other", "test", "error")
+"""Which evidence goes first when a summary is over its bound: plain commands before test results and errors."""
+
+
+def _size(s: TrajectorySummary) -> int:
+    return approx_tokens(render_summary(s, 10 ** 6))
+
+
 def _finish(summary: TrajectorySummary, max_tokens: int) -> TrajectorySummary:
-    """Drop oldest evidence until the rendered summary fits (the patch and status stay)."""
+    """Fit the rendered summary in `max_tokens`: drop evidence (oldest plain commands first, errors
+    last), then older actions, then cut the patch (head and tail kept, marked). Status stays."""
     s = summary
-    while approx_tokens(render_summary(s, 10 ** 6)) > max_tokens and len(s.evidence) > 1:
-        s = s.model_copy(update={"evidence": s.evidence[1:]})
-    return s.model_copy(update={"length_tokens": approx_tokens(render_summary(s, max_tokens))})
+    for kind in _DROP_ORDER:
+        while _size(s) > max_tokens and any(e.kind == kind for e in s.evidence):
+            i = next(i for i, e in enumerate(s.evidence) if e.kind == kind)
+            s = s.model_copy(update={"evidence": s.evidence[:i] + s.evidence[i + 1:]})
+    while _size(s) > max_tokens and s.actions:
+        s = s.model_copy(update={"actions": s.actions[1:]})
+    if _size(s) > max_tokens and s.final_patch:
+        over = (_size(s) - max_tokens) * CHARS_PER_TOKEN + 16
+        s = s.model_copy(update={"final_patch": clip(s.final_patch, max(40, len(s.final_patch) - over))})
+    for name in ("approach", "progress", "status_claim"):  # a pathological model reply
+        while _size(s) > max_tokens and len(getattr(s, name)) > 80:
+            s = s.model_copy(update={name: clip(getattr(s, name), len(getattr(s, name)) // 2)})
+    for name in ("hypotheses", "decisions", "failure_modes", "open_questions", "files_changed"):
+        while _size(s) > max_tokens and getattr(s, name):
+            s = s.model_copy(update={name: getattr(s, name)[:-1]})
+    return s.model_copy(update={"length_tokens": min(_size(s), max_tokens)})
 
 
 def trajectory_of(candidate: Candidate) -> Trajectory:
@@ -130,45 +186,111 @@ def trajectory_of(candidate: Candidate) -> Trajectory:
     return Trajectory(id=candidate.id, patch=candidate.text or None)
 
 
+def _step_block(i: int, s: Step, obs_chars: int, thought_chars: int) -> str:
+    parts = [f"## Step {i}"]
+    if s.thought:
+        parts.append(f"Thought: {clip(s.thought, thought_chars)}")
+    if s.action:
+        parts.append(f"$ {clip(s.action, 600)}")
+    code = "" if s.exit_code is None else f" (exit code {s.exit_code})"
+    if s.observation or code:
+        parts.append(f"Output{code}:\n{clip(s.observation, obs_chars)}")
+    return "\n".join(parts)
+
+
+def fit_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int = 400,
+                   max_chars: int = 24000) -> tuple[str, str]:
+    """The trajectory as text for a summarizer within `max_chars`, and a note of what was cut ("" when
+    nothing was). Kept first: the exit status, the run's error and the patch (cut to a third of the room
+    when longer), then the last step, the failing steps, the first two and as many of the last steps as fit;
+    observations are trimmed to `obs_chars` (head and tail), less when the room is small."""
+    err = run_error(traj)
+    patch, patch_cut = traj.patch or "(none)", ""
+    if len(patch) > max_chars // 3:
+        patch_cut = f"patch cut to {max_chars // 3} of {len(patch)} chars"
+        patch = clip(patch, max_chars // 3)
+    end = f"\n\n# Exit status: {traj.outcome or 'unknown'}" + (f"\n# Error: {err}" if err else "") \
+        + f"\n# Final patch:\n{patch}"
+    room = max_chars - len(end)
+    text, note = "", ""
+    for _ in range(4):  # the markers take room too: shrink until the whole text fits
+        text, note = _fit_steps(traj, room, obs_chars, thought_chars, patch_cut)
+        text += end
+        if len(text) <= max_chars:
+            break
+        room -= len(text) - max_chars
+    return text, note
+
+
+def _fit_steps(traj: Trajectory, room: int, obs_chars: int, thought_chars: int, patch_cut: str) -> tuple[str, str]:
+    n = len(traj.steps)
+    cut: list[str] = []
+    obs = max(80, min(obs_chars, room // max(4, min(n, 12)))) if n else obs_chars
+    if obs < obs_chars:
+        cut.append(f"outputs trimmed to {obs} chars")
+    if patch_cut:
+        cut.append(patch_cut)
+    blocks = [_step_block(i, s, obs, min(thought_chars, obs)) for i, s in enumerate(traj.steps, 1)]
+    keep: set[int] = set()
+    size = 0
+
+    def take(i: int) -> None:
+        nonlocal size
+        if i not in keep and size + len(blocks[i]) + 2 <= room:
+            keep.add(i)
+            size += len(blocks[i]) + 2
+
+    if n:
+        take(n - 1)
+        for i in [i for i, s in enumerate(traj.steps) if s.exit_code not in (None, 0)][-3:]:
+            take(i)
+        for i in range(min(2, n)):
+            take(i)
+        for i in range(n - 2, -1, -1):
+            if size + len(blocks[i]) + 2 > room:
+                break
+            take(i)
+    dropped = n - len(keep)
+    if dropped:
+        cut.insert(0, f"{dropped} of {n} steps omitted")
+    out: list[str] = []
+    gap = 0
+    for i in range(n):
+        if i in keep:
+            if gap:
+                out.append(f"[... {gap} steps omitted ...]")
+                gap = 0
+            out.append(blocks[i])
+        else:
+            gap += 1
+    if gap:
+        out.append(f"[... {gap} steps omitted ...]")
+    note = "; ".join(cut)
+    head = f"[cut to fit the model's context: {note}]\n\n" if note else ""
+    return head + "\n\n".join(out), note
+
+
 def render_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int = 400,
                       max_chars: int = 24000) -> str:
-    """The trajectory as text for a summarizer: every observation trimmed to `obs_chars` (head and
-    tail), and past `max_chars` the middle steps dropped with a marker (the first 2 and the last
-    steps kept: the end of a run decides what was submitted)."""
-    blocks = []
-    for i, s in enumerate(traj.steps, 1):
-        parts = [f"## Step {i}"]
-        if s.thought:
-            parts.append(f"Thought: {clip(s.thought, thought_chars)}")
-        if s.action:
-            parts.append(f"$ {clip(s.action, 600)}")
-        code = "" if s.exit_code is None else f" (exit code {s.exit_code})"
-        if s.observation or code:
-            parts.append(f"Output{code}:\n{clip(s.observation, obs_chars)}")
-        blocks.append("\n".join(parts))
-    head, tail = blocks[:2], blocks[2:]
-    size = sum(len(b) for b in head)
-    kept: list[str] = []
-    for b in reversed(tail):
-        if size + len(b) > max_chars:
-            break
-        kept.append(b)
-        size += len(b)
-    dropped = len(tail) - len(kept)
-    mid = [f"[... {dropped} steps omitted ...]"] if dropped else []
-    body = "\n\n".join([*head, *mid, *reversed(kept)])
-    end = f"\n\n# Exit status: {traj.outcome or 'unknown'}\n# Final patch:\n{traj.patch or '(none)'}"
-    return body + end
+    """`fit_trajectory`'s text."""
+    return fit_trajectory(traj, obs_chars=obs_chars, thought_chars=thought_chars, max_chars=max_chars)[0]
 
 
 def _squash(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
+_CONTEXT_ERROR = re.compile(r"context|too long|exceed|maximum.*tokens|too many tokens", re.I)
+PROMPT_CHARS_PER_TOKEN = 3
+"""Chars per token assumed when fitting a prompt in a context window (code tokenizes worse than prose)."""
+
+
 @register_component
 class LLMTrajectorySummary(Component):
-    """A model call per trajectory (`use="summarizer"`, else the default backend); falls back to
-    `RuleTrajectorySummary` when the reply cannot be parsed after `retries` re-asks."""
+    """A model call per trajectory (`use="summarizer"`, else the default backend). The prompt is cut to
+    fit the model's context window (`context_tokens`, else asked of the backend: see
+    `tts.swe.context_window`); a reply that cannot be parsed after `retries` re-asks, or any model
+    error, falls back to `RuleTrajectorySummary` with one warning (logger `tts.swe`)."""
 
     kind: Literal["swe-llm-summary"] = "swe-llm-summary"
     use: str = "summarizer"
@@ -177,6 +299,8 @@ class LLMTrajectorySummary(Component):
     obs_chars: int = Field(800, ge=50)
     """Each observation is trimmed to this before the model sees it."""
     max_input_chars: int = Field(24000, ge=1000)
+    context_tokens: int | None = Field(None, ge=256)
+    """The model's context window in tokens; None: ask the backend (unknown: only `max_input_chars` bounds)."""
     max_items: int = Field(6, ge=1)
     max_item_chars: int = Field(300, ge=20)
     max_summary_tokens: int = Field(1500, ge=100)
@@ -188,29 +312,67 @@ class LLMTrajectorySummary(Component):
     async def summarize(self, task: Task, candidate: Candidate, ctx: RunContext) -> TrajectorySummary:
         return await self.summarize_trajectory(task, trajectory_of(candidate), ctx)
 
+    async def _budget(self, task: Task, ctx: RunContext) -> tuple[int, int | None, int]:
+        """(max trajectory chars, max completion tokens, max task chars) for this model's context."""
+        window = self.context_tokens
+        if window is None:
+            from tts.swe.context_window import context_window
+
+            window = await context_window(ctx.backends.get(self.use) or ctx.backends["default"])
+        if window is None:
+            return self.max_input_chars, self.max_tokens, 4000
+        reply = min(self.max_tokens or window // 4, window // 4)  # a summary needs a few hundred tokens
+        empty = render("swe_summarize.j2", self.prompts, task="", trajectory="", max_items=self.max_items)
+        room = (window - reply - 32) * PROMPT_CHARS_PER_TOKEN - len(empty)  # 32: the chat template's tokens
+        task_chars = max(200, min(4000, room // 4))
+        return max(400, min(self.max_input_chars, room - task_chars)), reply, task_chars
+
     async def summarize_trajectory(self, task: Task, traj: Trajectory, ctx: RunContext) -> TrajectorySummary:
         from tts.summarizers.llm import parse_summary_json
 
-        shown = render_trajectory(traj, obs_chars=self.obs_chars, max_chars=self.max_input_chars)
-        prompt = render("swe_summarize.j2", self.prompts, task=clip(task.text, 4000), trajectory=shown,
-                        max_items=self.max_items)
-        messages = [Message(role="user", content=prompt)]
+        max_chars, reply_tokens, task_chars = await self._budget(task, ctx)
         params: dict[str, Any] = {}
         if self.temperature is not None:
             params["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["max_tokens"] = self.max_tokens
+        if reply_tokens is not None:
+            params["max_tokens"] = reply_tokens
         usage, model = Usage(), None
-        for attempt in range(self.retries + 1):
-            comp = await ctx.complete(messages, role="summarize", sample_index=attempt, use=self.use, **params)
+        shrunk = False
+        attempt = 0
+        shown, note = fit_trajectory(traj, obs_chars=self.obs_chars, max_chars=max_chars)
+        messages = [self._prompt(task, shown, task_chars)]
+        while attempt <= self.retries:
+            try:
+                comp = await ctx.complete(messages, role="summarize", sample_index=attempt, use=self.use, **params)
+            except BackendError as exc:
+                if not shrunk and isinstance(exc, PermanentError) and _CONTEXT_ERROR.search(str(exc)):
+                    shrunk, max_chars, task_chars = True, max(400, max_chars // 2), max(200, task_chars // 2)
+                    shown, note = fit_trajectory(traj, obs_chars=self.obs_chars, max_chars=max_chars)
+                    messages = [self._prompt(task, shown, task_chars)]
+                    continue
+                return self._fall_back(traj, usage, f"{type(exc).__name__}: {exc}")
             usage, model = usage + comp.usage, comp.model
+            attempt += 1
             try:
                 parsed = parse_summary_json(comp.text, traj.id)
             except ParseError as exc:
                 messages = [*messages, Message(role="assistant", content=comp.text),
                             Message(role="user", content=render("summarize_retry.j2", self.prompts, error=str(exc)))]
                 continue
-            return self._bound(parsed, traj, shown).model_copy(update={"usage": usage, "model": model})
+            out = self._bound(parsed, traj, shown)
+            if note:
+                out = out.model_copy(update={"progress": clip(f"{out.progress} [summarized from a cut trajectory: "
+                                                              f"{note}]".strip(), self.max_item_chars * 2)})
+                out = _finish(out, self.max_summary_tokens)
+            return out.model_copy(update={"usage": usage, "model": model})
+        return self._fall_back(traj, usage, f"the reply could not be parsed after {self.retries + 1} tries")
+
+    def _prompt(self, task: Task, shown: str, task_chars: int) -> Message:
+        return Message(role="user", content=render("swe_summarize.j2", self.prompts, task=clip(task.text, task_chars),
+                                                   trajectory=shown, max_items=self.max_items))
+
+    def _fall_back(self, traj: Trajectory, usage: Usage, why: str) -> TrajectorySummary:
+        log.warning("summary of %s: %s; using the rule summary instead", traj.id, _squash(why)[:300])
         return self.fallback.summarize_trajectory(traj).model_copy(update={"usage": usage})
 
     def _bound(self, s: TrajectorySummary, traj: Trajectory, shown: str) -> TrajectorySummary:
@@ -219,7 +381,8 @@ class LLMTrajectorySummary(Component):
         quoted = [e.model_copy(update={"quote": clip(e.quote, cap)}) for e in s.evidence
                   if _squash(e.quote) and _squash(e.quote) in source][:n]
         # Extracted evidence (real exit codes) last, so a tight bound drops the model's quotes first.
-        extracted = [*error_evidence(traj.steps, 1), *test_evidence(traj.steps, 1), *command_evidence(traj.steps, 3)]
+        extracted = [*error_evidence(traj.steps, 1), *run_error_evidence(traj), *test_evidence(traj.steps, 1),
+                     *command_evidence(traj.steps, 3)]
         update: dict[str, Any] = {
             name: [clip(x, cap) for x in getattr(s, name)][:n]
             for name in ("hypotheses", "decisions", "actions", "failure_modes", "open_questions")
