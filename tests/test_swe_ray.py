@@ -297,36 +297,42 @@ def test_local_ray_instance_leaves_no_process_behind(tmp_path):
 
 
 def test_killing_a_nodes_raylet_mid_run_retries_only_the_lost_rollouts(toy, tmp_path):
-    log = tmp_path / "log"
+    log, rd = tmp_path / "log", RunDir(tmp_path / "run")
     with LocalRayCluster([{"num_cpus": 1}, {"num_cpus": 2, "resources": {"second": 1}}],
                          pythonpath=str(REPO)) as c:
         async def main():
-            strat = strategy(8, 1)
             async with RayExecutor(c.address, max_in_flight=3, max_retries=3) as ex:
-                run = asyncio.ensure_future(strat.run_instance(
-                    toy, ScriptedRunner(ToyAgent(delay_s=1.5, log_dir=log)), ScriptedBackend(judge),
-                    rundir=RunDir(tmp_path / "run"), executor=ex))
+                run = asyncio.ensure_future(strategy(8, 1).run_instance(
+                    toy, ScriptedRunner(ToyAgent(delay_s=1.5, log_dir=log)), ScriptedBackend(judge), rundir=rd,
+                    executor=ex))
                 victim = c.raylet_pid(1)
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline and not run.done() and not any(
                         _parent(int(p.name.split(".")[1])) == victim for p in _running(log)):
                     await asyncio.sleep(0.05)
+                landed = {p.stem for p in rd.rollouts_of(toy.instance_id)}
                 procs = map(int, filter(str.isdigit, os.listdir("/proc")))
                 on_second = {pid for pid in procs if _parent(pid) == victim}
                 c.kill_raylet(1)
+                head = node_with("node:__internal_head__")  # the node left
                 res = await asyncio.wait_for(run, 180)
-            return res, on_second, ex.placed
+            return res, landed, on_second, ex.placed, head
 
-        res, on_second, placed = asyncio.run(main())
+        res, landed, on_second, placed, head = asyncio.run(main())
     assert c.pids() == []
     assert res.error is None and res.patch == FIX_PATCH
-    lost = _running(log)  # executions that never finished: the ones on the killed node
-    assert lost and all(int(p.name.split(".")[1]) in on_second for p in lost)
     runs = count_runs(log)
-    assert len(runs) == 8 and all(v["done"] == 1 for v in runs.values())  # no completed rollout ran twice
-    assert all(runs[p.name.split(".")[0]]["start"] == 2 for p in lost)  # each lost one ran again, once
-    assert sum(v["start"] for v in runs.values()) == 8 + len(lost)
-    assert len(RunDir(tmp_path / "run").rollouts_of(toy.instance_id)) == 8 and len(placed) == 8
+    timeline = sorted(p.name for p in log.iterdir())
+    assert len(runs) == 8 and len(placed) == 8 and len({p["name"] for p in placed}) == 8  # each landed once
+    for stem in landed:  # what had landed before the kill never ran again
+        assert runs[safe_name(f"{toy.instance_id}/{stem}")] == {"start": 1, "done": 1}, timeline
+    retried = {name for name, v in runs.items() if v["start"] == 2}
+    assert retried and all(v["start"] <= 2 for v in runs.values()), timeline  # the lost ones, once each
+    starts_on_second = {p.name.split(".")[0] for p in log.glob("*.start") if int(p.name.split(".")[1]) in on_second}
+    assert retried <= starts_on_second, timeline  # they had been on the killed node ...
+    where = {safe_name(p["name"]): p["node_id"] for p in placed}
+    assert all(where[name] == head for name in retried)  # ... and landed from the one left
+    assert len(rd.rollouts_of(toy.instance_id)) == 8
 
 
 def _running(log: Path) -> list[Path]:

@@ -12,8 +12,9 @@ driver resumes where it stopped. The runner is shipped once (`ray.put`) and must
 
 Model calls from rollouts go straight from the workers to the provider: the provider variables of
 the driver's environment (`*_API_KEY`, `*_API_BASE`, `*_BASE_URL`, `*_API_VERSION`) and `env_vars`
-reach the workers through Ray's runtime env, never through task arguments or our logs. Judge and
-summary calls stay on the driver, through its backend stack and cache.
+reach the workers through Ray's runtime env (as a `worker_process_setup_hook`: Ray's agent logs
+`env_vars` values in clear), never through task arguments or logs. Judge and summary calls stay
+on the driver, through its backend stack and cache.
 """
 
 from __future__ import annotations
@@ -64,6 +65,21 @@ def _probe(address: str, timeout_s: float = 3.0) -> None:
 
 
 # -- what runs on the workers ------------------------------------------------------------------------
+class SetEnv:
+    """The workers' setup hook: put the driver's provider variables into the worker's environment."""
+
+    __name__ = "tts_set_env"
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)
+
+    def __repr__(self) -> str:
+        return f"SetEnv([{', '.join(sorted(self.env))}])"
+
+    def __call__(self) -> None:
+        os.environ.update(self.env)
+
+
 def _where() -> dict[str, Any]:
     import ray
 
@@ -151,8 +167,11 @@ class RayExecutor:
             self._ray = ray
             self._check("rollout")
             return self
+        # Not `env_vars`: Ray's runtime-env agent logs those values. A setup hook is stored in the
+        # GCS and logged by its key only; it sets the variables in each worker before any task.
+        runtime_env = {"worker_process_setup_hook": SetEnv(self._env)} if self._env else {}
         kwargs: dict[str, Any] = {"namespace": self.namespace, "log_to_driver": False,
-                                  "logging_level": logging.WARNING, "runtime_env": {"env_vars": dict(self._env)}}
+                                  "logging_level": logging.WARNING, "runtime_env": runtime_env}
         if self.address == "local":
             kwargs.update(include_dashboard=False, num_cpus=self.num_cpus)
         try:
