@@ -38,12 +38,14 @@ from tts.swe.toy import ToyAgent, make_toy_instance
 REPO = Path(__file__).resolve().parents[1]
 
 
-async def rollouts(executor, inst, n: int, delay: float, run_dir: Path) -> float:
+async def rollouts(executor, inst, n: int, delay: float, run_dir: Path, slots: int) -> float:
+    """`tts swe rollout`'s path: the pipeline's rollout step, `--concurrency slots`."""
     strat = AgenticPDR(rollouts=n, rounds=1)
     runner = on_executor(ScriptedRunner(ToyAgent(delay_s=delay)), executor)
     rd = RunDir(run_dir)
+    limiter = asyncio.Semaphore(slots)
     started = time.perf_counter()
-    await asyncio.gather(*(strat.rollout(inst, runner, [], 0, k, rd=rd) for k in range(n)))
+    await asyncio.gather(*(strat.rollout(inst, runner, [], 0, k, rd=rd, limiter=limiter) for k in range(n)))
     wall = time.perf_counter() - started
     assert len(rd.rollouts_of(inst.instance_id)) == n
     return wall
@@ -69,7 +71,7 @@ async def main() -> None:
     print("| executor                     | slots | wall s  | ideal s | ratio  | overhead ms/rollout | note")
     print("|------------------------------|-------|---------|---------|--------|-----------|------")
     for slots in (s, 2 * s):
-        wall = await rollouts(LocalExecutor(max_in_flight=slots), inst, n, delay, tmp / f"local{slots}")
+        wall = await rollouts(LocalExecutor(max_in_flight=slots), inst, n, delay, tmp / f"local{slots}", slots)
         print(row("local (in-process)", slots, wall, n, delay), flush=True)
 
     from tts.swe.ray_cluster import LocalRayCluster
@@ -85,7 +87,7 @@ async def main() -> None:
             connect = time.perf_counter() - t1
             try:
                 for phase in ("cold", "warm"):
-                    wall = await rollouts(ex, inst, n, delay, tmp / f"ray{nodes}-{phase}")
+                    wall = await rollouts(ex, inst, n, delay, tmp / f"ray{nodes}-{phase}", nodes * s)
                     spread = len({p["node_id"] for p in ex.placed[-n:]})
                     note = (f"cluster up {up:.1f} s, connect {connect:.1f} s; " if phase == "cold" else "") + \
                         f"ran on {spread} node(s)"

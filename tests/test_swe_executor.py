@@ -52,9 +52,10 @@ async def test_local_executor_bounds_rollouts_and_is_the_default_path(toy, tmp_p
 
     ex = LocalExecutor(max_in_flight=2)
     runner = ScriptedRunner(agent)
-    assert on_executor(runner, None) is runner and on_executor(runner, ex) is runner
-    assert isinstance(on_executor(runner, object()), ExecutorRunner)
-    outs = await asyncio.gather(*(ex.rollout(runner, toy, rollout_id=f"t/round0-{k}") for k in range(6)))
+    assert on_executor(runner, None) is runner
+    wrapped = on_executor(runner, ex)
+    assert isinstance(wrapped, ExecutorRunner)
+    outs = await asyncio.gather(*(wrapped.run(toy, rollout_id=f"t/round0-{k}") for k in range(6)))
     assert state["peak"] == 2 and [o.patch for o in outs] == [FIX_PATCH] * 6
 
 

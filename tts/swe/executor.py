@@ -85,10 +85,8 @@ class ExecutorRunner:
 
 
 def on_executor(runner: AgentRunner, executor: Executor | None) -> AgentRunner:
-    """`runner` itself for no executor (or a local one), else a runner that goes through it."""
-    if executor is None or isinstance(executor, LocalExecutor):
-        return runner
-    return ExecutorRunner(runner, executor)
+    """`runner` itself for no executor, else a runner whose rollouts go through it."""
+    return runner if executor is None else ExecutorRunner(runner, executor)
 
 
 # -- flag values ----------------------------------------------------------------------------------
