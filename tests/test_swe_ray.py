@@ -345,3 +345,33 @@ def _parent(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def winner_reply(body):
+    msg = {"role": "assistant", "content": "WINNER: 1"}
+    return {"id": "j", "object": "chat.completion", "model": body["model"],
+            "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
+
+
+async def test_cli_run_on_the_cluster_rollouts_there_judge_here_eval_on_the_docker_node(cluster, toy, tmp_path):
+    fixture = REPO / "tests" / "fixtures" / "swe" / "mswea_v11_toolcalls.traj.json"
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(toy.to_row()) + "\n")
+    async with LoopbackServer(reply=winner_reply) as judge_server:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tts.cli.main", "swe", "run", "--dataset", str(rows), "--run-dir",
+            str(tmp_path / "run"), "--agent", "replay", "--replay", str(fixture), "--n", "3", "--rounds", "1",
+            "--summarizer", "rule", "--votes", "1", "--model", "openai/judge", "--api-base", judge_server.url,
+            "--api-key", "sk-judge", "--grader", "local", "--eval-resource", "docker=1", "--executor", "ray",
+            "--ray-address", cluster.address, "--quiet", cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), 240)
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    rd = RunDir(tmp_path / "run")
+    trajs = [rd.load(p, Trajectory) for p in rd.rollouts_of(toy.instance_id)]
+    assert len(trajs) == 3 and all(t.metadata["worker"]["pid"] != proc.pid for t in trajs)
+    assert judge_server.stats["ok"] == 2  # RTV over 3 with V=1: the judge answered on the driver, here
+    run_id = (tmp_path / "run").name
+    assert f"resolved 1/1: {toy.instance_id}" in stdout.decode()
+    assert json.loads((tmp_path / "run" / f"openai__judge.{run_id}.json").read_text())["resolved_instances"] == 1
