@@ -355,13 +355,15 @@ def winner_reply(body):
 
 
 async def test_cli_run_on_the_cluster_rollouts_there_judge_here_eval_on_the_docker_node(cluster, toy, tmp_path):
-    fixture = REPO / "tests" / "fixtures" / "swe" / "mswea_v11_toolcalls.traj.json"
+    saved = tmp_path / "saved.json"  # the agent's run, replayed on the workers
+    run = Trajectory(id="s", task_id=toy.instance_id, outcome="Submitted", patch=FIX_PATCH)
+    saved.write_text(run.model_dump_json())
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps(toy.to_row()) + "\n")
     async with LoopbackServer(reply=winner_reply) as judge_server:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tts.cli.main", "swe", "run", "--dataset", str(rows), "--run-dir",
-            str(tmp_path / "run"), "--agent", "replay", "--replay", str(fixture), "--n", "3", "--rounds", "1",
+            str(tmp_path / "run"), "--agent", "replay", "--replay", str(saved), "--n", "3", "--rounds", "1",
             "--summarizer", "rule", "--votes", "1", "--model", "openai/judge", "--api-base", judge_server.url,
             "--api-key", "sk-judge", "--grader", "local", "--eval-resource", "docker=1", "--executor", "ray",
             "--ray-address", cluster.address, "--quiet", cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
