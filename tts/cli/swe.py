@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tts.cli.swe_executor import add_executor_flags, make_executor, uses_ray
 from tts.errors import ConfigError, UsageError
 
 STEPS = ("rollout", "summarize", "select", "pdr", "preds", "eval", "run", "import")
@@ -42,6 +43,8 @@ def add_parser(sub: Any) -> None:
             sp.add_argument("--model-name", default=None, help="model_name_or_path in preds.json (default: --model)")
         if name in ("eval", "run"):
             _eval_flags(sp)
+        if name in ("rollout", "pdr", "run", "eval"):
+            add_executor_flags(sp)
         if name == "import":
             sp.add_argument("paths", nargs="+", metavar="PATH",
                             help="mini-swe-agent batch output dirs, or single saved runs (mini-swe-agent .traj.json, "
@@ -208,7 +211,7 @@ def _positive(args: argparse.Namespace, *names: str) -> None:
 
 
 def _runner(args: argparse.Namespace) -> Any:
-    if args.env == "docker":
+    if args.env == "docker" and not uses_ray(args):  # with Ray, Docker is needed on the workers
         from tts.swe.docker_probe import require_docker
 
         require_docker("--env docker", "--env local (rows with repo_path)")
@@ -331,12 +334,15 @@ def error_lines(res: Any) -> list[str]:
 async def _rollout(args: argparse.Namespace) -> int:
     import asyncio
 
+    from tts.swe.executor import on_executor
     from tts.swe.pipeline import AgenticPDR, _progress
 
     _positive(args, "n", "concurrency")
     rd = _rundir(args)
     rows = _instances(args, rd)
     runner = _runner(args)
+    executor = await make_executor(args, runner)
+    runner = on_executor(runner, executor)
     limiter = asyncio.Semaphore(args.concurrency)
     strat = AgenticPDR(rollouts=args.n, rounds=1)
     with _progress(len(rows), len(rows) * args.n, disable=args.quiet) as on_event:
@@ -352,7 +358,7 @@ async def _rollout(args: argparse.Namespace) -> int:
         try:
             await asyncio.gather(*(one(i) for i in rows))
         finally:
-            await _close(runner)
+            await _close(runner, executor)
     print(f"rollouts in {rd.root / 'rollouts'}")
     return 0
 
@@ -458,13 +464,15 @@ async def _pdr(args: argparse.Namespace) -> int:
     rows = _instances(args, rd)
     runner = _runner(args)
     strat = _strategy(args, rounds=args.rounds, n=args.n, select_k=args.select_k or 4)
+    executor = await make_executor(args, runner)
     backend, extra = _backends(args)
     started = time.perf_counter()
     try:
         results = await run_instances(strat, rows, runner, backend, backends=extra, rundir=rd,
-                                      max_rollouts_in_flight=args.concurrency, seed=args.seed, progress=not args.quiet)
+                                      max_rollouts_in_flight=args.concurrency, seed=args.seed, progress=not args.quiet,
+                                      executor=executor)
     finally:
-        await _close(backend, *extra.values(), runner)
+        await _close(backend, *extra.values(), runner, executor)
     return _report(results, started)
 
 
@@ -529,15 +537,23 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _eval_any(args: argparse.Namespace) -> int:
+    if uses_ray(args):
+        from tts.cli.swe_executor import eval_on_ray
+
+        return await eval_on_ray(args, _rundir(args), _instances)
+    return _eval(args)
+
+
 async def _run(args: argparse.Namespace) -> int:
-    if args.grader == "swebench" and not args.modal:
+    if args.grader == "swebench" and not args.modal and not uses_ray(args):
         from tts.swe.docker_probe import require_docker
 
         require_docker("the swebench harness (--grader swebench)", "--grader local (rows with repo_path and "
                        "test_cmd) or --modal")
     code = await _pdr(args)
     _preds(args)
-    return _eval(args) or code
+    return await _eval_any(args) or code
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -567,4 +583,4 @@ def _import(args: argparse.Namespace) -> int:
 
 
 _HANDLERS = {"rollout": _rollout, "summarize": _summarize, "select": _select, "pdr": _pdr, "preds": _preds,
-             "eval": _eval, "run": _run, "import": _import}
+             "eval": _eval_any, "run": _run, "import": _import}

@@ -9,6 +9,9 @@ Modules, one job each:
     pipeline     RTV over rollouts and agentic PDR, as awaitables over one instance or many
     grade        predictions files, the swebench harness, and a local grader for fixtures
     toy          a tiny SWE-bench-shaped instance (a git repo with a failing test) for tests and demos
+    executor     where rollouts and evaluations run: the seam and the local executor
+    ray_executor one Ray task per rollout / evaluated instance (the `ray` extra); ray_cluster: a
+                 throwaway multi-node cluster on loopback; eval_tasks: evaluation through an executor
 
-Nothing here imports mini-swe-agent, swebench or docker at import time (the `swe` extra).
+Nothing here imports mini-swe-agent, swebench, docker or ray at import time (the `swe`, `ray` extras).
 """

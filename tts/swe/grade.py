@@ -145,7 +145,14 @@ def grade_local_many(instances: Sequence[SWEInstance], preds: dict[str, dict[str
 
     with ThreadPoolExecutor(max(1, max_workers)) as pool:
         reports = list(pool.map(one, todo))
-    entries = {iid: e for r in reports for iid, e in r.items()}
+    return run_summary(instances, {iid: e for r in reports for iid, e in r.items()}, model=model, run_id=run_id,
+                       out_dir=out_dir)
+
+
+def run_summary(instances: Sequence[SWEInstance], entries: dict[str, dict[str, Any]], *, model: str, run_id: str,
+                out_dir: str | Path) -> dict[str, Any]:
+    """The run summary of per-instance report entries, in the harness's shape; written to
+    `<out>/<model>.<run_id>.json` and returned."""
     resolved = sorted(i for i, e in entries.items() if e["resolved"])
     empty = sorted(i for i, e in entries.items() if not e["patch_exists"])
     completed = sorted(i for i, e in entries.items() if e["patch_successfully_applied"])

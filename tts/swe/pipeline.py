@@ -30,6 +30,7 @@ from tts.records import Candidate, Record, Task, Trajectory, TrajectorySummary, 
 from tts.selectors.judge import ListwiseJudge
 from tts.selectors.registry import Component, SummarizerField
 from tts.selectors.rtv import RTV
+from tts.swe.executor import on_executor
 from tts.swe.instance import SWEInstance
 from tts.swe.rundir import RunDir
 from tts.swe.runners import AgentRunner
@@ -91,7 +92,8 @@ class AgenticPDR(Component):
     async def run_instance(self, instance: SWEInstance, runner: AgentRunner, backend: Backend | None = None, *,
                            ctx: RunContext | None = None, rundir: RunDir | str | None = None,
                            limiter: asyncio.Semaphore | None = None, seed: int = 0,
-                           backends: dict[str, Backend] | None = None, on_event: Event | None = None) -> SWEResult:
+                           backends: dict[str, Backend] | None = None, on_event: Event | None = None,
+                           executor: Any = None) -> SWEResult:
         if ctx is None:
             if backend is None and not backends:
                 raise ValueError("run_instance needs a backend (judge and summaries) or a RunContext")
@@ -99,6 +101,7 @@ class AgenticPDR(Component):
                              defaults=SamplingDefaults(temperature=0.7, max_tokens=2048))
         rd = RunDir(rundir) if isinstance(rundir, str) else rundir
         limiter = limiter or asyncio.Semaphore(self.rollouts)
+        runner = on_executor(runner, executor)  # where rollouts run (tts.swe.executor); the rest stays here
         task = instance.as_task()
         started = time.perf_counter()
         prior: list[TrajectorySummary] = []
@@ -265,10 +268,13 @@ def _takes_ctx(summarizer: Any) -> bool:
 async def run_instances(strategy: AgenticPDR, instances: Sequence[SWEInstance], runner: AgentRunner,
                         backend: Backend | None = None, *, backends: dict[str, Backend] | None = None,
                         rundir: RunDir | str | None = None, max_rollouts_in_flight: int = 16, seed: int = 0,
-                        progress: bool = True, defaults: SamplingDefaults | None = None) -> list[SWEResult]:
+                        progress: bool = True, defaults: SamplingDefaults | None = None,
+                        executor: Any = None) -> list[SWEResult]:
     """Every instance in flight together; at most `max_rollouts_in_flight` rollouts run at once
-    across all of them. A failing instance gets a result with `error` set; the others go on."""
+    across all of them. A failing instance gets a result with `error` set; the others go on.
+    `executor` (tts.swe.executor) says where rollouts run, e.g. a `RayExecutor`; default: here."""
     rd = RunDir(rundir) if isinstance(rundir, str) else rundir
+    runner = on_executor(runner, executor)
     limiter = asyncio.Semaphore(max_rollouts_in_flight)
     total = len(instances) * strategy.rollouts * strategy.rounds
     with _progress(len(instances), total, disable=not progress) as on_event:

@@ -126,6 +126,9 @@ class MiniSweAgentConfig(Record):
     """litellm (tool calls), litellm_textbased (```mswea_bash_command blocks), or an import path."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Passed to litellm (api_base, api_key, temperature, ...)."""
+    api_key_env: str | None = None
+    """Read the API key from this environment variable where the rollout runs (e.g. a Ray worker),
+    so the key travels in no config or task argument."""
     env: Literal["local", "docker"] = "local"
     step_limit: int | None = None
     cost_limit: float | None = None
@@ -162,6 +165,15 @@ class MiniSweAgentRunner:
         self._local: Any = None  # the embedded model's backend, for model="local"
         self._checked = False
         self._refused: UsageError | None = None  # set by the first refused request: no rollout starts after it
+
+    def __getstate__(self) -> dict[str, Any]:  # shipped to a Ray worker: without the thread pool
+        return {**self.__dict__, "_executor": None}
+
+    def close(self) -> None:
+        """Let the rollout threads go (a Ray worker calls this after each rollout)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -233,6 +245,8 @@ class MiniSweAgentRunner:
         if c.model:
             model["model_name"] = c.model
         model["model_kwargs"] = {**model.get("model_kwargs", {}), **c.model_kwargs}
+        if c.api_key_env and os.environ.get(c.api_key_env):
+            model["model_kwargs"]["api_key"] = os.environ[c.api_key_env]
         if model_over:
             model.update({k: v for k, v in model_over.items() if k != "model_kwargs"})
             model["model_kwargs"] = {**model["model_kwargs"], **model_over.get("model_kwargs", {})}

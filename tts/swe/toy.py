@@ -102,3 +102,42 @@ def make_toy_instance(root: str | Path, instance_id: str = "toy__calc-1") -> SWE
         test_patch=TEST_PATCH,
         test_cmd=f"{sys.executable} -m pytest -rA -q -p no:cacheprovider test_calc.py",
     )
+
+
+class ToyAgent:
+    """A deterministic scripted agent for `ScriptedRunner` (tests and benchmarks, any executor):
+    rollout k of round r answers the fix when (k + r) % 3 == 0, else one of the wrong patches;
+    each call sleeps `delay_s`. With `log_dir`, every execution leaves a `<rollout>.<pid>.<ns>.start`
+    and, when it finishes, a `.done` file there, so re-runs can be counted across processes."""
+
+    def __init__(self, delay_s: float = 0.0, log_dir: str | Path | None = None) -> None:
+        self.delay_s = delay_s
+        self.log_dir = str(log_dir) if log_dir is not None else None
+
+    async def __call__(self, instance: SWEInstance, prior: list, rollout_id: str) -> str:
+        import asyncio
+        import os
+        import time
+
+        from tts.swe.rundir import safe_name
+
+        mark = f"{safe_name(rollout_id)}.{os.getpid()}.{time.time_ns()}"
+        if self.log_dir:
+            Path(self.log_dir).mkdir(parents=True, exist_ok=True)
+            (Path(self.log_dir) / f"{mark}.start").touch()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        r, k = (int(x) for x in rollout_id.rsplit("/round", 1)[-1].split("-")) if "/round" in rollout_id else (0, 0)
+        patch = FIX_PATCH if (k + r) % 3 == 0 else list(WRONG_PATCHES.values())[(k + r) % 2]
+        if self.log_dir:
+            (Path(self.log_dir) / f"{mark}.done").touch()
+        return patch
+
+
+def count_runs(log_dir: str | Path) -> dict[str, dict[str, int]]:
+    """{rollout (safe name): {"start": n, "done": n}} from a `ToyAgent`'s log dir."""
+    out: dict[str, dict[str, int]] = {}
+    for p in Path(log_dir).glob("*.*"):
+        name, _pid, _ns, kind = p.name.rsplit(".", 3)
+        out.setdefault(name, {"start": 0, "done": 0})[kind] += 1
+    return out
