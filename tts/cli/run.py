@@ -114,7 +114,7 @@ def _check_limits(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and not value > 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    if not 0.0 <= args.temperature <= 2.0:
+    if args.temperature is not None and not 0.0 <= args.temperature <= 2.0:
         raise ConfigError(f"--temperature must be between 0 and 2, got {args.temperature:g}")
 
 

@@ -114,10 +114,6 @@ class _RedactingFormatter(logging.Formatter):
 
 
 def _log_to_stderr(redact: Any) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter(redact))
-    for name in ("tts.serve", "tts.cache"):
-        lg = logging.getLogger(name)
-        lg.addHandler(handler)
-        lg.setLevel(logging.INFO)
-        lg.propagate = False
+    from tts.cli.logs import log_to_stderr
+
+    log_to_stderr(("tts.serve", "tts.cache"), _RedactingFormatter(redact), logging.INFO)

@@ -143,13 +143,9 @@ def _guarded(handler: Any) -> Any:
     import logging
 
     def warn_lines() -> None:
-        log = logging.getLogger("tts.swe")
-        if not any(getattr(h, "_tts_cli", False) for h in log.handlers):
-            h = logging.StreamHandler(sys.stderr)
-            h.setFormatter(logging.Formatter("tts swe: warning: %(message)s"))
-            h._tts_cli = True  # type: ignore[attr-defined]
-            log.addHandler(h)
-            log.propagate = False
+        from tts.cli.logs import log_to_stderr
+
+        log_to_stderr(("tts.swe",), logging.Formatter("tts swe: warning: %(message)s"))
 
     def refused(exc: Exception) -> UsageError:
         return UsageError(f"the model refused the request ({exc}); check --model, --api-base and --api-key")
