@@ -8,7 +8,14 @@
 
 Distill operators: `summary` (one model call writes a global summary), `top-k` (k drafts chosen
 by a selector: majority support by default, any selector such as RTV select-K), `random-k`
-(each next draft gets its own random k drafts). Budgets reported in `RunResult.metadata`:
+(each next draft gets its own random k drafts).
+
+What the next round reads (`show`): for short answers (the default `auto` when every draft has
+an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
+their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the shortest rationale among
+the drafts behind the first of them, within kappa; the summary call sees each draft in that
+short form too. Otherwise (`full`) the drafts' texts, each an equal share of kappa. The task is
+restated last, with its own answer instruction. Budgets reported in `RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
 """
@@ -28,7 +35,17 @@ from tts.selectors.registry import SelectorField
 from tts.selectors.vote import rank_by_answer
 from tts.spec import register
 from tts.strategies.base import Strategy
-from tts.strategies.workspace import approx_tokens, fit, fit_drafts, last_user_text, with_context
+from tts.strategies.workspace import (
+    answer_instruction,
+    answer_support,
+    approx_tokens,
+    fit,
+    fit_answers,
+    fit_drafts,
+    last_user_text,
+    with_context,
+)
+from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
 
 
 class _Workspace(BaseModel):
@@ -56,6 +73,11 @@ class ParallelDistillRefine(Strategy):
     """Drafts kept in the workspace by `top-k` and `random-k`."""
     selector: SelectorField = None
     """Chooses the top-k drafts (e.g. RTV select-K); default: the k best-supported distinct answers."""
+    show: Literal["auto", "short", "full"] = "auto"
+    """What the next round reads of the drafts: `short` (answers with support, one rationale),
+    `full` (their texts), `auto` (short when every draft has a short answer and is short)."""
+    rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
+    """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
 
     @model_validator(mode="after")
     def _check_schedule(self) -> ParallelDistillRefine:
@@ -110,7 +132,8 @@ class ParallelDistillRefine(Strategy):
 
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: str) -> Candidate:
         if workspace:
-            content = render("pdr_draft.j2", self.prompts, task=last_user_text(task), workspace=workspace)
+            content = render("pdr_draft.j2", self.prompts, task=last_user_text(task), workspace=workspace,
+                             answer_instruction=answer_instruction(self.answer_format))
             messages = with_context(task, content)
         else:
             messages = task.as_messages()  # round 1: the plain task, as a single sample sees it
@@ -118,8 +141,12 @@ class ParallelDistillRefine(Strategy):
         return self.candidate(comp, f"r{r}d{i}", round=r)
 
     async def _distill(self, task: Task, ctx: RunContext, drafts: list[Candidate], next_m: int) -> list[_Workspace]:
+        short = use_short_form(drafts, self.show)
         if self.distill == "summary":
-            prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=[d.text for d in drafts],
+            texts = [short_form(d, self.rationale_tokens) if short else d.text for d in drafts]
+            answers = "; ".join(f"{a['answer']} ({a['support']} of {len(drafts)} attempts)"
+                                for a in answer_support(drafts)) if short else ""
+            prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=texts, answers=answers,
                             max_words=max(10, self.kappa * 3 // 4))
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
             return [_Workspace(text=fit(comp.text, self.kappa), sources=list(range(len(drafts))),
@@ -131,13 +158,23 @@ class ParallelDistillRefine(Strategy):
             else:
                 chosen = rank_by_answer(drafts, ctx.rng("top-k"))[:k]
             index = {d.id: i for i, d in enumerate(drafts)}
-            return [self._pack([index[c.id] for c in chosen[:k]], drafts)]
-        # random-k: each next draft bootstraps its own k drafts
+            indices = [index[c.id] for c in chosen[:k]]
+            # support is counted over the whole round: "14 (3 of 4 attempts)"
+            return [self._pack(indices, drafts, short, support_in=drafts)]
+        # random-k: each next draft bootstraps its own k drafts (and sees support among them only)
         k = min(self.k, len(drafts))
-        return [self._pack(sorted(ctx.rng(f"random-k/{j}").sample(range(len(drafts)), k)), drafts)
+        return [self._pack(sorted(ctx.rng(f"random-k/{j}").sample(range(len(drafts)), k)), drafts, short)
                 for j in range(next_m)]
 
-    def _pack(self, indices: list[int], drafts: list[Candidate]) -> _Workspace:
-        text = fit_drafts([drafts[i].text for i in indices], self.kappa,
-                          lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
+    def _pack(self, indices: list[int], drafts: list[Candidate], short: bool,
+              support_in: list[Candidate] | None = None) -> _Workspace:
+        """The workspace of drafts[indices]: in short form (support counted in `support_in`,
+        default the chosen drafts themselves) or their texts."""
+        chosen = [drafts[i] for i in indices]
+        if short:
+            text = fit_answers(support_in or chosen, chosen, self.kappa, self.rationale_tokens,
+                               lambda **v: render("pdr_answers.j2", self.prompts, **v))
+        else:
+            text = fit_drafts([c.text for c in chosen], self.kappa,
+                              lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
         return _Workspace(text=text, sources=indices)
