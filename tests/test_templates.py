@@ -2,7 +2,6 @@
 (no second answer format), the short-answer workspace within kappa, byte-identical shared
 prefixes, and call counts that do not depend on what is shown."""
 
-import os
 import re
 
 import pytest
@@ -44,6 +43,13 @@ STRATEGIES = {
     "sr critique+verifier": SequentialRefinement(rounds=3, critique=True, scorer=Verifier()),
     "rtv": TournamentVoting(n=4, votes=2),
 }
+
+
+def common_prefix(texts: list[str]) -> str:
+    """The longest string every one of `texts` starts with (character by character)."""
+    first, last = min(texts), max(texts)
+    n = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[:n]
 
 
 def later_prompts(be):
@@ -133,7 +139,7 @@ async def test_all_judge_prompts_of_a_contest_share_a_byte_identical_prefix():
     assert len(by_contest) == 3
     heads = set()
     for prompts in by_contest.values():
-        shared = os.path.commonprefix(prompts)
+        shared = common_prefix(prompts)
         assert TASK.prompt in shared and "# Candidates\n## Candidate " in shared  # all up to the candidates
         heads.add(shared[:shared.index("# Candidates")])
     assert len(heads) == 1  # and the same instructions + task in every contest of the tournament
