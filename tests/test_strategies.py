@@ -176,8 +176,9 @@ async def test_pdr_random_k_gives_each_draft_its_own_workspace(show):
     assert len(set(round2)) > 1  # bootstrapped per draft
     if show == "full":
         assert all(t.count("Earlier attempt") == 2 for t in round2)
-    else:  # short answers: each workspace counts support among its own k drafts
-        assert all(t.count("(1 of 2 attempts)") == 2 for t in round2)
+    else:  # short answers: each workspace (the system note) counts support among its own k drafts
+        notes = [r.messages[0].content for r in be.requests[6:10]]
+        assert all(t.count("(1 of 2 attempts)") == 2 for t in notes)
 
 
 # -- RTV ----------------------------------------------------------------------------------------

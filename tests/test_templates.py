@@ -87,7 +87,7 @@ async def test_short_workspace_lists_answers_with_support_and_one_rationale():
     be = ScriptedBackend(fake)
     await run_task(STRATEGIES["pdr top-2"], TASK, be)
     (final,) = later_prompts(be)
-    assert "14 (3 of 4 attempts); 13 (1 of 4 attempts)." in final
+    assert "answered 14 (3 of 4 attempts); 13 (1 of 4 attempts)." in final
     # the shortest rationale behind the best-supported answer, and no attempt's full text
     assert final.count("Reasoning for 14: 7 + 7 = 14") == 1 and "Seven plus seven" not in final
     assert "13." not in final.split("Reasoning")[1]
@@ -99,13 +99,14 @@ async def test_short_workspace_stays_within_kappa(distill):
     be = ScriptedBackend(lambda req: "because " * 60 + f"\nAnswer: {1000 + req.sample_index}")
     kappa = 30
     strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short",
-                                  prompts={"pdr_draft.j2": "{{ workspace }}"})
+                                  prompts={"pdr_draft_system.j2": "{{ workspace }}"})
     res = await run_task(strat, TASK, be)
     drafts_on_workspace = [r for r in be.requests if request_text(r) != TASK.prompt
                            and "compact summary" not in request_text(r)]
     assert len(drafts_on_workspace) == 9
-    for r in drafts_on_workspace:
-        assert 0 < approx_tokens(request_text(r)) <= kappa
+    for r in drafts_on_workspace:  # the short workspace is the system note; the task follows verbatim
+        note, task = r.messages
+        assert note.role == "system" and 0 < approx_tokens(note.content) <= kappa and task.content == TASK.prompt
     assert max(res.metadata["workspace_tokens"]) <= kappa
 
 
@@ -167,8 +168,12 @@ async def test_refine_shows_the_verifiers_verdict_and_asks_to_keep_a_right_answe
     be = ScriptedBackend(lambda req: "7 + 7 = 13")
     await run_task(SequentialRefinement(rounds=2, scorer=Verifier()), TASK, be)
     refine = request_text(be.requests[1])
-    assert "rejected the previous answer" in refine and "Keep its answer unless you find an error" in refine
+    assert "rejected the previous answer" in refine and "Keep this answer unless it is wrong" in refine
     assert refine.index("7 + 7 = 13") < refine.index("rejected") < refine.rindex(TASK.prompt)
+    be = ScriptedBackend(lambda req: "step. " * 400 + "\nAnswer: 13")  # a long attempt: shown whole
+    await run_task(SequentialRefinement(rounds=2, scorer=Verifier()), TASK, be)
+    refine = request_text(be.requests[1])
+    assert "Keep its answer unless you find an error" in refine and refine.rstrip().endswith(TASK.prompt)
 
 
 @pytest.mark.parametrize("show", ["short", "full"])

@@ -44,6 +44,7 @@ from tts.strategies.workspace import (
     fit_drafts,
     last_user_text,
     with_context,
+    with_note,
 )
 from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
 
@@ -56,6 +57,8 @@ class _Workspace(BaseModel):
     """Indices of the previous round's drafts it was built from."""
     tokens_spent: int = 0
     """Tokens of the model call that built it (the summary call), 0 for a no-model operator."""
+    short: bool = False
+    """Built from drafts in short form (the drafts' templates then put it in a system note)."""
 
 
 @register
@@ -114,7 +117,7 @@ class ParallelDistillRefine(Strategy):
         for r, m in enumerate(schedule, 1):
             rctx = ctx.child(f"round{r}")
             drafts = list(await asyncio.gather(*(
-                self._draft(task, rctx, i, r, workspaces[i % len(workspaces)].text) for i in range(m))))
+                self._draft(task, rctx, i, r, workspaces[i % len(workspaces)]) for i in range(m))))
             all_drafts.extend(drafts)
             new_chains = []
             for i, d in enumerate(drafts):
@@ -130,11 +133,12 @@ class ParallelDistillRefine(Strategy):
         return self.result(task, ctx, [final], all_drafts, B_total=total, B_seq=chains[0], rounds=len(schedule),
                            drafts=schedule, distill=self.distill, kappa=self.kappa, workspace_tokens=ws_tokens)
 
-    async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: str) -> Candidate:
-        if workspace:
-            content = render("pdr_draft.j2", self.prompts, task=last_user_text(task), workspace=workspace,
-                             answer_instruction=answer_instruction(self.answer_format))
-            messages = with_context(task, content)
+    async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
+        if workspace.text:
+            variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short,
+                             distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
+            messages = with_note(with_context(task, render("pdr_draft.j2", self.prompts, **variables)),
+                                 render("pdr_draft_system.j2", self.prompts, **variables))
         else:
             messages = task.as_messages()  # round 1: the plain task, as a single sample sees it
         comp = await ctx.complete(messages, role="draft", sample_index=i)
@@ -150,7 +154,7 @@ class ParallelDistillRefine(Strategy):
                             max_words=max(10, self.kappa * 3 // 4))
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
             return [_Workspace(text=fit(comp.text, self.kappa), sources=list(range(len(drafts))),
-                               tokens_spent=comp.usage.total_tokens)]
+                               tokens_spent=comp.usage.total_tokens, short=short)]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -177,4 +181,4 @@ class ParallelDistillRefine(Strategy):
         else:
             text = fit_drafts([c.text for c in chosen], self.kappa,
                               lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
-        return _Workspace(text=text, sources=indices)
+        return _Workspace(text=text, sources=indices, short=short)

@@ -20,8 +20,8 @@ from tts.records import Candidate, RunResult, Task
 from tts.selectors.registry import ScorerField
 from tts.spec import register
 from tts.strategies.base import Strategy
-from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context
-from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
+from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note
+from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_short_form
 
 
 @register
@@ -41,7 +41,7 @@ class SequentialRefinement(Strategy):
     show: Literal["auto", "short", "full"] = "auto"
     """What the refine call reads of the previous attempt: `short` (rationale and answer), `full`
     (its text), `auto` (short for a short answer in a short reply)."""
-    rationale_tokens: int = Field(4 * RATIONALE_TOKENS, ge=0)
+    rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on the rationale in the short form (and never more than kappa)."""
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
@@ -57,12 +57,15 @@ class SequentialRefinement(Strategy):
                     if self.stop_at is not None and previous.score >= self.stop_at:
                         break  # accepted: no more refinement
                 feedback = await self._feedback(task, rctx, previous)
-                shown = (short_form(previous, min(self.rationale_tokens, self.kappa))
-                         if use_short_form([previous], self.show) else previous.text)
-                content = render("refine.j2", self.prompts, task=last_user_text(task),
-                                 previous=fit(shown, self.kappa), feedback=fit(feedback, self.kappa),
+                short = use_short_form([previous], self.show)
+                bound = min(self.rationale_tokens, self.kappa)
+                variables = dict(task=last_user_text(task), short=short, feedback=fit(feedback, self.kappa),
+                                 previous=fit(short_form(previous, bound) if short else previous.text, self.kappa),
+                                 previous_answer=previous.answer,
+                                 rationale=rationale(previous.text, previous.answer, bound),
                                  answer_instruction=answer_instruction(self.answer_format))
-                messages = with_context(task, content)
+                messages = with_note(with_context(task, render("refine.j2", self.prompts, **variables)),
+                                     render("refine_system.j2", self.prompts, **variables))
             comp = await rctx.complete(messages, role="refine" if previous is not None else "draft")
             previous = self.candidate(comp, f"r{r}", round=r)
             attempts.append(previous)

@@ -18,7 +18,7 @@ from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip
 from tts.summarizers.short import rationale
 
 __all__ = ["answer_instruction", "answer_support", "approx_tokens", "fit", "fit_answers", "fit_drafts",
-           "with_context"]
+           "with_context", "with_note"]
 
 _INSTRUCTIONS = {
     "answer-line": "End your reply with one line of the form: Answer: <your final answer>",
@@ -80,6 +80,18 @@ def with_context(task: Task, content: str) -> list[Message]:
             msgs[i] = msgs[i].model_copy(update={"content": content})
             return msgs
     return [*msgs, Message(role="user", content=content)]
+
+
+def with_note(messages: list[Message], note: str) -> list[Message]:
+    """`messages` with `note` as the system message (after an existing one's text), or unchanged
+    when `note` is empty. A small model answers a task it sees verbatim far better than one
+    buried under notes, so short-answer workspaces go here and the task stays as it was."""
+    if not note:
+        return messages
+    if messages and messages[0].role == "system" and isinstance(messages[0].content, str):
+        first = messages[0].model_copy(update={"content": f"{messages[0].content}\n\n{note}"})
+        return [first, *messages[1:]]
+    return [Message(role="system", content=note), *messages]
 
 
 def last_user_text(task: Task) -> str:
