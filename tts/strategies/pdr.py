@@ -13,9 +13,11 @@ by a selector: majority support by default, any selector such as RTV select-K), 
 What the next round reads (`show`): for short answers (the default `auto` when every draft has
 an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
 their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the shortest rationale among
-the drafts behind the first of them, within kappa; the summary call sees each draft in that
-short form too. Otherwise (`full`) the drafts' texts, each an equal share of kappa. The task is
-restated last, with its own answer instruction. Budgets reported in `RunResult.metadata`:
+the drafts behind the first of them, within kappa, as a system note (`pdr_draft_system.j2`)
+before the task, which stays verbatim (`pdr_draft.j2`); the summary call sees each draft in that
+short form too. Otherwise (`full`) the drafts' texts, each an equal share of kappa, then the task
+restated last. The task's own answer instruction is the only one. Budgets reported in
+`RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
 """
