@@ -102,13 +102,14 @@ async def test_rtv_group_of_three():
 
 # -- RTV: quality, shuffling, ties, bad votes ----------------------------------------------------
 
-def noisy_judge(correct_id: str, p: float):
+def noisy_judge(correct_id: str, p: float, salt: object = ""):
     """Names the candidate `correct_id` with probability p when it is shown, else another one;
-    a fixed function of the request, so runs are reproducible."""
+    a fixed function of the request (and `salt`: runs with different salts draw independently),
+    so runs are reproducible."""
 
     def reply(req: ChatRequest) -> str:
         ids = shown_ids(req)
-        key = f"{request_text(req)}|{req.sample_index}|{req.replica}".encode()
+        key = f"{salt}|{request_text(req)}|{req.sample_index}|{req.replica}".encode()
         r = random.Random(hashlib.sha256(key).digest())
         if correct_id in ids and r.random() < p:
             return f"Reasoning...\nWINNER: {ids.index(correct_id) + 1}"
@@ -121,18 +122,18 @@ def noisy_judge(correct_id: str, p: float):
 async def test_rtv_picks_the_right_candidate_when_the_judge_is_right_70_percent():
     answers = ["42"] + [str(40 + i) for i in range(7)]  # c0 is the right one of 8
     wins = 0
-    for seed in range(30):
-        be = ScriptedBackend(noisy_judge("c0", 0.7))
+    for seed in range(100):  # independent judge draws per seed, so no one prompt wording decides
+        be = ScriptedBackend(noisy_judge("c0", 0.7, salt=seed))
         chosen = await RTV(votes=8).select(TASK, cands(answers), RunContext(be, seed=seed))
         wins += chosen[0].id == "c0"
-    # per contest: P(>=5 of 8) + P(4-4)/2 = 0.874; three rounds ~0.67; random choice 1/8
-    assert wins >= 16, wins
+    # per contest: P(>=5 of 8) + P(4-4)/2 = 0.874; three rounds ~0.67 (sd 4.7 in 100); random choice 1/8
+    assert wins >= 50, wins
 
 
 async def test_rtv_single_vote_judge_is_right_more_than_random():
     wins = 0
     for seed in range(30):
-        be = ScriptedBackend(noisy_judge("c3", 0.7))
+        be = ScriptedBackend(noisy_judge("c3", 0.7, salt=seed))
         chosen = await RTV(votes=1).select(TASK, cands(range(4)), RunContext(be, seed=seed))
         wins += chosen[0].id == "c3"
     assert wins >= 10, wins  # 0.49 expected, random 0.25

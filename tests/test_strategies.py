@@ -166,14 +166,19 @@ async def test_pdr_budgets_add_up():
     assert res.metadata["B_seq"] < res.metadata["B_total"]
 
 
-async def test_pdr_random_k_gives_each_draft_its_own_workspace():
+@pytest.mark.parametrize("show", ["full", "auto"])
+async def test_pdr_random_k_gives_each_draft_its_own_workspace(show):
     be = ScriptedBackend(lambda req: f"Draft body {req.sample_index}\nAnswer: {req.sample_index}")
-    strat = ParallelDistillRefine(drafts=[6, 4, 1], distill="random-k", k=2,
+    strat = ParallelDistillRefine(drafts=[6, 4, 1], distill="random-k", k=2, show=show,
                                   prompts={"pdr_draft.j2": "{{ workspace }}"})
     await run_task(strat, TASK, be)
     round2 = [request_text(r) for r in be.requests[6:10]]
     assert len(set(round2)) > 1  # bootstrapped per draft
-    assert all(t.count("Earlier attempt") == 2 for t in round2)
+    if show == "full":
+        assert all(t.count("Earlier attempt") == 2 for t in round2)
+    else:  # short answers: each workspace (the system note) counts support among its own k drafts
+        notes = [r.messages[0].content for r in be.requests[6:10]]
+        assert all(t.count("(1 of 2 attempts)") == 2 for t in notes)
 
 
 # -- RTV ----------------------------------------------------------------------------------------

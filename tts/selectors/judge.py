@@ -1,8 +1,10 @@
 """LLM judges: listwise (pick the best of k) and pointwise (grade each candidate).
 
 Both show the judge each candidate's summary (rendered; the no-model summary when a candidate
-has none) and call the model with `use="judge"`, so a separate judge model is used when the
-run configures one under that name, else the default backend.
+has none), or, for a short answer with no model-written summary, its short form (the answer and
+a short rationale: a contest between two sums costs a couple of hundred tokens, not a thousand).
+They call the model with `use="judge"`, so a separate judge model is used when the run
+configures one under that name, else the default backend.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tts.prompts import render
 from tts.records import Candidate, Task
 from tts.selectors.registry import Component, register_component
 from tts.selectors.vote import ScoreSelect
-from tts.summarizers.short import summary_text
+from tts.summarizers.short import RATIONALE_TOKENS, rationale, summary_text, use_short_form
 
 # Most specific first; within a pattern the last match counts (a judge may reason, then decide).
 _WINNER_PATTERNS = [
@@ -73,16 +75,25 @@ class _Judge(Component):
     temperature: float | None = None
     """None: the run's default temperature. Votes differ by sample index, so keep it above 0."""
     max_tokens: int | None = None
-    show: Literal["summary", "text"] = "summary"
-    """What the judge sees of a candidate: its rendered summary, or its raw text (clipped)."""
+    show: Literal["auto", "summary", "short", "text"] = "auto"
+    """What the judge sees of a candidate: its rendered summary, its short form ("Final answer: x"
+    and a rationale of at most `rationale_tokens`), or its raw text (clipped). `auto`: the short
+    form for a short answer (at most 40 characters, in a reply of at most 256 tokens) whose
+    summary, if any, no model wrote; else the summary."""
     summary_tokens: int = Field(400, ge=20)
     """Bound on each candidate's rendered text."""
+    rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
+    """Bound on the rationale in the short form."""
 
     def shown(self, candidate: Candidate) -> str:
         if self.show == "text":
             from tts.summarizers.render import CHARS_PER_TOKEN, clip
 
             return clip(candidate.text, self.summary_tokens * CHARS_PER_TOKEN)
+        if self.show == "short" or (self.show == "auto" and _plain(candidate) and use_short_form([candidate], "auto")):
+            why = rationale(candidate.text, candidate.answer, min(self.rationale_tokens, self.summary_tokens))
+            answer = candidate.answer if candidate.answer is not None else "(none)"
+            return f"Final answer: {answer}" + (f"\nReasoning: {why}" if why else "")
         return summary_text(candidate, self.summary_tokens)
 
     def params(self) -> dict:
@@ -92,6 +103,13 @@ class _Judge(Component):
         if self.max_tokens is not None:
             out["max_tokens"] = self.max_tokens
         return out
+
+
+def _plain(candidate: Candidate) -> bool:
+    """No summary, or one no model wrote that holds nothing the short form drops (files, a patch...)."""
+    s = candidate.summary
+    return s is None or (s.model is None and not (s.hypotheses or s.decisions or s.actions or s.files_changed
+                                                   or s.final_patch or s.failure_modes or s.open_questions))
 
 
 @register_component

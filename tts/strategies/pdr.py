@@ -8,7 +8,16 @@
 
 Distill operators: `summary` (one model call writes a global summary), `top-k` (k drafts chosen
 by a selector: majority support by default, any selector such as RTV select-K), `random-k`
-(each next draft gets its own random k drafts). Budgets reported in `RunResult.metadata`:
+(each next draft gets its own random k drafts).
+
+What the next round reads (`show`): for short answers (the default `auto` when every draft has
+an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
+their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the shortest rationale among
+the drafts behind the first of them, within kappa, as a system note (`pdr_draft_system.j2`)
+before the task, which stays verbatim (`pdr_draft.j2`); the summary call sees each draft in that
+short form too. Otherwise (`full`) the drafts' texts, each an equal share of kappa, then the task
+restated last. The task's own answer instruction is the only one. Budgets reported in
+`RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
 """
@@ -28,7 +37,18 @@ from tts.selectors.registry import SelectorField
 from tts.selectors.vote import rank_by_answer
 from tts.spec import register
 from tts.strategies.base import Strategy
-from tts.strategies.workspace import approx_tokens, fit, fit_drafts, last_user_text, with_context
+from tts.strategies.workspace import (
+    answer_instruction,
+    answer_support,
+    approx_tokens,
+    fit,
+    fit_answers,
+    fit_drafts,
+    last_user_text,
+    with_context,
+    with_note,
+)
+from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
 
 
 class _Workspace(BaseModel):
@@ -39,6 +59,8 @@ class _Workspace(BaseModel):
     """Indices of the previous round's drafts it was built from."""
     tokens_spent: int = 0
     """Tokens of the model call that built it (the summary call), 0 for a no-model operator."""
+    short: bool = False
+    """Built from drafts in short form (the drafts' templates then put it in a system note)."""
 
 
 @register
@@ -56,6 +78,11 @@ class ParallelDistillRefine(Strategy):
     """Drafts kept in the workspace by `top-k` and `random-k`."""
     selector: SelectorField = None
     """Chooses the top-k drafts (e.g. RTV select-K); default: the k best-supported distinct answers."""
+    show: Literal["auto", "short", "full"] = "auto"
+    """What the next round reads of the drafts: `short` (answers with support, one rationale),
+    `full` (their texts), `auto` (short when every draft has a short answer and is short)."""
+    rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
+    """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
 
     @model_validator(mode="after")
     def _check_schedule(self) -> ParallelDistillRefine:
@@ -92,7 +119,7 @@ class ParallelDistillRefine(Strategy):
         for r, m in enumerate(schedule, 1):
             rctx = ctx.child(f"round{r}")
             drafts = list(await asyncio.gather(*(
-                self._draft(task, rctx, i, r, workspaces[i % len(workspaces)].text) for i in range(m))))
+                self._draft(task, rctx, i, r, workspaces[i % len(workspaces)]) for i in range(m))))
             all_drafts.extend(drafts)
             new_chains = []
             for i, d in enumerate(drafts):
@@ -114,22 +141,28 @@ class ParallelDistillRefine(Strategy):
         latest = max(self.round_of(c) for c in candidates)
         return rank_by_answer([c for c in candidates if self.round_of(c) == latest], ctx.rng("partial"))[:1]
 
-    async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: str) -> Candidate:
-        if workspace:
-            content = render("pdr_draft.j2", self.prompts, task=last_user_text(task), workspace=workspace)
-            messages = with_context(task, content)
+    async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
+        if workspace.text:
+            variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short,
+                             distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
+            messages = with_note(with_context(task, render("pdr_draft.j2", self.prompts, **variables)),
+                                 render("pdr_draft_system.j2", self.prompts, **variables))
         else:
             messages = task.as_messages()  # round 1: the plain task, as a single sample sees it
         comp = await ctx.complete(messages, role="draft", sample_index=i)
         return self.candidate(comp, f"r{r}d{i}", round=r)
 
     async def _distill(self, task: Task, ctx: RunContext, drafts: list[Candidate], next_m: int) -> list[_Workspace]:
+        short = use_short_form(drafts, self.show)
         if self.distill == "summary":
-            prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=[d.text for d in drafts],
+            texts = [short_form(d, self.rationale_tokens) if short else d.text for d in drafts]
+            answers = "; ".join(f"{a['answer']} ({a['support']} of {len(drafts)} attempts)"
+                                for a in answer_support(drafts)) if short else ""
+            prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=texts, answers=answers,
                             max_words=max(10, self.kappa * 3 // 4))
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
             return [_Workspace(text=fit(comp.text, self.kappa), sources=list(range(len(drafts))),
-                               tokens_spent=comp.usage.total_tokens)]
+                               tokens_spent=comp.usage.total_tokens, short=short)]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -137,13 +170,23 @@ class ParallelDistillRefine(Strategy):
             else:
                 chosen = rank_by_answer(drafts, ctx.rng("top-k"))[:k]
             index = {d.id: i for i, d in enumerate(drafts)}
-            return [self._pack([index[c.id] for c in chosen[:k]], drafts)]
-        # random-k: each next draft bootstraps its own k drafts
+            indices = [index[c.id] for c in chosen[:k]]
+            # support is counted over the whole round: "14 (3 of 4 attempts)"
+            return [self._pack(indices, drafts, short, support_in=drafts)]
+        # random-k: each next draft bootstraps its own k drafts (and sees support among them only)
         k = min(self.k, len(drafts))
-        return [self._pack(sorted(ctx.rng(f"random-k/{j}").sample(range(len(drafts)), k)), drafts)
+        return [self._pack(sorted(ctx.rng(f"random-k/{j}").sample(range(len(drafts)), k)), drafts, short)
                 for j in range(next_m)]
 
-    def _pack(self, indices: list[int], drafts: list[Candidate]) -> _Workspace:
-        text = fit_drafts([drafts[i].text for i in indices], self.kappa,
-                          lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
-        return _Workspace(text=text, sources=indices)
+    def _pack(self, indices: list[int], drafts: list[Candidate], short: bool,
+              support_in: list[Candidate] | None = None) -> _Workspace:
+        """The workspace of drafts[indices]: in short form (support counted in `support_in`,
+        default the chosen drafts themselves) or their texts."""
+        chosen = [drafts[i] for i in indices]
+        if short:
+            text = fit_answers(support_in or chosen, chosen, self.kappa, self.rationale_tokens,
+                               lambda **v: render("pdr_answers.j2", self.prompts, **v))
+        else:
+            text = fit_drafts([c.text for c in chosen], self.kappa,
+                              lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
+        return _Workspace(text=text, sources=indices, short=short)

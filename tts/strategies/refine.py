@@ -1,7 +1,13 @@
 """Sequential refinement (SR, algorithms.md §2): PDR with one draft per round, where the workspace
 is the previous attempt itself. R rounds = R refine calls (round 1 is the first draft), plus,
 when asked, one feedback step before each refinement: an LLM critique (role `feedback`, sent to
-the `judge` backend when one is configured) and/or a scorer (a verifier, a pointwise judge)."""
+the `judge` backend when one is configured) and/or a scorer (a verifier, a pointwise judge).
+
+The refine prompt is the papers' improvement operator: check the previous attempt and keep its
+answer unless an error is found (a verdict or critique, when configured, comes with it); the
+task is restated last with its own answer instruction. A short-answer attempt is shown in short
+form (its rationale and "Answer: x") in a system note (`refine_system.j2`) before the verbatim
+task; a long one whole (within kappa) in the user message (`refine.j2`)."""
 
 from __future__ import annotations
 
@@ -15,7 +21,8 @@ from tts.records import Candidate, RunResult, Task
 from tts.selectors.registry import ScorerField
 from tts.spec import register
 from tts.strategies.base import Strategy
-from tts.strategies.workspace import fit, last_user_text, with_context
+from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note
+from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_short_form
 
 
 @register
@@ -32,6 +39,11 @@ class SequentialRefinement(Strategy):
     """Scores each attempt; the score is shown as feedback and, with `stop_at`, can end the run early."""
     stop_at: float | None = None
     """Stop refining once the scorer gives an attempt at least this score."""
+    show: Literal["auto", "short", "full"] = "auto"
+    """What the refine call reads of the previous attempt: `short` (rationale and answer), `full`
+    (its text), `auto` (short for a short answer in a short reply)."""
+    rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
+    """Bound on the rationale in the short form (and never more than kappa)."""
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         attempts: list[Candidate] = []
@@ -46,9 +58,15 @@ class SequentialRefinement(Strategy):
                     if self.stop_at is not None and previous.score >= self.stop_at:
                         break  # accepted: no more refinement
                 feedback = await self._feedback(task, rctx, previous)
-                content = render("refine.j2", self.prompts, task=last_user_text(task),
-                                 previous=fit(previous.text, self.kappa), feedback=fit(feedback, self.kappa))
-                messages = with_context(task, content)
+                short = use_short_form([previous], self.show)
+                bound = min(self.rationale_tokens, self.kappa)
+                variables = dict(task=last_user_text(task), short=short, feedback=fit(feedback, self.kappa),
+                                 previous=fit(short_form(previous, bound) if short else previous.text, self.kappa),
+                                 previous_answer=previous.answer,
+                                 rationale=rationale(previous.text, previous.answer, bound),
+                                 answer_instruction=answer_instruction(self.answer_format))
+                messages = with_note(with_context(task, render("refine.j2", self.prompts, **variables)),
+                                     render("refine_system.j2", self.prompts, **variables))
             comp = await rctx.complete(messages, role="refine" if previous is not None else "draft")
             previous = self.candidate(comp, f"r{r}", round=r)
             attempts.append(previous)
@@ -70,10 +88,19 @@ class SequentialRefinement(Strategy):
         """Feedback text on `previous` (its score, a critique), empty when none is configured."""
         parts: list[str] = []
         if previous.score is not None:
-            parts.append(f"An automatic check scored the previous attempt {previous.score:g} (higher is better).")
+            parts.append(_verdict(previous.score))
         if self.critique:
             prompt = render("refine_critique.j2", self.prompts, task=last_user_text(task),
                             attempt=fit(previous.text, self.kappa))
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="feedback", use="judge")
             parts.append(comp.text.strip())
         return "\n\n".join(parts)
+
+
+def _verdict(score: float) -> str:
+    """A scorer's verdict in words; 0 and 1 are a verifier's reject and accept."""
+    if score <= 0:
+        return "An automatic check rejected the previous answer: it is wrong."
+    if score == 1:
+        return "An automatic check accepted the previous answer."
+    return f"An automatic check scored the previous attempt {score:g} (higher is better)."

@@ -1,12 +1,15 @@
-"""The no-model summarizer for short answers: final answer, trimmed rationale, last lines quoted."""
+"""The no-model summarizer for short answers: final answer, trimmed rationale, last lines quoted;
+and the compact "short form" of a short-answer reply (its answer plus a short rationale) that
+judges, PDR workspaces and sequential refinement show instead of the whole reply."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from tts.answers import check_format, extract_answer
+from tts.answers import check_format, extract_answer, normalize
 from tts.context import RunContext
 from tts.records import Candidate, Evidence, Task, TrajectorySummary
 from tts.selectors.registry import Component, register_component
@@ -62,3 +65,46 @@ def summary_text(candidate: Candidate, max_tokens: int = 400) -> str:
     """What a judge sees for `candidate`: its summary rendered, or the no-model summary when it has none."""
     summary = candidate.summary if candidate.summary is not None else short_summary(candidate, max_tokens)
     return render_summary(summary, max_tokens)
+
+
+SHORT_ANSWER_CHARS = 40
+"""An answer this long or shorter, on one line, is a short answer (a number, a word, a choice)."""
+SHORT_REPLY_TOKENS = 256
+"""`show="auto"` uses the short form for replies up to this long; longer ones are shown whole."""
+RATIONALE_TOKENS = 32
+"""Default bound on the rationale in a short form: enough for "7 + 7 = 14", not for a derivation."""
+_ANSWER_LINE = re.compile(r"^\s*(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*", re.I)
+
+
+def is_short_answer(answer: str | None) -> bool:
+    return answer is not None and 0 < len(answer) <= SHORT_ANSWER_CHARS and "\n" not in answer
+
+
+def use_short_form(candidates: list[Candidate], show: str) -> bool:
+    """Whether to show `candidates` in short form: `show` is "short", or "auto" and every one has
+    a short answer and a short reply (a long derivation is shown whole, as the papers do)."""
+    if show != "auto":
+        return show == "short"
+    return bool(candidates) and all(is_short_answer(c.answer) and approx_tokens(c.text) <= SHORT_REPLY_TOKENS
+                                    for c in candidates)
+
+
+def rationale(text: str, answer: str | None, max_tokens: int = RATIONALE_TOKENS) -> str:
+    """The reasoning of a short-answer reply: its lines without the ones that only state the answer
+    ("Answer: 14", "14"), joined on one line and cut to `max_tokens` (head and tail kept)."""
+    kept = []
+    for line in text.strip().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        rest = _ANSWER_LINE.sub("", line, count=1)
+        if answer is not None and normalize(rest) == answer:
+            continue  # the answer restated: shown once, as the answer
+        kept.append(line)
+    return clip(" ".join(kept), max_tokens * CHARS_PER_TOKEN) if max_tokens > 0 else ""
+
+
+def short_form(candidate: Candidate, max_tokens: int = RATIONALE_TOKENS) -> str:
+    """A short-answer reply as its rationale (at most `max_tokens`) then one line "Answer: x"."""
+    why = rationale(candidate.text, candidate.answer, max_tokens)
+    return f"{why}\nAnswer: {candidate.answer}" if why else f"Answer: {candidate.answer}"
