@@ -5,6 +5,7 @@ from the task's tests, and the calls in the result equal what the server served.
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import threading
 
@@ -84,7 +85,8 @@ def ptrue_reply(bodies):
         last = body["messages"][-1]["content"]
         logprobs = None
         if "Proposed Answer" in last:
-            p = 0.9 if "ANSWER: 4" in last.split("Proposed Answer")[1] else 0.2
+            # the judge's short form of "ANSWER: 4" is "Final answer: 4": match either
+            p = 0.9 if re.search(r"answer:\s*4\b", last.split("Proposed Answer")[1], re.I) else 0.2
             text = "(A)"
             top = [{"token": "A", "logprob": math.log(p)}, {"token": "B", "logprob": math.log(1 - p)}]
             logprobs = {"content": [{"token": "(", "logprob": 0.0, "top_logprobs": []},
