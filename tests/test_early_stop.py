@@ -153,7 +153,7 @@ def biggest_answer_judge(request):
     if "WINNER" not in text:
         return f"ANSWER: {request.sample_index}"
     blocks = re.split(r"## Candidate \d+", text)[1:]
-    values = [int(re.findall(r"ANSWER: (\d+)", b)[0]) for b in blocks]
+    values = [int(re.findall(r"(?:ANSWER|Final answer): (\d+)", b)[0]) for b in blocks]  # full or short form
     return f"WINNER: {values.index(max(values)) + 1}"
 
 
