@@ -122,11 +122,6 @@ class RunContext:
                 root._idle = asyncio.Event()
             await root._idle.wait()
 
-    @property
-    def completions(self) -> list[Completion]:
-        """Every completion answered in this subtree (see `answered` for their call records)."""
-        return [c for _, c in self.answered]
-
     def keep(self, key: str, value: Any) -> None:
         """Remember a piece of progress (e.g. a tournament's survivors) under this path, for the
         partial result of a run that is cut short."""
