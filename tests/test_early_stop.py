@@ -234,9 +234,9 @@ def test_cli_flags_build_early_stopping_specs():
         return build_strategy(build_parser().parse_args(["run", "t.jsonl", "--model", "m", *argv]))
 
     sc = spec("--strategy", "self-consistency", "--n", "16", "--early-stop", "0.95", "--wave", "4")
-    assert (sc.early_stop, sc.wave) == (0.95, 4)
+    assert (sc.selector.early_stop, sc.selector.wave) == (0.95, 4)  # the vote holds them (generate-select)
     rtv = spec("--strategy", "rtv", "--early-stop", "1.0")
-    assert rtv.selector().early_stop == 1.0
+    assert rtv.selector.early_stop == 1.0
     bon = spec("--strategy", "best-of-n", "--votes", "8", "--early-stop", "1.0")
     assert bon.selector.kind == "rtv" and (bon.selector.votes, bon.selector.early_stop) == (8, 1.0)
     pdr = spec("--strategy", "pdr", "--distill", "top-k", "--votes", "4", "--early-stop", "0.9")

@@ -67,7 +67,7 @@ async def test_json_spec_round_trips(tmp_path):
     ({"kind": "rtv", "votes": 0}, "field 'votes': Input should be greater than or equal to 1"),
     ({"kind": "rtv", "generator": {"kind": "pdr", "kappa": "big"}}, "strategy 'pdr': field 'kappa'"),
     ({"kind": "best-of-n", "selector": {"kind": "rtv", "vote": 3}}, "selector 'rtv': field 'vote': unknown field"),
-    ({"kind": "best-of-n", "scorer": {"kind": "nope"}}, "unknown selector kind 'nope'; allowed:"),
+    ({"kind": "best-of-n", "scorer": {"kind": "nope"}}, "unknown scorer kind 'nope'; allowed:"),
     ({"kind": "pdr", "drafts": [4, 2]}, "end the list with 1"),
 ])
 def test_bad_specs_give_one_line_naming_the_field(spec, message):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from pydantic import Field
 
+from tts.contracts import Backend
 from tts.records import Completion, Message, Record
 
 
@@ -67,19 +68,6 @@ class ChatRequest(Record):
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """Anything that answers chat requests. Returns `request.n` completions.
-
-    A backend also has a `namespace`: a string naming the model behind it and its endpoint (never
-    a key), e.g. "openai:http://host:8000/v1:my-model". It is part of every cache key, so two
-    backends for different models must have different namespaces; the wrappers refuse a backend
-    without one (`ConfigError`) rather than guess.
-    """
-
-    async def complete(self, request: ChatRequest) -> list[Completion]: ...
-
-
 def require_namespace(backend: object) -> str:
     """The backend's `namespace`; ConfigError when it has none (or an empty one)."""
     ns = getattr(backend, "namespace", None)
@@ -119,3 +107,6 @@ class BackendWrapper:
                 return layer
             layer = getattr(layer, "inner", None)
         return None
+
+
+__all__ = ["Backend", "BackendWrapper", "ChatRequest", "require_namespace"]

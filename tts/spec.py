@@ -1,82 +1,36 @@
 """Strategies described as data (YAML or JSON spec files), validated with `extra="forbid"`.
 
 A spec is a mapping with a `kind` (the strategy's registered name) and its config fields; a
-field that holds a strategy (a generator, a component) takes a nested spec. Every strategy
-class registers itself here with `@register`.
+field that holds a strategy or another component takes a nested spec. The kinds live in the one
+registry, `tts.registry`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator, SerializeAsAny, ValidationError
+from typing import Any
 
 from tts.errors import ConfigError
-
-_REGISTRY: dict[str, type] = {}
-
-
-def register(cls: type) -> type:
-    """Class decorator: make a strategy reachable from spec files by its `kind`."""
-    kind = cls.model_fields["kind"].default
-    _REGISTRY[kind] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    import tts.strategies  # noqa: F401  (the package imports every built-in strategy module)
+from tts.registry import StrategyField, build, component_class, describe_validation_error, kinds, register
 
 
 def strategy_kinds() -> list[str]:
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return kinds("strategy")
 
 
 def strategy_class(kind: str) -> type:
     """The registered strategy class of `kind`; ConfigError naming the allowed kinds."""
-    _load_builtins()
-    if kind not in _REGISTRY:
-        raise ConfigError(f"unknown strategy kind {kind!r}; allowed: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[kind]
+    return component_class("strategy", kind)
 
 
 def strategy_from_spec(spec: Any) -> Any:
-    """A Strategy from a mapping (or pass a Strategy through)."""
-    from tts.strategies.base import Strategy
-
-    if isinstance(spec, Strategy):
-        return spec
-    if not isinstance(spec, dict):
+    """A Strategy from a mapping with a `kind` (or pass a Strategy through)."""
+    if isinstance(spec, str):
+        raise ConfigError(f"a strategy spec must be a mapping with a 'kind', got the string {spec!r}")
+    if not isinstance(spec, dict) and not callable(getattr(spec, "solve", None)):
         raise ConfigError(f"a strategy spec must be a mapping with a 'kind', got {type(spec).__name__}")
-    _load_builtins()
-    return build_from_spec(_REGISTRY, spec, "strategy")
-
-
-def build_from_spec(registry: dict[str, type], spec: dict[str, Any], what: str) -> Any:
-    """Validate `spec` as the class its `kind` names in `registry`; one-line ConfigError otherwise.
-    Shared by strategies and by selectors/scorers/summarizers (tts.selectors.registry)."""
-    kind = spec.get("kind")
-    if kind not in registry:
-        raise ConfigError(f"unknown {what} kind {kind!r}; allowed: {', '.join(sorted(registry))}")
-    try:
-        return registry[kind].model_validate(spec)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc, where=f"{what} {kind!r}")) from None
-
-
-def describe_validation_error(exc: ValidationError, where: str) -> str:
-    """One line naming the first bad field and, where pydantic knows them, the allowed values."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    ctx = err.get("ctx") or {}
-    if "expected" in ctx:
-        msg += f" (allowed: {ctx['expected']})"
-    return f"{where}: field '{loc}': {msg}"
+    return build("strategy", spec)
 
 
 def load_spec(path: str | Path) -> Any:
@@ -103,9 +57,5 @@ def read_data_file(path: str | Path, what: str) -> Any:
                           f"{str(exc).splitlines()[0]}") from None
 
 
-def _nested(value: Any) -> Any:
-    return strategy_from_spec(value) if isinstance(value, dict) else value
-
-
-# Use as the type of a config field that holds another strategy: accepts a Strategy or a spec.
-StrategyField = Annotated[SerializeAsAny[Any], BeforeValidator(_nested)]
+__all__ = ["StrategyField", "describe_validation_error", "load_spec", "read_data_file", "register",
+           "strategy_class", "strategy_from_spec", "strategy_kinds"]

@@ -10,64 +10,102 @@ flag applies to them when the class has a field of the same name.
 from __future__ import annotations
 
 import argparse
+import types
+import typing
 from typing import Any
 
 from tts.errors import ConfigError
 
-BUILTIN = ("single", "best-of-n", "self-consistency", "sequential-refinement", "pdr", "rtv", "solver-grader",
-           "conjecture-extraction")
+# Flags whose parsing or meaning the registry cannot infer from a field; everything else a
+# registered strategy has (a field, or a preset's shortcut) becomes a flag by itself.
+_SPECIAL: dict[str, dict[str, Any]] = {
+    "n": {"type": int, "help": "candidates (best-of-n, self-consistency, rtv, generate-select)"},
+    "drafts": {"help": "pdr drafts per round: M (the last round draws 1) or a list like 8,4,1"},
+    "select_k": {"type": int, "help": "survivors K (rtv) / drafts kept in the workspace (pdr top-k, random-k)"},
+    "verifier": {"help": "programmatic verifier: answer (the task's reference answer: an oracle), check (the "
+                 "task's metadata 'check' expression), tests (run each candidate's code against the task's "
+                 "metadata 'tests' in a sandbox; score = fraction passed) or module:function; best-of-n "
+                 "scorer, sequential-refinement feedback/stop, pdr top-k selector"},
+    "selector": {"metavar": "KIND", "help": "the selector that picks among the candidates (best-of-n, "
+                 "generate-select; pdr --distill top-k): any registered selector kind, e.g. majority, rtv, "
+                 "listwise-judge, p-true, rpc (needs logprobs), b4 (code: model-written tests), tests, "
+                 "self-certainty, confidence-vote"},
+    "answer_format": {"help": "auto | last-number | boxed | answer-line | regex:PATTERN"},
+}
+_NOT_FLAGS = {"kind", "prompts", "generator", "scorer", "summarizer", "judge", "k",
+              "n_per_request"}  # a run-wide sampling flag of `tts run` (--n-per-request)
 
-# flag dest -> strategy field it sets when the strategy class has that field
-_DIRECT = ("n", "rounds", "drafts", "distill", "kappa", "group_size", "votes", "select_k", "critique")
-# solver-grader / conjecture-extraction
-_DIRECT += ("solvers", "confirmations", "grade_threshold", "loops", "final_solvers")
-# early stopping of votes (self-consistency, rtv)
-_DIRECT += ("early_stop", "wave", "confidence_keep")
+
+def strategy_options() -> dict[str, list[tuple[str, Any, Any]]]:
+    """Every option a registered strategy takes, by name: [(kind, field info, default), ...].
+    A preset's shortcut keywords count, with the field info of the selector that takes them."""
+    from tts.registry import classes
+
+    out: dict[str, list[tuple[str, Any, Any]]] = {}
+    for kind, cls in sorted(classes("strategy").items()):
+        fields = dict(cls.model_fields)
+        selector = fields.get("selector")
+        for name in getattr(cls, "shortcuts", ()):
+            sel_cls = type(selector.get_default(call_default_factory=True)) if selector is not None else None
+            sel_fields = getattr(sel_cls, "model_fields", {})
+            if name in sel_fields:
+                fields[name] = sel_fields[name]
+        for name, info in fields.items():
+            out.setdefault(name, []).append((kind, info, info.get_default(call_default_factory=True)))
+    return out
 
 
 def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
+    """`--strategy`, `--spec`, and one flag per option of the registered strategies (help from the
+    field's doc, the defaults per kind shown)."""
+    from tts.registry import kinds
+
     g = parser.add_argument_group("strategy")
     g.add_argument("--strategy", default=None, metavar="KIND",
-                   help=f"{' | '.join(BUILTIN)} (or any registered kind; default: single)")
+                   help=f"{' | '.join(kinds('strategy'))} (default: single)")
     g.add_argument("--spec", metavar="FILE", help="a strategy described as YAML or JSON (not combinable with the "
                    "strategy flags below, except --judge-model)")
-    g.add_argument("--n", type=int, help="candidates (best-of-n, self-consistency, rtv)")
-    g.add_argument("--rounds", type=int, help="rounds R (sequential-refinement, pdr)")
-    g.add_argument("--drafts", type=_drafts,
-                   help="pdr drafts per round: M (the last round draws 1) or a list like 8,4,1")
-    g.add_argument("--distill", choices=["summary", "top-k", "random-k"], help="pdr distill operator")
-    g.add_argument("--kappa", type=int, help="bound on the workspace / previous attempt, in tokens (pdr, "
-                   "sequential-refinement)")
-    g.add_argument("--group-size", type=int, help="RTV group size G (rtv; pdr --distill top-k)")
-    g.add_argument("--votes", type=int, help="RTV votes per group V (rtv; pdr --distill top-k)")
-    g.add_argument("--select-k", type=int,
-                   help="survivors K (rtv) / drafts kept in the workspace (pdr top-k, random-k)")
-    g.add_argument("--critique", action="store_true", default=None,
-                   help="sequential-refinement: an LLM critique of each attempt before refining it")
-    g.add_argument("--solvers", type=int, help="solvers S in parallel (solver-grader, conjecture-extraction); "
-                   "--rounds sets their feedback rounds R")
-    g.add_argument("--confirmations", type=int, help="graders k that must confirm a top grade (solver-grader, "
-                   "conjecture-extraction)")
-    g.add_argument("--grade-threshold", type=float, help="the top grade, out of 7 (solver-grader, "
-                   "conjecture-extraction)")
-    g.add_argument("--loops", type=int, help="conjecture-extraction loops L")
-    g.add_argument("--final-solvers", type=int, help="conjecture-extraction final solvers F per loop")
-    g.add_argument("--early-stop", type=float, metavar="P",
-                   help="stop votes early: 1.0 = lossless (same answer, fewer calls), P < 1 = when the leader "
-                   "wins the full budget with posterior probability >= P (self-consistency; rtv, best-of-n "
-                   "--votes and pdr top-k: each contest's votes)")
-    g.add_argument("--wave", type=int, help="votes/samples per wave with --early-stop (default: the fewest that "
-                   "could decide)")
-    g.add_argument("--confidence-keep", type=float, metavar="FRACTION",
-                   help="self-consistency: only the most self-certain FRACTION of samples vote (needs logprobs)")
-    g.add_argument("--verifier", help="programmatic verifier: answer (the task's reference answer: an oracle), "
-                   "check (the task's metadata 'check' expression), tests (run each candidate's code against the "
-                   "task's metadata 'tests' in a sandbox; score = fraction passed) or module:function; "
-                   "best-of-n scorer, sequential-refinement feedback/stop, pdr top-k selector")
-    g.add_argument("--selector", metavar="KIND", help="the selector that picks among the candidates (best-of-n; "
-                   "pdr --distill top-k): any registered selector kind, e.g. majority, rtv, listwise-judge, p-true, "
-                   "rpc (needs logprobs), b4 (code: model-written tests), tests, self-certainty, confidence-vote")
-    g.add_argument("--answer-format", help="auto | last-number | boxed | answer-line | regex:PATTERN")
+    options = strategy_options()
+    for name in sorted(set(options) - _NOT_FLAGS - set(_SPECIAL)):
+        kw = _flag_kwargs(options[name])
+        if kw is not None:
+            g.add_argument(_flag(name), dest=name, **kw)
+    for name, kw in _SPECIAL.items():
+        extra = {"type": _drafts} if name == "drafts" else {}
+        g.add_argument(_flag(name), dest=name, **{**kw, **extra})
+
+
+def _strategy_dests() -> list[str]:
+    options = strategy_options()
+    return sorted((set(options) - _NOT_FLAGS) | set(_SPECIAL))
+
+
+def _flag_kwargs(uses: list[tuple[str, Any, Any]]) -> dict[str, Any] | None:
+    """argparse keywords for an option from its field type, or None when it is no plain value."""
+    _, info, _ = uses[0]
+    tp = _plain_type(info.annotation)
+    if tp is None:
+        return None
+    doc = " ".join((info.description or "").split())
+    defaults = "; ".join(f"{k}: {d}" for k, _, d in uses if d is not None)
+    helptext = f"{doc} [{', '.join(k for k, _, _ in uses)}{'; default ' + defaults if defaults else ''}]"
+    helptext = helptext.replace("%", "%%")
+    if tp is bool:
+        return {"action": "store_true", "default": None, "help": helptext}
+    if isinstance(tp, tuple):
+        return {"choices": list(tp), "help": helptext}
+    return {"type": tp, "help": helptext}
+
+
+def _plain_type(annotation: Any) -> Any:
+    """int, float, str, bool, or a tuple of Literal choices; None for anything else."""
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is typing.Literal:
+        return tuple(typing.get_args(annotation))
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _plain_type(args[0])
+    return annotation if annotation in (int, float, str, bool) else None
 
 
 def _drafts(value: str) -> int | list[int]:
@@ -89,7 +127,7 @@ def build_strategy(args: argparse.Namespace) -> Any:
     from tts.spec import load_spec, strategy_class, strategy_from_spec, strategy_kinds
 
     if getattr(args, "spec", None):
-        flags = ("strategy", *_DIRECT, "verifier", "answer_format")
+        flags = ("strategy", *_strategy_dests())
         overridden = [d for d in flags if getattr(args, d, None) is not None]
         if overridden:
             raise ConfigError(f"--spec {args.spec} and {_flag(overridden[0])} both set the strategy: the spec "
@@ -99,9 +137,10 @@ def build_strategy(args: argparse.Namespace) -> Any:
     kinds = strategy_kinds()
     if kind not in kinds:
         raise ConfigError(f"unknown --strategy {kind!r}; allowed: {', '.join(kinds)}")
-    fields = strategy_class(kind).model_fields
+    cls = strategy_class(kind)
+    fields = {**cls.model_fields, **dict.fromkeys(getattr(cls, "shortcuts", ()))}
     spec: dict[str, Any] = {"kind": kind}
-    given = {d: getattr(args, d, None) for d in (*_DIRECT, "verifier", "answer_format")}
+    given = {d: getattr(args, d, None) for d in _strategy_dests()}
     given = {d: v for d, v in given.items() if v is not None}
 
     def unused(dest: str) -> ConfigError:

@@ -80,16 +80,12 @@ def _mentions_list(tp: Any) -> bool:
 
 
 def _class_of(kind: Any, strategy: bool) -> type | None:
-    from tts.selectors.registry import _COMPONENTS, _load_builtins
-    from tts.spec import strategy_class
+    from tts.registry import find_class
 
     if not isinstance(kind, str):
         return None
-    try:
-        return strategy_class(kind)
-    except ConfigError:
-        _load_builtins()
-        return _COMPONENTS.get(kind)
+    found = find_class(kind)  # a strategy kind first, then selector, scorer, summarizer
+    return found[1] if found else None
 
 
 def expand_spec(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -3,10 +3,12 @@
 Importing this package registers every built-in selector with `tts.selectors.registry`.
 """
 
+from tts.selectors.annotate import TopScore
 from tts.selectors.b4 import B4, b4_rank, b4_scores, max_pass_rank
 from tts.selectors.base import Scorer, Selector, Summarizer
+from tts.selectors.certainty import self_certainty
 from tts.selectors.code_tests import TestGenerator, TestsVerifier, parse_tests
-from tts.selectors.confidence import ConfidenceVote, SelfCertainty, borda_weights, self_certainty
+from tts.selectors.confidence import ConfidenceVote, SelfCertainty, borda_weights
 from tts.selectors.judge import ListwiseJudge, PointwiseJudge, parse_score, parse_winner
 from tts.selectors.pessimistic import PessimisticVerification, pessimistic_scores
 from tts.selectors.ptrue import PTrue, p_true_from_logprobs, parse_verdict
@@ -16,20 +18,45 @@ from tts.selectors.registry import (
     SelectorField,
     SummarizerField,
     component_from_spec,
-    component_kinds,
     register_component,
 )
 from tts.selectors.rpc import RPC, fit_weibull_mixture, path_probability, prune_mask, rpc_weights
 from tts.selectors.rtv import RTV, Tournament
 from tts.selectors.verifier import Verifier, check_expression, safe_eval
-from tts.selectors.vote import MajorityVote, WeightedVote, majority, rank_by_answer, top_k_by_score, vote, vote_tally
+from tts.selectors.vote import MajorityVote, WeightedVote, rank_by_answer, top_k_by_score, vote, vote_tally
 
 __all__ = [
-    "RTV", "Component", "ConfidenceVote", "ListwiseJudge", "MajorityVote", "PessimisticVerification",
-    "PointwiseJudge", "Scorer", "ScorerField", "Selector", "SelectorField", "SelfCertainty", "Summarizer",
-    "SummarizerField", "Tournament", "Verifier", "WeightedVote", "borda_weights", "check_expression",
-    "component_from_spec", "component_kinds", "majority", "parse_score", "parse_winner", "pessimistic_scores",
-    "rank_by_answer", "register_component", "safe_eval", "self_certainty", "top_k_by_score", "vote", "vote_tally",
+    "RTV",
+    "Component",
+    "ConfidenceVote",
+    "ListwiseJudge",
+    "MajorityVote",
+    "PessimisticVerification",
+    "PointwiseJudge",
+    "Scorer",
+    "ScorerField",
+    "Selector",
+    "SelectorField",
+    "SelfCertainty",
+    "Summarizer",
+    "SummarizerField",
+    "TopScore",
+    "Tournament",
+    "Verifier",
+    "WeightedVote",
+    "borda_weights",
+    "check_expression",
+    "component_from_spec",
+    "parse_score",
+    "parse_winner",
+    "pessimistic_scores",
+    "rank_by_answer",
+    "register_component",
+    "safe_eval",
+    "self_certainty",
+    "top_k_by_score",
+    "vote",
+    "vote_tally",
 ]
 __all__ += [  # P(True), RPC, B4 and code tests (issue 15)
     "B4", "RPC", "PTrue", "TestGenerator", "TestsVerifier", "b4_rank", "b4_scores", "fit_weibull_mixture",

@@ -32,9 +32,9 @@ from pydantic import Field
 from tts.code_tasks import report_summary
 from tts.context import RunContext
 from tts.records import Candidate, Task
+from tts.registry import register
 from tts.selectors.annotate import with_meta
 from tts.selectors.code_tests import NO_WRITTEN_TESTS, TestSource, _RunsTests
-from tts.selectors.registry import register_component
 
 
 def _log_beta(a: float, b: float) -> float:
@@ -80,7 +80,7 @@ def max_pass_rank(matrix: Sequence[Sequence[int]]) -> list[tuple[list[int], floa
     return [([i for i, r in enumerate(matrix) if sum(r) == t], float(t)) for t in totals]
 
 
-@register_component
+@register
 class B4(_RunsTests):
     """Select code by B4's approximate posterior over consistent (solutions, tests) sets."""
 

@@ -29,8 +29,8 @@ from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.prompts import render
 from tts.records import Candidate, Task
+from tts.registry import Component, TestWriterField, register
 from tts.selectors.annotate import Annotates, with_meta
-from tts.selectors.registry import Component, ScorerField, register_component
 
 TestSource = Literal["task", "generated", "both"]
 NO_WRITTEN_TESTS = "the model wrote no test that parses: every candidate scores 0, the pick is by the seeded RNG"
@@ -56,7 +56,7 @@ def parse_tests(text: str, entry_point: str | None = None) -> list[str]:
     return out
 
 
-@register_component
+@register
 class TestGenerator(Component):
     """Model-written tests for a code task: `samples` calls, each asked for `count` asserts."""
 
@@ -73,7 +73,7 @@ class TestGenerator(Component):
     temperature: float | None = None
     max_tokens: int | None = None
 
-    async def generate(self, task: Task, ctx: RunContext) -> list[str]:
+    async def write_tests(self, task: Task, ctx: RunContext) -> list[str]:
         entry = task.metadata.get("entry_point")
         prompt = render("code_tests.j2", self.prompts, task=task.text, entry_point=entry, count=self.count)
         params: dict[str, Any] = {k: v for k, v in (("temperature", self.temperature),
@@ -90,7 +90,7 @@ class _RunsTests(Component):
     """Shared config of everything that runs candidates against tests."""
 
     tests: TestSource = "task"
-    generator: ScorerField = Field(default_factory=TestGenerator)
+    generator: TestWriterField = Field(default_factory=TestGenerator)
     """Writes the tests when `tests` is generated or both (a `test-generator` spec)."""
     timeout_s: float = Field(5.0, gt=0)
     """Per-test time limit (a task's metadata `timeout_s` wins)."""
@@ -106,7 +106,7 @@ class _RunsTests(Component):
         if self.tests in ("generated", "both"):
             if ctx is None:
                 raise ConfigError(f"{self.kind}: model-written tests need a run context")  # type: ignore[attr-defined]
-            written = [t for t in await self.generator.generate(task, ctx.child("tests")) if t not in given]
+            written = [t for t in await self.generator.write_tests(task, ctx.child("tests")) if t not in given]
         return given + written, len(given)  # empty when the model wrote no test that parses
 
     async def run_all(self, task: Task, candidates: list[Candidate], tests: list[str]) -> list[ExecReport]:
@@ -115,7 +115,7 @@ class _RunsTests(Component):
         return list(await asyncio.gather(*(run_candidate(task, c, tests, self.limits()) for c in candidates)))
 
 
-@register_component
+@register
 class TestsVerifier(Annotates, _RunsTests):
     """Run every candidate against the tests; score = fraction passed (a scorer and a selector)."""
 

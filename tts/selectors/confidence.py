@@ -8,7 +8,7 @@ which is larger when the mass sits on few tokens.
 
 Where it comes from: a candidate carries `metadata["self_certainty"]` (a float) or
 `metadata["logprobs"]` (the completion's per-token logprobs, with top_logprobs); see
-`with_self_certainty`. The generator must ask for logprobs (`logprobs=True, top_logprobs=5`).
+`Strategy.candidate`. The generator must ask for logprobs (`logprobs=True, top_logprobs=5`).
 
 When there are none (the backend returned no logprobs) this is a clear skip: `SelfCertainty`
 raises ConfigError saying so; `ConfidenceVote` does the same unless `fallback="majority"`, in
@@ -17,55 +17,17 @@ which case it votes unweighted and notes it in the chosen candidate's `metadata[
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from tts.context import RunContext
 from tts.errors import ConfigError
-from tts.records import Candidate, Completion, Task, TokenLogprob
-from tts.selectors.registry import Component, register_component
+from tts.records import Candidate, Task
+from tts.registry import Component, register
+from tts.selectors.certainty import NO_LOGPROBS, candidate_certainty
 from tts.selectors.vote import ScoreSelect, rank_by_answer
-
-NO_LOGPROBS = ("the backend returned no logprobs for these candidates; self-certainty needs them "
-               "(use a backend that returns logprobs, or another selector such as majority)")
-
-
-def _entries(tok: Any) -> list[float]:
-    top = tok.top_logprobs if isinstance(tok, TokenLogprob) else (tok or {}).get("top_logprobs")
-    out = []
-    for e in top or []:
-        lp = e.get("logprob") if isinstance(e, dict) else getattr(e, "logprob", None)
-        if lp is not None and math.isfinite(lp):
-            out.append(float(lp))
-    return out
-
-
-def self_certainty(logprobs: Sequence[TokenLogprob | dict] | None) -> float | None:
-    """Mean over tokens of KL(uniform over the top-k || p), or None when no token has top_logprobs."""
-    per_token = []
-    for tok in logprobs or []:
-        lps = _entries(tok)
-        if len(lps) >= 2:
-            per_token.append(-math.log(len(lps)) - sum(lps) / len(lps))
-    return sum(per_token) / len(per_token) if per_token else None
-
-
-def with_self_certainty(candidate: Candidate, completion: Completion) -> Candidate:
-    """`candidate` with `metadata["self_certainty"]` from the completion's logprobs (unchanged if none)."""
-    sc = self_certainty(completion.logprobs)
-    if sc is None:
-        return candidate
-    return candidate.model_copy(update={"metadata": {**candidate.metadata, "self_certainty": sc}})
-
-
-def candidate_certainty(c: Candidate) -> float | None:
-    sc = c.metadata.get("self_certainty")
-    if sc is not None:
-        return float(sc)
-    return self_certainty(c.metadata.get("logprobs"))
 
 
 def borda_weights(values: Sequence[float], p: float = 0.5) -> list[float]:
@@ -78,7 +40,7 @@ def borda_weights(values: Sequence[float], p: float = 0.5) -> list[float]:
     return out
 
 
-@register_component
+@register
 class SelfCertainty(ScoreSelect, Component):
     """Scorer (and top-k selector): each candidate's self-certainty. ConfigError without logprobs."""
 
@@ -91,7 +53,7 @@ class SelfCertainty(ScoreSelect, Component):
         return [float(v) for v in values]  # type: ignore[arg-type]
 
 
-@register_component
+@register
 class ConfidenceVote(Component):
     """Weighted vote where each candidate weighs its Borda weight by self-certainty rank."""
 

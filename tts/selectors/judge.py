@@ -18,7 +18,7 @@ from pydantic import Field
 from tts.context import RunContext
 from tts.prompts import render
 from tts.records import Candidate, Task
-from tts.selectors.registry import Component, register_component
+from tts.registry import Component, register
 from tts.selectors.vote import ScoreSelect
 from tts.summarizers.short import RATIONALE_TOKENS, rationale, summary_text, use_short_form
 
@@ -112,7 +112,7 @@ def _plain(candidate: Candidate) -> bool:
                                                    or s.final_patch or s.failure_modes or s.open_questions))
 
 
-@register_component
+@register
 class ListwiseJudge(_Judge):
     """Show the task and k numbered candidates; the judge names the best ("WINNER: i")."""
 
@@ -145,7 +145,7 @@ class ListwiseJudge(_Judge):
         return [order[pick], *order[:pick], *order[pick + 1:]][:k]
 
 
-@register_component
+@register
 class PointwiseJudge(ScoreSelect, _Judge):
     """Grade each candidate alone, `samples` times; its score is the mean valid grade (0..1).
     A candidate with no parseable grade scores 0."""

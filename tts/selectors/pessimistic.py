@@ -15,8 +15,8 @@ from pydantic import Field
 
 from tts.context import RunContext
 from tts.records import Candidate, Task
+from tts.registry import Component, register
 from tts.selectors.judge import PointwiseJudge
-from tts.selectors.registry import Component, register_component
 
 
 def pessimistic_scores(verdicts: dict[str, list[list[float | None]]], n: int, m: int,
@@ -32,7 +32,7 @@ def pessimistic_scores(verdicts: dict[str, list[list[float | None]]], n: int, m:
     return out
 
 
-@register_component
+@register
 class PessimisticVerification(Component):
     """Grade every candidate M times with a pointwise judge; pick the answer with the best
     pessimistic score. The returned candidates carry that score; the representative of an

@@ -30,9 +30,9 @@ from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.prompts import render
 from tts.records import Candidate, Task, TokenLogprob
+from tts.registry import register
 from tts.selectors.annotate import Annotates, with_meta
 from tts.selectors.judge import _Judge
-from tts.selectors.registry import register_component
 from tts.summarizers.render import clip
 
 NO_LOGPROBS = ("p-true with method='logprobs': the backend returned no logprobs; use method='auto' or 'sampled' "
@@ -82,7 +82,7 @@ def parse_verdict(text: str) -> bool | None:
     return _verdict_of_token(word)
 
 
-@register_component
+@register
 class PTrue(Annotates, _Judge):
     """Scorer (and top-k selector): the probability the model gives to "the proposed answer is True"."""
 

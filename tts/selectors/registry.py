@@ -1,67 +1,20 @@
-"""Selectors, scorers and summarizers described as data.
+"""Selectors, scorers and summarizers are registered in the one registry, `tts.registry`; these
+names stay importable from here."""
 
-Each concrete component is a frozen pydantic config with a `kind`; `@register_component` makes
-it reachable from spec files and the CLI. A strategy field that holds one uses `SelectorField`,
-`ScorerField` or `SummarizerField`: they accept an instance, a mapping with a `kind`, or a bare
-kind name (`"majority"`, `"rtv"`).
-"""
-
-from __future__ import annotations
-
-from typing import Annotated, Any
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializeAsAny
-
-from tts.errors import ConfigError
-
-_COMPONENTS: dict[str, type] = {}
+from tts.registry import Component, ScorerField, SelectorField, SummarizerField, build, find_class, kinds, register
 
 
-class Component(BaseModel):
-    """Base of every selector, scorer and summarizer config: frozen, no unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-    prompts: dict[str, str] = Field(default_factory=dict)
-    """Per-instance prompt overrides: template name -> other template name or literal Jinja text."""
-
-
-def register_component(cls: type) -> type:
-    """Class decorator: make a component reachable by its `kind`."""
-    _COMPONENTS[cls.model_fields["kind"].default] = cls
-    return cls
+def component_from_spec(spec: object, role: str | None = None) -> object:
+    """A component from an instance, a kind name, or a mapping with a `kind` (see `tts.registry.build`);
+    without a `role`, the first of selector, scorer, summarizer that has the kind."""
+    if role is None:
+        kind = spec if isinstance(spec, str) else spec.get("kind") if isinstance(spec, dict) else None
+        found = find_class(kind, ("selector", "scorer", "summarizer")) if isinstance(kind, str) else None
+        role = found[0] if found else "selector"
+    return build(role, spec)
 
 
-def _load_builtins() -> None:
-    # the packages import every built-in component module
-    import tts.selectors
-    import tts.summarizers  # noqa: F401
+register_component = register
 
-
-def component_kinds() -> list[str]:
-    _load_builtins()
-    return sorted(_COMPONENTS)
-
-
-def component_from_spec(spec: Any) -> Any:
-    """A component from an instance (passed through), a kind name, or a mapping with a `kind`."""
-    if isinstance(spec, BaseModel) or callable(getattr(spec, "select", None)) or callable(getattr(spec, "score", None)):
-        return spec
-    if isinstance(spec, str):
-        spec = {"kind": spec}
-    if not isinstance(spec, dict):
-        raise ConfigError(f"a selector spec must be a kind name or a mapping with a 'kind', got {type(spec).__name__}")
-    _load_builtins()
-    from tts.spec import build_from_spec
-
-    return build_from_spec(_COMPONENTS, spec, "selector")
-
-
-def _nested(value: Any) -> Any:
-    return component_from_spec(value) if isinstance(value, dict | str) else value
-
-
-# Types for config fields that hold a component (accept an instance, a mapping or a kind name).
-SelectorField = Annotated[SerializeAsAny[Any], BeforeValidator(_nested)]
-ScorerField = Annotated[SerializeAsAny[Any], BeforeValidator(_nested)]
-SummarizerField = Annotated[SerializeAsAny[Any], BeforeValidator(_nested)]
+__all__ = ["Component", "ScorerField", "SelectorField", "SummarizerField", "component_from_spec", "kinds",
+           "register_component"]

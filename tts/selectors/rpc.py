@@ -30,8 +30,8 @@ from pydantic import Field
 from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.records import Candidate, Task
+from tts.registry import Component, register
 from tts.selectors.annotate import with_meta
-from tts.selectors.registry import Component, register_component
 from tts.selectors.vote import rank_by_answer
 
 NO_LOGPROBS = ("rpc needs the logprobs of every candidate's tokens and the backend returned none; use a backend "
@@ -144,7 +144,7 @@ def rpc_weights(candidates: Sequence[Candidate], probs: Sequence[float], prune: 
     return weights, keep
 
 
-@register_component
+@register
 class RPC(Component):
     """Perplexity-consistency vote over the paths that survive reasoning pruning."""
 

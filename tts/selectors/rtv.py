@@ -14,6 +14,7 @@ so the trace shows the tree and the V votes of a group never share a cache entry
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from typing import Literal
 
@@ -21,9 +22,12 @@ from pydantic import Field, field_validator
 
 from tts.context import RunContext
 from tts.early_stop import check_early_stop, vote_in_waves
+from tts.errors import ConfigError
 from tts.records import Candidate, Record, Task
+from tts.registry import Component, SummarizerField, register
 from tts.selectors.judge import ListwiseJudge
-from tts.selectors.registry import Component, SummarizerField, register_component
+from tts.selectors.selection import Selection
+from tts.selectors.vote import vote
 from tts.summarizers.short import ShortSummarizer
 
 Decision = Literal["majority", "tie-rng", "tie-extra-vote", "no-valid-votes-rng", "bye"]
@@ -62,7 +66,39 @@ class Tournament(Record):
         }
 
 
-@register_component
+def bracket(order: list[Candidate], group_size: int, k: int) -> tuple[list[list[Candidate]], int]:
+    """One round's groups of the shuffled population `order`, and how many of them are contests:
+    only as many contests as it takes to reach `k` survivors (each group of g removes g-1), the
+    last one shrunk if it would remove too many; everyone else gets a bye (a group of one)."""
+    groups = [order[i:i + group_size] for i in range(0, len(order), group_size)]
+    excess = len(order) - k
+    contests = removed = 0
+    for g in groups:
+        if len(g) < 2 or removed >= excess:
+            break
+        contests += 1
+        removed += len(g) - 1
+    if removed > excess:
+        last = groups[contests - 1]
+        keep = len(last) - (removed - excess)
+        groups[contests - 1:contests] = [last[:keep]] + [[c] for c in last[keep:]]
+    return groups[:contests] + [[c] for g in groups[contests:] for c in g], contests
+
+
+def contest_winner(votes: list[int | None], size: int, rng: random.Random) -> tuple[int, Decision, list[int]]:
+    """The winning position of a contest of `size` from its votes (positions, None = invalid),
+    how it was decided, and the tied leaders (for an extra vote). Ties and no valid vote: `rng`."""
+    tally = Counter(v for v in votes if v is not None)
+    if not tally:
+        return rng.randrange(size), "no-valid-votes-rng", []
+    top = max(tally.values())
+    leaders = sorted(i for i in tally if tally[i] == top)
+    if len(leaders) == 1:
+        return leaders[0], "majority", leaders
+    return rng.choice(leaders), "tie-rng", leaders
+
+
+@register
 class RTV(Component):
     """Recursive Tournament Voting selector."""
 
@@ -90,6 +126,19 @@ class RTV(Component):
     def _valid_early_stop(cls, v: float | None) -> float | None:
         return check_early_stop(v)
 
+    async def decide(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> Selection:
+        tournament = await self.tournament(task, candidates, ctx, k)
+        return Selection(chosen=tournament.winners, candidates=candidates,
+                         metadata={"tournament": tournament.summary()})
+
+    def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        """Stopped mid-tournament: among the survivors of the last finished round (all candidates
+        before the first), the best-supported answer."""
+        where = ctx if ctx.path.rsplit("/", 1)[-1] == "rtv" else ctx.child("rtv")  # as `tournament`
+        survivors = list(where.kept("survivors") or candidates)
+        _, supporters = vote(survivors, ctx.rng("partial"))
+        return supporters[:1] or survivors[:1]
+
     async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
         """The `k` survivors (fewer only when there are fewer candidates). Survivors that arrived
         without a summary are returned with the summary the judge saw."""
@@ -98,7 +147,7 @@ class RTV(Component):
     async def tournament(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> Tournament:
         """Run the tournament and return the winners with a per-round record."""
         if k < 1:
-            raise ValueError("k must be at least 1")
+            raise ConfigError(f"rtv: select k must be at least 1, got {k}")
         if ctx.path.rsplit("/", 1)[-1] != "rtv":
             ctx = ctx.child("rtv")
         pop = list(await asyncio.gather(*(self._with_summary(task, c, ctx) for c in candidates)))
@@ -109,23 +158,7 @@ class RTV(Component):
             r = len(rounds) + 1
             order = list(pop)
             ctx.rng(f"r{r}/order").shuffle(order)
-            groups = [order[i:i + self.group_size] for i in range(0, len(order), self.group_size)]
-            # Only as many contests as it takes to reach k: the rest get byes (each group of g
-            # removes g-1), so select-K returns exactly K.
-            excess = len(pop) - k
-            contests = 0
-            removed = 0
-            for g in groups:
-                if len(g) > 1 and removed < excess:
-                    contests += 1
-                    removed += len(g) - 1
-                else:
-                    break
-            if removed > excess:  # the last contest would remove too many: shrink it
-                last = groups[contests - 1]
-                keep = len(last) - (removed - excess)
-                groups[contests - 1:contests] = [last[:keep]] + [[c] for c in last[keep:]]
-            groups = groups[:contests] + [[c] for g in groups[contests:] for c in g]
+            groups, contests = bracket(order, self.group_size, k)
             results = await asyncio.gather(*(
                 self._contest(task, g, ctx, r, j + 1) if j < contests else self._bye(g, ctx, r, j + 1)
                 for j, g in enumerate(groups)
@@ -172,24 +205,15 @@ class RTV(Component):
         # Votes are kept as positions in the group, so candidates with equal ids stay apart.
         votes, _ = await vote_in_waves(draw, self.votes, lambda v: (v, 1.0), early_stop=self.early_stop,
                                        wave=self.wave)
-        tally = Counter(v for v in votes if v is not None)
         rng = gctx.rng("tie")
-        if not tally:
-            win, how = rng.randrange(len(group)), "no-valid-votes-rng"
-        else:
-            top = max(tally.values())
-            leaders = sorted(i for i in tally if tally[i] == top)
-            if len(leaders) == 1:
-                win, how = leaders[0], "majority"
-            else:
-                win, how = rng.choice(leaders), "tie-rng"
-                if self.tie_break == "extra-vote":
-                    order = list(leaders)
-                    gctx.rng("tie/order").shuffle(order)
-                    pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=self.votes)
-                    votes.append(None if pick is None else order[pick])
-                    if pick is not None:
-                        win, how = order[pick], "tie-extra-vote"
+        win, how, leaders = contest_winner(votes, len(group), rng)
+        if how == "tie-rng" and self.tie_break == "extra-vote":
+            order = list(leaders)
+            gctx.rng("tie/order").shuffle(order)
+            pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=self.votes)
+            votes.append(None if pick is None else order[pick])
+            if pick is not None:
+                win, how = order[pick], "tie-extra-vote"
         ids = [c.id for c in group]
         named = [None if v is None else ids[v] for v in votes]
         return group[win], GroupRecord(path=gctx.path, members=ids, votes=named, winner=ids[win], decided_by=how)

@@ -27,7 +27,7 @@ from tts.answers import is_correct, normalize
 from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.records import Candidate, Task
-from tts.selectors.registry import Component, register_component
+from tts.registry import Component, register
 from tts.selectors.vote import ScoreSelect
 
 VerifyFn = Callable[[Task, Candidate], Any]
@@ -135,7 +135,7 @@ def load_function(ref: str) -> VerifyFn:
     return fn
 
 
-@register_component
+@register
 class Verifier(ScoreSelect, Component):
     """A programmatic check per candidate: a score in [0, 1] (True = 1), a filter, a selector."""
 

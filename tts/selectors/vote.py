@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
 
 from tts.context import RunContext
+from tts.early_stop import check_early_stop, vote_in_waves
 from tts.records import Candidate, Task
-from tts.selectors.registry import Component, ScorerField, register_component
+from tts.registry import Component, ScorerField, register
+from tts.selectors.certainty import confident, keeps
+from tts.selectors.selection import Draw, Selection
 
 
 def vote_tally(candidates: Sequence[Candidate], weight: Callable[[Candidate], float] | None = None) -> dict[str, float]:
@@ -31,10 +36,6 @@ def vote(candidates: Sequence[Candidate], rng: random.Random,
     leaders = sorted(a for a, w in tally.items() if w == top)
     winner = leaders[0] if len(leaders) == 1 else rng.choice(leaders)
     return winner, [c for c in candidates if c.answer == winner]
-
-
-def majority(candidates: Sequence[Candidate], rng: random.Random) -> tuple[str | None, list[Candidate]]:
-    return vote(candidates, rng)
 
 
 def rank_answers(candidates: Sequence[Candidate], rng: random.Random,
@@ -78,18 +79,89 @@ class ScoreSelect:
         return top_k_by_score(candidates, scores, ctx.rng(f"{self.kind}/ties"), k)  # type: ignore[attr-defined]
 
 
-@register_component
-class MajorityVote(Component):
+class _Vote(Component):
+    """A vote over normalized answers that can stop early (`tts.early_stop`) and can let only
+    the most self-certain candidates vote (DeepConf's filter, `tts.selectors.confidence`)."""
+
+    early_stop: float | None = None
+    """None: every candidate votes. 1.0: when drawing, stop as soon as the winner is certain (the
+    same answer as all N, fewer calls). p in (0.5, 1): stop when the leader is the all-N winner
+    with posterior probability >= p."""
+    wave: int | None = Field(None, ge=1)
+    """Candidates per wave with `early_stop` (None: the fewest that could end the vote)."""
+    confidence_keep: float | None = Field(None, gt=0, le=1)
+    """Keep only this fraction of the candidates, the most self-certain, for the vote (DeepConf's
+    filter: 0.1 "low", 0.9 "high"); needs logprobs. When drawing with `early_stop`, candidates
+    below the cut of the first wave are skipped as they arrive (DeepConf's online threshold)."""
+    names_its_context: ClassVar[bool] = True  # a vote makes no calls: it needs no context of its own
+
+    @field_validator("early_stop")
+    @classmethod
+    def _valid_early_stop(cls, v: float | None) -> float | None:
+        return check_early_stop(v)
+
+    def weight(self, c: Candidate) -> float:
+        return 1.0
+
+    @property
+    def weighed(self) -> Callable[[Candidate], float] | None:
+        return None
+
+    @property
+    def bound(self) -> float:
+        """The most one vote can weigh (the lossless rule relies on it)."""
+        return 1.0
+
+    async def weighted(self, task: Task, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        return candidates
+
+    async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
+        return (await self.decide(task, candidates, ctx, k)).chosen
+
+    async def decide(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> Selection:
+        candidates = await self.weighted(task, candidates, ctx)
+        voters, _ = confident(candidates, self.confidence_keep, None)
+        return self._tally(voters, candidates, ctx, k)
+
+    async def decide_drawing(self, task: Task, draw: Draw, n: int, ctx: RunContext, k: int = 1) -> Selection:
+        if self.early_stop is None:
+            return await self.decide(task, await draw(0, n), ctx, k)
+        cut: list[float | None] = []
+
+        def ballot(c: Candidate) -> tuple[str | None, float]:
+            if not keeps(c, cut[0]):
+                return None, 0.0
+            return c.answer, self.weight(c)
+
+        async def wave(start: int, count: int) -> list[Candidate]:
+            got = await self.weighted(task, await draw(start, count), ctx)
+            if not cut:  # the first wave sets the confidence cut
+                cut.append(confident(got, self.confidence_keep, None)[1])
+            return got
+
+        cands, stop = await vote_in_waves(wave, n, ballot, early_stop=self.early_stop, wave=self.wave,
+                                          max_weight=self.bound)
+        voters = [c for c in cands if keeps(c, cut[0] if cut else None)]
+        res = self._tally(voters, cands, ctx, k)
+        return res.model_copy(update={"metadata": {**res.metadata, "early_stop": stop.model_dump()}})
+
+    def _tally(self, voters: list[Candidate], candidates: list[Candidate], ctx: RunContext, k: int) -> Selection:
+        rng = ctx.rng("vote")
+        chosen = rank_by_answer(voters, rng, self.weighed)[:k]
+        answer = chosen[0].answer if chosen else None
+        return Selection(chosen=chosen, candidates=candidates, answer=answer,
+                         metadata={"votes": vote_tally(voters, self.weighed)})
+
+
+@register
+class MajorityVote(_Vote):
     """Group candidates by normalized answer; the most common answer wins; ties by the seeded RNG."""
 
     kind: Literal["majority"] = "majority"
 
-    async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
-        return rank_by_answer(candidates, ctx.rng("vote"))[:k]
 
-
-@register_component
-class WeightedVote(Component):
+@register
+class WeightedVote(_Vote):
     """Sum a per-candidate weight per answer; the heaviest answer wins; ties by the seeded RNG.
 
     The weight is the score from `scorer` when one is given (a verifier, a pointwise judge,
@@ -100,12 +172,23 @@ class WeightedVote(Component):
     """Scores candidates first; its scores are the weights."""
     weight_key: str | None = None
     """Read the weight from `candidate.metadata[weight_key]` instead of `candidate.score`."""
+    max_weight: float = Field(1.0, gt=0)
+    """The most one vote can weigh (scores of verifiers and judges are in 0..1). Lossless early
+    stop relies on it; a heavier vote switches it off."""
 
-    async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
-        if self.scorer is not None and candidates:
-            scores = await self.scorer.score(task, candidates, ctx.child("weights"))
-            candidates = [c.model_copy(update={"score": float(s)}) for c, s in zip(candidates, scores, strict=True)]
-        return rank_by_answer(candidates, ctx.rng("vote"), self.weight)[:k]
+    async def weighted(self, task: Task, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
+        if self.scorer is None or not candidates:
+            return candidates
+        scores = await self.scorer.score(task, candidates, ctx.child("weights"))
+        return [c.model_copy(update={"score": float(s)}) for c, s in zip(candidates, scores, strict=True)]
+
+    @property
+    def weighed(self) -> Callable[[Candidate], float] | None:
+        return self.weight
+
+    @property
+    def bound(self) -> float:
+        return self.max_weight
 
     def weight(self, c: Candidate) -> float:
         if self.weight_key is not None:

@@ -1,7 +1,8 @@
-"""Built-in strategies. Importing this package registers each with `tts.spec`."""
+"""Built-in strategies. Importing this package registers each in `tts.registry`."""
 
 from tts.strategies.best_of_n import BestOfN
 from tts.strategies.conjectures import ConjectureExtraction
+from tts.strategies.generate_select import GenerateSelect
 from tts.strategies.pdr import ParallelDistillRefine
 from tts.strategies.refine import SequentialRefinement
 from tts.strategies.rtv import TournamentVoting
@@ -9,5 +10,5 @@ from tts.strategies.self_consistency import SelfConsistency
 from tts.strategies.single import SingleSample
 from tts.strategies.solver_grader import SolverGrader
 
-__all__ = ["BestOfN", "ConjectureExtraction", "ParallelDistillRefine", "SelfConsistency", "SequentialRefinement",
-           "SingleSample", "SolverGrader", "TournamentVoting"]
+__all__ = ["BestOfN", "ConjectureExtraction", "GenerateSelect", "ParallelDistillRefine", "SelfConsistency",
+           "SequentialRefinement", "SingleSample", "SolverGrader", "TournamentVoting"]

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from tts.answers import check_format, extract_answer
 from tts.backend import Backend
 from tts.context import RunContext, SamplingDefaults
 from tts.records import Candidate, Completion, RunResult, Task
+from tts.registry import Config
+from tts.selectors.certainty import self_certainty
 
 
-class Strategy(BaseModel):
-    """Base class: subclass, add config fields, implement `solve`."""
+class Strategy(Config):
+    """Base class: subclass, give it a `kind` field (its one name), add config fields, implement
+    `solve`; `@register` makes it reachable from spec files and `tts run`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: ClassVar[str] = "strategy"
     answer_format: str = "auto"
     """How to pull the final answer out of a text: auto, last-number, boxed, answer-line, regex:..."""
     prompts: dict[str, str] = Field(default_factory=dict)
@@ -34,6 +34,11 @@ class Strategy(BaseModel):
     @classmethod
     def _valid_format(cls, v: str) -> str:
         return check_format(v)
+
+    @property
+    def name(self) -> str:
+        """The strategy's kind (its name in results, traces and context paths)."""
+        return getattr(self, "kind", None) or type(self).__name__
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         raise NotImplementedError
@@ -60,8 +65,6 @@ class Strategy(BaseModel):
     # -- helpers for subclasses ---------------------------------------------------------
     def candidate(self, comp: Completion, cid: str, **meta: Any) -> Candidate:
         if comp.logprobs:  # keep the confidence signal, not the logprobs themselves
-            from tts.selectors.confidence import self_certainty
-
             certainty = self_certainty(comp.logprobs)
             if certainty is not None:
                 meta["self_certainty"] = certainty

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -26,7 +26,7 @@ from tts.errors import ParseError
 from tts.grading import parse_grade
 from tts.prompts import render
 from tts.records import Message, Record, RunResult, Task
-from tts.spec import register
+from tts.registry import register
 from tts.strategies.solver_grader import Attempt, GradedSolving, _Counter, _fmt, rank, usage_by_role
 
 # A self-contained statement never points back at a context its solver will not see.
@@ -173,7 +173,6 @@ def parse_extraction(text: str) -> Extraction:
 class ConjectureExtraction(GradedSolving):
     """Solver-grader, then up to L loops of extract -> detached verification -> final solvers (§5)."""
 
-    name: ClassVar[str] = "conjecture-extraction"
     kind: Literal["conjecture-extraction"] = "conjecture-extraction"
     loops: int = Field(3, ge=0)
     """L: extraction loops after the solver-grader phase."""

@@ -25,7 +25,7 @@ to the final draft: a latency proxy).
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -33,9 +33,8 @@ from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.prompts import render
 from tts.records import Candidate, RunResult, Task
-from tts.selectors.registry import SelectorField
+from tts.registry import SelectorField, register
 from tts.selectors.vote import rank_by_answer
-from tts.spec import register
 from tts.strategies.base import Strategy
 from tts.strategies.workspace import (
     answer_instruction,
@@ -65,7 +64,6 @@ class _Workspace(BaseModel):
 
 @register
 class ParallelDistillRefine(Strategy):
-    name: ClassVar[str] = "pdr"
     kind: Literal["pdr"] = "pdr"
     drafts: int | list[int] = 8
     """Drafts per round: one number M (rounds 1..R-1 draw M, the last round 1), or the list M_1..M_R."""

@@ -11,15 +11,14 @@ task; a long one whole (within kappa) in the user message (`refine.j2`)."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from tts.context import RunContext
 from tts.prompts import render
 from tts.records import Candidate, RunResult, Task
-from tts.selectors.registry import ScorerField
-from tts.spec import register
+from tts.registry import ScorerField, register
 from tts.strategies.base import Strategy
 from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note
 from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_short_form
@@ -27,7 +26,6 @@ from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_s
 
 @register
 class SequentialRefinement(Strategy):
-    name: ClassVar[str] = "sequential-refinement"
     kind: Literal["sequential-refinement"] = "sequential-refinement"
     rounds: int = Field(3, ge=1)
     """Refine calls in all, the first draft included."""

@@ -1,96 +1,43 @@
 """Self-consistency: N samples in parallel, majority (or weighted) vote over normalized answers.
 
-With `early_stop` the N samples are drawn in waves and the vote ends as soon as more samples
-would not change its winner (1.0, lossless) or very probably would not (p < 1); see
-`tts.early_stop`. With `confidence_keep` only the most self-certain samples vote (DeepConf-style
-filter on the logprobs' self-certainty, `tts.selectors.confidence`)."""
+A preset of generate-then-select (`tts.strategies.generate_select`) whose selector is a vote
+(`tts.selectors.vote`). With `early_stop` the N samples are drawn in waves and the vote ends as
+soon as more samples would not change its winner (1.0, lossless) or very probably would not
+(p < 1); see `tts.early_stop`. With `confidence_keep` only the most self-certain samples vote
+(DeepConf-style filter on the logprobs' self-certainty, `tts.selectors.certainty`).
+
+Shortcut keywords, handed to the vote: `weighted_by` ("none" | "score": weight each vote by the
+candidate's score), `early_stop`, `wave`, `max_weight`, `confidence_keep`.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from tts.context import RunContext
-from tts.early_stop import check_early_stop, vote_in_waves
 from tts.errors import ConfigError
-from tts.records import Candidate, RunResult, Task
-from tts.selectors.confidence import NO_LOGPROBS, candidate_certainty
-from tts.selectors.vote import vote, vote_tally
-from tts.spec import StrategyField, register
-from tts.strategies.base import Strategy
-from tts.strategies.single import SingleSample
+from tts.registry import SelectorField, register
+from tts.selectors.vote import MajorityVote
+from tts.strategies.generate_select import GenerateSelect, preset_selector
 
 
 @register
-class SelfConsistency(Strategy):
-    name: ClassVar[str] = "self-consistency"
+class SelfConsistency(GenerateSelect):
     kind: Literal["self-consistency"] = "self-consistency"
-    n: int = Field(8, ge=1)
-    """Samples to draw (at most, with `early_stop`)."""
-    weighted_by: Literal["none", "score"] = "none"
-    """`score`: weight each vote by the candidate's score (set by the generator or a scorer)."""
-    generator: StrategyField = Field(default_factory=SingleSample)
-    """What produces each candidate; any strategy."""
-    early_stop: float | None = None
-    """None: draw all N. 1.0: stop as soon as the winner is certain (same answer as all N, fewer
-    calls). p in (0.5, 1): stop when the leader is the all-N winner with posterior probability >= p."""
-    wave: int | None = Field(None, ge=1)
-    """Samples per wave with `early_stop` (None: the fewest that could end the vote)."""
-    max_weight: float = Field(1.0, gt=0)
-    """With `weighted_by="score"`: the most one vote can weigh (scores of verifiers and judges are
-    in 0..1). Lossless early stop relies on it; a heavier vote switches it off."""
-    confidence_keep: float | None = Field(None, gt=0, le=1)
-    """Keep only this fraction of the samples drawn, the most self-certain, for the vote (DeepConf's
-    filter: 0.1 "low", 0.9 "high"); needs logprobs. With `early_stop`, samples below the cut of the
-    first wave are skipped as they arrive (DeepConf's online threshold)."""
+    selector: SelectorField = Field(default_factory=MajorityVote)
+    """The vote: `majority` or `weighted-vote` (with its early stop and confidence filter)."""
 
-    @field_validator("early_stop")
+    shortcuts: ClassVar[tuple[str, ...]] = ("weighted_by", "early_stop", "wave", "max_weight", "confidence_keep")
+    select_context: ClassVar[str | None] = None
+
     @classmethod
-    def _valid_early_stop(cls, v: float | None) -> float | None:
-        return check_early_stop(v)
-
-    async def solve(self, task: Task, ctx: RunContext) -> RunResult:
-        weight = (lambda c: c.score or 0.0) if self.weighted_by == "score" else None
-        meta: dict = {}
-        if self.early_stop is None:
-            cands = await self.generator.generate(task, ctx, self.n)
-            voters = self._confident(cands, None)[0]
-        else:
-            cut: list[float | None] = []
-
-            def ballot(c: Candidate) -> tuple[str | None, float]:
-                if self.confidence_keep is not None and not self._keeps(c, cut[0]):
-                    return None, 0.0
-                return c.answer, 1.0 if weight is None else float(weight(c))
-
-            async def draw(start: int, count: int) -> list[Candidate]:
-                got = await self.generator.generate(task, ctx, count, start=start)
-                if not cut:  # the first wave sets the confidence cut
-                    cut.append(self._confident(got, None)[1])
-                return got
-
-            cands, stop = await vote_in_waves(draw, self.n, ballot, early_stop=self.early_stop, wave=self.wave,
-                                              max_weight=self.max_weight if weight else 1.0)
-            voters = [c for c in cands if self.confidence_keep is None or self._keeps(c, cut[0])]
-            meta["early_stop"] = stop.model_dump()
-        answer, supporters = vote(voters, ctx.rng("vote"), weight)
-        res = self.result(task, ctx, supporters[:1], cands, votes=vote_tally(voters, weight), **meta)
-        return res.model_copy(update={"answer": answer})
-
-    def _confident(self, cands: list[Candidate], cut: float | None) -> tuple[list[Candidate], float | None]:
-        """The candidates that vote under `confidence_keep`, and the self-certainty cut used."""
-        if self.confidence_keep is None or not cands:
-            return cands, None
-        values = [candidate_certainty(c) for c in cands]
-        if any(v is None for v in values):
-            raise ConfigError(f"self-consistency confidence_keep: {NO_LOGPROBS}")
-        if cut is None:
-            ranked = sorted((float(v) for v in values), reverse=True)  # type: ignore[arg-type]
-            cut = ranked[max(0, min(len(ranked), round(self.confidence_keep * len(ranked))) - 1)]
-        return [c for c in cands if self._keeps(c, cut)], cut
-
-    @staticmethod
-    def _keeps(c: Candidate, cut: float | None) -> bool:
-        v = candidate_certainty(c)
-        return cut is None or (v is not None and v >= cut)
+    def selector_from(cls, given: dict[str, Any], selector: Any) -> Any:
+        weighted_by = given.pop("weighted_by", "none")
+        if weighted_by not in ("none", "score"):
+            raise ConfigError(f"self-consistency: field 'weighted_by': {weighted_by!r} is not allowed "
+                              f"(allowed: 'none', 'score')")
+        if weighted_by == "none":
+            given.pop("max_weight", None)  # only a weighted vote has a weight to bound
+            return preset_selector("majority", {}, given, selector)
+        return preset_selector("weighted-vote", {}, given, selector)

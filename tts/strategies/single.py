@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from tts.context import RunContext
 from tts.records import Candidate, RunResult, Task
-from tts.spec import register
+from tts.registry import register
 from tts.strategies.base import Strategy
 
 
 @register
 class SingleSample(Strategy):
-    name: ClassVar[str] = "single"
     kind: Literal["single"] = "single"
     n_per_request: int | None = Field(None, ge=1)
     """When drawing several samples: samples per request (`n=K` on the wire where the backend

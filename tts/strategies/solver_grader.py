@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,7 +23,7 @@ from tts.context import RunContext
 from tts.grading import Grade, GradeFormat, feedback_of, parse_grade
 from tts.prompts import render
 from tts.records import CallRecord, Candidate, Message, Record, RunResult, Task
-from tts.spec import register
+from tts.registry import register
 from tts.strategies.base import Strategy
 
 
@@ -209,7 +209,6 @@ class GradedSolving(Strategy):
 class SolverGrader(GradedSolving):
     """S solvers with strict graders, k-grader confirmation and R feedback rounds (§4)."""
 
-    name: ClassVar[str] = "solver-grader"
     kind: Literal["solver-grader"] = "solver-grader"
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:

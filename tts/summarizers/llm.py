@@ -19,7 +19,7 @@ from tts.context import RunContext
 from tts.errors import ParseError
 from tts.prompts import render
 from tts.records import Candidate, Message, Task, TrajectorySummary, Usage
-from tts.selectors.registry import Component, register_component
+from tts.registry import Component, register
 from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip, render_summary
 from tts.summarizers.short import ShortSummarizer
 
@@ -68,7 +68,7 @@ def _squash(s: str) -> str:
     return re.sub(r"\s+", " ", s).strip()
 
 
-@register_component
+@register
 class LLMSummarizer(Component):
     """Summarize an attempt with a model call (`use="summarizer"`, else the default backend)."""
 

@@ -12,11 +12,11 @@ from pydantic import Field, field_validator
 from tts.answers import check_format, extract_answer, normalize
 from tts.context import RunContext
 from tts.records import Candidate, Evidence, Task, TrajectorySummary
-from tts.selectors.registry import Component, register_component
+from tts.registry import Component, register
 from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip, render_summary
 
 
-@register_component
+@register
 class ShortSummarizer(Component):
     """No model call. `final_answer` from the candidate (or extracted from its text), the start of
     the text as `approach`, its last non-empty lines quoted as evidence; bounded to `max_tokens`."""
