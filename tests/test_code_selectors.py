@@ -267,7 +267,7 @@ def test_parse_tests_keeps_distinct_one_line_asserts_on_the_entry_point():
 
 async def test_test_generator_merges_samples_and_caps():
     be = ScriptedBackend(["assert f(1) == 1\nassert f(2) == 2", "assert f(2) == 2\nassert f(3) == 3"])
-    tests = await TestGenerator(samples=2, max_tests=3).generate(
+    tests = await TestGenerator(samples=2, max_tests=3).write_tests(
         Task(id="x", prompt="f", metadata={"entry_point": "f", "tests": []}), ctx_for(be))
     assert tests == ["assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3"]
     assert sorted(r.sample_index for r in be.requests) == [0, 1]

@@ -1,13 +1,11 @@
 """tts: test-time scaling strategies over any chat-completion backend.
 
 Importing this package has no side effects: no prints, files, network or environment changes.
-Heavy modules (litellm, aiohttp, rich) load only when first used.
+Heavy modules (litellm, aiohttp, rich) load only when first used. The agentic layer (SWE-bench,
+Terminal-Bench: `AgenticPDR`, `MiniSweAgentRunner`, ...) is `tts.swe`, outside this namespace.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
+from importlib import import_module as _import_module
 
 __version__ = "0.1.0"
 
@@ -17,8 +15,9 @@ _EXPORTS: dict[str, str] = {
     "Message": "tts.records", "Usage": "tts.records", "Completion": "tts.records", "Task": "tts.records",
     "Candidate": "tts.records", "Trajectory": "tts.records", "TrajectorySummary": "tts.records",
     "RunResult": "tts.records", "CallRecord": "tts.records", "Evidence": "tts.records", "Step": "tts.records",
-    # the seam
-    "Backend": "tts.backend", "ChatRequest": "tts.backend",
+    # the contracts and the seam
+    "Backend": "tts.contracts", "ChatRequest": "tts.backend", "AgentRunner": "tts.contracts",
+    "TestWriter": "tts.contracts",
     "RunContext": "tts.context", "SamplingDefaults": "tts.context",
     # running
     "run_task": "tts.run", "run_many": "tts.run", "run_sync": "tts.run",
@@ -35,7 +34,9 @@ _EXPORTS: dict[str, str] = {
     "MalformedResponse": "tts.errors", "AuthError": "tts.errors", "BudgetExceeded": "tts.errors",
     "ParseError": "tts.errors",
     # strategies
+    "register": "tts.registry", "load_plugin": "tts.registry",
     "Strategy": "tts.strategies.base", "SingleSample": "tts.strategies.single",
+    "GenerateSelect": "tts.strategies.generate_select",
     "SelfConsistency": "tts.strategies.self_consistency",
     "BestOfN": "tts.strategies.best_of_n", "ParallelDistillRefine": "tts.strategies.pdr",
     "SequentialRefinement": "tts.strategies.refine", "TournamentVoting": "tts.strategies.rtv",
@@ -47,7 +48,8 @@ _EXPORTS: dict[str, str] = {
     # answers
     "extract_answer": "tts.answers", "is_correct": "tts.answers",
     # selectors and summarizers
-    "Selector": "tts.selectors.base", "Scorer": "tts.selectors.base", "Summarizer": "tts.selectors.base",
+    "Selector": "tts.contracts", "Scorer": "tts.contracts", "Summarizer": "tts.contracts",
+    "Selection": "tts.selectors.selection", "TopScore": "tts.selectors.annotate",
     "MajorityVote": "tts.selectors.vote", "WeightedVote": "tts.selectors.vote",
     "ListwiseJudge": "tts.selectors.judge", "PointwiseJudge": "tts.selectors.judge",
     "Verifier": "tts.selectors.verifier", "RTV": "tts.selectors.rtv",
@@ -58,22 +60,20 @@ _EXPORTS: dict[str, str] = {
     "run_tests": "tts.code_exec", "humaneval_tasks": "tts.humaneval",
     "ShortSummarizer": "tts.summarizers.short", "LLMSummarizer": "tts.summarizers.llm",
     "render_summary": "tts.summarizers.render",
-    # agentic (SWE-bench, Terminal-Bench): the `swe` extra
-    "AgenticPDR": "tts.swe.pipeline", "SWEResult": "tts.swe.pipeline", "run_instances": "tts.swe.pipeline",
-    "SWEInstance": "tts.swe.instance", "load_instances": "tts.swe.instance",
-    "MiniSweAgentRunner": "tts.swe.runners", "ReplayRunner": "tts.swe.runners", "ScriptedRunner": "tts.swe.runners",
-    "AgentRunner": "tts.swe.runners", "LLMTrajectorySummary": "tts.swe.summarize",
-    "RuleTrajectorySummary": "tts.swe.summarize", "read_trajectory": "tts.swe.readers",
+    # backend wrappers and the scripted fake (tests, docs, offline notebooks)
+    "AccountingBackend": "tts.wrappers.accounting", "CacheBackend": "tts.wrappers.cache",
+    "RetryBackend": "tts.wrappers.retry", "ThrottleBackend": "tts.wrappers.throttle",
+    "stack_wrappers": "tts.build", "ScriptedBackend": "tts.testing",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'tts' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value = getattr(_import_module(module), name)
     globals()[name] = value
     return value
 

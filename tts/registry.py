@@ -99,12 +99,30 @@ def register(cls: type) -> type:
 
 
 def load_plugin(module: str) -> None:
-    """Import a module that registers components (`tts run --plugin mymod`)."""
+    """Import a module that registers components (`tts --plugin mymod run ...`): a module name
+    (looked up on sys.path and in the current directory) or a path to a .py file."""
+    import sys
+    from pathlib import Path
+
+    _load()  # the built-ins first, so a plugin's kind that clashes with one is reported
     try:
+        if module.endswith(".py") or "/" in module:
+            path = Path(module)
+            if not path.is_file():
+                raise ConfigError(f"plugin file {module!r} does not exist")
+            from importlib.util import module_from_spec, spec_from_file_location
+
+            spec = spec_from_file_location(f"tts_plugin_{path.stem}", path)
+            loaded = module_from_spec(spec)  # type: ignore[arg-type]
+            sys.modules[spec.name] = loaded  # type: ignore[union-attr]
+            spec.loader.exec_module(loaded)  # type: ignore[union-attr]
+            return
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.append(str(Path.cwd()))
         import_module(module)
     except ImportError as exc:
         raise ConfigError(f"cannot import plugin module {module!r}: {exc}; check the name and that it is "
-                          f"on PYTHONPATH") from None
+                          f"on PYTHONPATH or in the current directory") from None
 
 
 def _load() -> None:

@@ -67,6 +67,11 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="tts", description="Test-time scaling strategies over any chat model.")
     parser.add_argument("--version", action="version", version=f"tts {__import__('tts').__version__}")
+    parser.add_argument("--plugin", action="append", metavar="MODULE",
+                        help="import a module (or a .py file) that registers strategies or selectors with "
+                        "tts.register, so --strategy/--selector and spec files can name them; repeatable, "
+                        "allowed anywhere on the command line (also: the TTS_PLUGINS variable, "
+                        "comma-separated, and the 'tts.plugins' entry point group)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name in SUBCOMMANDS:
         try:
@@ -79,7 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the plugin modules named by --plugin anywhere in `argv`, plus TTS_PLUGINS; the rest of argv).
+    They are loaded before the parser is built, since their strategies add flags to it."""
+    import os
+
+    plugins = [p for p in os.environ.get("TTS_PLUGINS", "").split(",") if p.strip()]
+    rest: list[str] = []
+    it = iter(argv)
+    for word in it:
+        if word == "--plugin":
+            value = next(it, None)
+            if value is None:
+                rest.append(word)  # let argparse report the missing value
+                break
+            plugins.append(value)
+        elif word.startswith("--plugin="):
+            plugins.append(word.split("=", 1)[1])
+        else:
+            rest.append(word)
+    return plugins, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    plugins, argv = split_plugins(list(sys.argv[1:] if argv is None else argv))
+    try:
+        from tts.registry import load_plugin
+
+        for plugin in plugins:
+            load_plugin(plugin.strip())
+    except UsageError as exc:
+        print(f"tts: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
