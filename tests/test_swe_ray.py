@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'tts[ray]')")
+pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'tts-scaling[ray]')")
 
 from tts.records import Trajectory
 from tts.swe.eval_tasks import evaluate_on

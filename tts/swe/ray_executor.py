@@ -1,4 +1,4 @@
-"""Rollouts and evaluations as Ray tasks, anywhere on a Ray cluster (`pip install 'tts[ray]'`).
+"""Rollouts and evaluations as Ray tasks, anywhere on a Ray cluster (`pip install 'tts-scaling[ray]'`).
 
     async with RayExecutor("auto", rollout_cpus=1, rollout_resources={"docker": 1}) as ex:
         results = await run_instances(strategy, rows, runner, backend, executor=ex, rundir="runs/x")
@@ -41,7 +41,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise MissingDependency("--executor ray needs Ray: pip install 'tts[ray]'") from None
+        raise MissingDependency("--executor ray needs Ray: pip install 'tts-scaling[ray]'") from None
     return ray
 
 
