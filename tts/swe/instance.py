@@ -149,7 +149,8 @@ def load_instances(dataset: str, split: str = "test", ids: list[str] | None = No
         except ImportError:
             from tts.errors import MissingDependency
 
-            raise MissingDependency("loading a hub dataset needs the swe extra: pip install 'tts-scaling[swe]'") from None
+            raise MissingDependency("loading a hub dataset needs the swe extra: "
+                                    "pip install 'tts-scaling[swe]'") from None
         try:
             rows = [SWEInstance.from_row(dict(r)) for r in load_dataset(name, split=split)]
         except Exception as exc:  # the hub client raises many unrelated types

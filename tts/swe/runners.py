@@ -78,7 +78,8 @@ def import_minisweagent() -> Any:
             import minisweagent.environments
             import minisweagent.models
         except ImportError:
-            raise MissingDependency("the mini-swe-agent runner needs the swe extra: pip install 'tts-scaling[swe]'") from None
+            raise MissingDependency("the mini-swe-agent runner needs the swe extra: "
+                                    "pip install 'tts-scaling[swe]'") from None
         finally:
             _restore_environ(before)
         return minisweagent
