@@ -143,3 +143,16 @@ def test_name_is_the_kind_everywhere():
 
     for kind in kinds("strategy"):
         assert strategy_class(kind)().name == kind
+
+
+async def test_a_bad_check_expression_fails_its_task_not_the_run():
+    from tts.testing import ScriptedBackend
+
+    tasks = [tts.Task(id="good", prompt="an even number", metadata={"check": "answer % 2 == 0"}),
+             tts.Task(id="bad", prompt="an even number", metadata={"check": "answer %% 2"})]
+    strategy = tts.BestOfN(n=2, scorer=tts.Verifier(check="check"))
+    results = await tts.run_many(strategy, tasks, ScriptedBackend(["ANSWER: 4"]))
+    by_id = {r.task_id: r for r in results}
+    assert by_id["good"].status == "ok" and by_id["good"].answer == "4"
+    assert by_id["bad"].status == "error" and "task 'bad': bad check expression" in by_id["bad"].error
+    assert by_id["bad"].usage.calls == 2  # the samples drawn before the check failed are counted

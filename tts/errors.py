@@ -3,6 +3,8 @@
     TTSError
     ├── UsageError              a user mistake: bad config, bad task file, missing key (CLI exit 2)
     │   ├── ConfigError         a config/spec field is wrong (names the field and allowed values)
+    │   │   └── TaskDataError   one task's own data cannot serve what was configured (a bad check
+    │   │                       expression, no reference answer): fails that task, not the run
     │   ├── TaskFileError       a task file line is malformed (names file and line)
     │   ├── MissingDependency   an optional extra is not installed (names the pip command)
     │   └── RequestError        a request to `tts serve` cannot be served as sent (HTTP 4xx)
@@ -38,6 +40,11 @@ class ConfigError(UsageError):
 
 class TaskFileError(UsageError):
     pass
+
+
+class TaskDataError(ConfigError):
+    """One task's data is wrong for what was asked of it; `run_task` fails that task (status
+    "error", the message in `error`) and the other tasks go on."""
 
 
 class MissingDependency(UsageError):

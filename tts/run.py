@@ -11,7 +11,7 @@ from tts.answers import is_correct
 from tts.backend import Backend
 from tts.code_tasks import is_code_task, passes_task_tests
 from tts.context import RunContext, SamplingDefaults
-from tts.errors import BackendError, BudgetExceeded, ConfigError
+from tts.errors import BackendError, BudgetExceeded, ConfigError, TaskDataError
 from tts.records import CallRecord, RunResult, RunStatus, Task
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ async def run_task(
     except BudgetExceeded as exc:
         status, error, budget = "budget_exceeded", str(exc), exc
     except BackendError as exc:
+        status, error = "error", f"{type(exc).__name__}: {exc}"
+    except TaskDataError as exc:  # this task's own data: fail it, not the run
         status, error = "error", f"{type(exc).__name__}: {exc}"
     except _Stopped as exc:
         status, error = exc.status, exc.message

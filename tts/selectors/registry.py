@@ -6,10 +6,10 @@ from tts.registry import Component, ScorerField, SelectorField, SummarizerField,
 
 def component_from_spec(spec: object, role: str | None = None) -> object:
     """A component from an instance, a kind name, or a mapping with a `kind` (see `tts.registry.build`);
-    without a `role`, the first of selector, scorer, summarizer that has the kind."""
+    without a `role`, the first of selector, scorer, summarizer, test-writer that has the kind."""
     if role is None:
         kind = spec if isinstance(spec, str) else spec.get("kind") if isinstance(spec, dict) else None
-        found = find_class(kind, ("selector", "scorer", "summarizer")) if isinstance(kind, str) else None
+        found = find_class(kind, ("selector", "scorer", "summarizer", "test-writer")) if isinstance(kind, str) else None
         role = found[0] if found else "selector"
     return build(role, spec)
 

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from tts.answers import is_correct, normalize
 from tts.context import RunContext
-from tts.errors import ConfigError
+from tts.errors import ConfigError, TaskDataError
 from tts.records import Candidate, Task
 from tts.registry import Component, register
 from tts.selectors.vote import ScoreSelect
@@ -196,15 +196,15 @@ class Verifier(ScoreSelect, Component):
 def _check_answer(task: Task, candidate: Candidate) -> bool:
     expected = task.metadata.get("expected", task.answer)
     if expected is None:
-        raise ConfigError(f"task {task.id!r} has no expected answer ('answer' or metadata 'expected')")
+        raise TaskDataError(f"task {task.id!r} has no expected answer ('answer' or metadata 'expected')")
     return bool(is_correct(candidate.answer, str(expected)))
 
 
 def _check_field(task: Task, candidate: Candidate) -> bool:
     expression = task.metadata.get("check")
     if not isinstance(expression, str):
-        raise ConfigError(f"task {task.id!r} has no 'check' expression in its metadata")
+        raise TaskDataError(f"task {task.id!r} has no 'check' expression in its metadata")
     try:
         return check_expression(expression, candidate.answer)
     except CheckError as exc:
-        raise ConfigError(f"task {task.id!r}: bad check expression {expression!r}: {exc}") from None
+        raise TaskDataError(f"task {task.id!r}: bad check expression {expression!r}: {exc}") from None
