@@ -78,8 +78,8 @@ def _strategy(*flags):
 
 def test_selector_and_verifier_flags_build_the_components():
     s = _strategy("--strategy", "best-of-n", "--n", "4", "--selector", "b4")
-    assert s.selector.kind == "b4" and s.scorer is None
-    assert _strategy("--strategy", "best-of-n", "--verifier", "tests").scorer.kind == "tests"
+    assert s.selector.kind == "b4"  # the one selector field (best-of-n is generate-then-select)
+    assert _strategy("--strategy", "best-of-n", "--verifier", "tests").selector.scorer.kind == "tests"
     assert _strategy("--strategy", "best-of-n", "--selector", "rpc").selector.kind == "rpc"
     assert _strategy("--strategy", "best-of-n", "--selector", "p-true").selector.kind == "p-true"
 

@@ -28,7 +28,8 @@ _EXPORTS: dict[str, str] = {
     "Comparison": "tts.experiments.table", "expand_grid": "tts.experiments.grid",
     # errors
     "TTSError": "tts.errors", "UsageError": "tts.errors", "ConfigError": "tts.errors",
-    "TaskFileError": "tts.errors", "TaskDataError": "tts.errors", "MissingDependency": "tts.errors", "BackendError": "tts.errors",
+    "TaskFileError": "tts.errors", "TaskDataError": "tts.errors", "MissingDependency": "tts.errors",
+    "BackendError": "tts.errors",
     "TransientError": "tts.errors", "PermanentError": "tts.errors", "RateLimited": "tts.errors",
     "ServerError": "tts.errors", "CallTimeout": "tts.errors", "ConnectionFailed": "tts.errors",
     "MalformedResponse": "tts.errors", "AuthError": "tts.errors", "BudgetExceeded": "tts.errors",

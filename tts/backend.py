@@ -81,7 +81,7 @@ def require_namespace(backend: object) -> str:
 
 
 class BackendWrapper:
-    """Base for wrappers: holds the inner backend and forwards `aclose` and `describe`."""
+    """Base for wrappers: holds the inner backend, forwards `complete` and `aclose`, and finds a layer (`find`)."""
 
     def __init__(self, inner: Backend) -> None:
         self.inner = inner

@@ -18,7 +18,7 @@ The stack, outside in:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tts.backend import Backend, BackendWrapper, require_namespace
 from tts.errors import ConfigError
@@ -46,70 +46,79 @@ def make_base_backend(model: str, *, backend: str = "litellm", api_base: str | N
     return LiteLLMBackend(model, api_base=api_base, api_key=api_key, timeout=timeout)
 
 
-def make_backend(
-    model: str,
-    *,
-    backend: str = "litellm",
-    api_base: str | None = None,
-    api_key: str | None = None,
-    cache_dir: str | Path | None = None,
-    retries: int = 8,
-    timeout: float | None = 120.0,
-    concurrency: int = 64,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    max_calls: int | None = None,
-    max_tokens_total: int | None = None,
-    max_cost: float | None = None,
-    share_budget_with: Backend | None = None,
-) -> Backend:
+class StackOptions(TypedDict, total=False):
+    """The wrappers' options, shared by `make_backend` and `stack_wrappers` (defaults in `STACK_DEFAULTS`)."""
+
+    cache_dir: str | Path | None
+    """diskcache directory; None: no cache."""
+    retries: int
+    """How many times a failed call is tried again (0: never)."""
+    timeout: float | None
+    """Per attempt, in seconds, counted from when the request is sent."""
+    concurrency: int
+    """Calls in flight at most."""
+    rpm: float | None
+    tpm: float | None
+    max_calls: int | None
+    max_tokens_total: int | None
+    max_cost: float | None
+    """Hard caps: reaching one raises BudgetExceeded (with the partial result)."""
+    pricing: bool
+    """Look up the USD cost of each call (litellm's price list)."""
+    share_budget_with: Backend | None
+    """Another backend from `make_backend` (e.g. the solver's, when this is a separate judge model)
+    whose caps this one also obeys and whose totals it adds to, so the run has one budget."""
+
+
+STACK_DEFAULTS: dict[str, Any] = {
+    "cache_dir": None, "retries": 8, "timeout": 120.0, "concurrency": 64, "rpm": None, "tpm": None,
+    "max_calls": None, "max_tokens_total": None, "max_cost": None, "pricing": True, "share_budget_with": None,
+}
+
+
+def make_backend(model: str, *, backend: str = "litellm", api_base: str | None = None, api_key: str | None = None,
+                 **options: Unpack[StackOptions]) -> Backend:
     """A backend for `model` with cache (when `cache_dir` is given), retries, throttle and accounting.
 
     `model="local"` is the embedded SmolLM2 server, started on first use. `backend="openai"` is the
     lean aiohttp client for an OpenAI-compatible server at `api_base`; `"litellm"` takes any litellm
-    model string. `retries` is how many times a failed call is tried again (0: never); `timeout` is
-    per attempt, in seconds, counted from when the request is sent. Find a layer with `.find()`,
-    e.g. `make_backend(...).find(AccountingBackend).usage`. `share_budget_with`: another backend
-    from `make_backend` (e.g. the solver's, when this is a separate judge model) whose caps this one
-    also obeys and whose totals it adds to, so the run has one budget.
+    model string. The wrappers' options are `StackOptions` (retries=8, timeout=120, concurrency=64,
+    caps off, no cache by default). Find a layer with `.find()`, e.g.
+    `make_backend(...).find(AccountingBackend).usage`.
     """
-    if retries < 0:
-        raise ConfigError(f"retries must be 0 or more, not {retries}")
-    if concurrency < 1:
-        raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
-    base = make_base_backend(model, backend=backend, api_base=api_base, api_key=api_key, timeout=timeout)
-    return stack_wrappers(base, cache_dir=cache_dir, retries=retries, timeout=timeout, concurrency=concurrency,
-                          rpm=rpm, tpm=tpm, max_calls=max_calls, max_tokens_total=max_tokens_total, max_cost=max_cost,
-                          share_budget_with=share_budget_with)
+    opts = stack_options(options)
+    base = make_base_backend(model, backend=backend, api_base=api_base, api_key=api_key, timeout=opts["timeout"])
+    return stack_wrappers(base, **options)
 
 
-def stack_wrappers(
-    base: Backend,
-    *,
-    cache_dir: str | Path | None = None,
-    retries: int = 8,
-    timeout: float | None = 120.0,
-    concurrency: int = 64,
-    rpm: float | None = None,
-    tpm: float | None = None,
-    max_calls: int | None = None,
-    max_tokens_total: int | None = None,
-    max_cost: float | None = None,
-    pricing: bool = True,
-    share_budget_with: Backend | None = None,
-) -> Backend:
+def stack_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` over the defaults, checked: ConfigError naming an unknown or bad option."""
+    unknown = sorted(set(options) - set(STACK_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown backend option {unknown[0]!r}; allowed: {', '.join(STACK_DEFAULTS)}")
+    opts = {**STACK_DEFAULTS, **options}
+    if opts["retries"] < 0:
+        raise ConfigError(f"retries must be 0 or more, not {opts['retries']}")
+    if opts["concurrency"] < 1:
+        raise ConfigError(f"concurrency must be at least 1, not {opts['concurrency']}")
+    return opts
+
+
+def stack_wrappers(base: Backend, **options: Unpack[StackOptions]) -> Backend:
     """The wrappers of `make_backend` around a backend of your own (order: see the module docstring)."""
     from tts.wrappers.accounting import AccountingBackend
     from tts.wrappers.cache import CacheBackend
     from tts.wrappers.retry import RetryBackend
     from tts.wrappers.throttle import ThrottleBackend
 
+    o = stack_options(dict(options))
     require_namespace(base)  # part of the contract: the cache keys on it, now or when one is added
-    shared = share_budget_with.find(AccountingBackend) if isinstance(share_budget_with, BackendWrapper) else None
-    accounting = AccountingBackend(base, max_calls=max_calls, max_tokens=max_tokens_total, max_cost_usd=max_cost,
-                                   pricing=pricing, shared=shared)
-    stack: Any = ThrottleBackend(accounting, concurrency=concurrency, rpm=rpm, tpm=tpm)
-    stack = RetryBackend(stack, max_attempts=retries + 1, timeout=timeout)
-    if cache_dir is not None:
-        stack = CacheBackend(stack, cache_dir, on_hit=accounting.record)
+    share = o["share_budget_with"]
+    shared = share.find(AccountingBackend) if isinstance(share, BackendWrapper) else None
+    accounting = AccountingBackend(base, max_calls=o["max_calls"], max_tokens=o["max_tokens_total"],
+                                   max_cost_usd=o["max_cost"], pricing=o["pricing"], shared=shared)
+    stack: Any = ThrottleBackend(accounting, concurrency=o["concurrency"], rpm=o["rpm"], tpm=o["tpm"])
+    stack = RetryBackend(stack, max_attempts=o["retries"] + 1, timeout=o["timeout"])
+    if o["cache_dir"] is not None:
+        stack = CacheBackend(stack, o["cache_dir"], on_hit=accounting.record)
     return stack

@@ -205,8 +205,10 @@ def _contest_flags(given: dict[str, Any], rtv: bool) -> dict[str, Any]:
 def _selector_flag(name: str, kind: str, fields: dict, spec: dict[str, Any], unused, distill: str | None) -> None:
     """--selector KIND: the strategy's `selector` field (validated now: an unknown kind is one line)."""
     from tts.selectors.registry import component_from_spec
+    from tts.spec import strategy_class
 
-    if "selector" not in fields:
+    allowed = getattr(strategy_class(kind), "selector_kinds", None)
+    if "selector" not in fields or (allowed is not None and name not in allowed):
         raise unused("selector")
     if "selector" in spec:
         raise ConfigError("give either --selector or --group-size/--votes/--verifier for the pdr top-k selector")

@@ -62,6 +62,18 @@ class _Workspace(BaseModel):
     """Built from drafts in short form (the drafts' templates then put it in a system note)."""
 
 
+def extend_chains(chains: list[int], drafts: list[Candidate], workspaces: list[_Workspace]) -> list[int]:
+    """B_seq bookkeeping (algorithms.md §2): the longest chain of tokens ending in each new draft
+    is its own tokens, plus its workspace's (the distill call that built it), plus the longest
+    chain among the previous round's drafts that workspace was built from. Draft i reads
+    workspace i mod len(workspaces)."""
+    out = []
+    for i, d in enumerate(drafts):
+        ws = workspaces[i % len(workspaces)]
+        out.append(d.usage.total_tokens + ws.tokens_spent + max((chains[s] for s in ws.sources), default=0))
+    return out
+
+
 @register
 class ParallelDistillRefine(Strategy):
     kind: Literal["pdr"] = "pdr"
@@ -119,12 +131,7 @@ class ParallelDistillRefine(Strategy):
             drafts = list(await asyncio.gather(*(
                 self._draft(task, rctx, i, r, workspaces[i % len(workspaces)]) for i in range(m))))
             all_drafts.extend(drafts)
-            new_chains = []
-            for i, d in enumerate(drafts):
-                ws = workspaces[i % len(workspaces)]
-                before = max((chains[s] for s in ws.sources), default=0)
-                new_chains.append(d.usage.total_tokens + ws.tokens_spent + before)
-            chains = new_chains
+            chains = extend_chains(chains, drafts, workspaces)
             if r < len(schedule):
                 workspaces = await self._distill(task, rctx, drafts, schedule[r])
                 ws_tokens.append(max(approx_tokens(w.text) for w in workspaces))

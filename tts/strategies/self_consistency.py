@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tts.errors import ConfigError
 from tts.registry import SelectorField, register
@@ -30,6 +30,17 @@ class SelfConsistency(GenerateSelect):
 
     shortcuts: ClassVar[tuple[str, ...]] = ("weighted_by", "early_stop", "wave", "max_weight", "confidence_keep")
     select_context: ClassVar[str | None] = None
+    selector_kinds: ClassVar[tuple[str, ...]] = ("majority", "weighted-vote")
+    """Self-consistency is a vote; any other selector is best-of-n or generate-select."""
+
+    @field_validator("selector")
+    @classmethod
+    def _a_vote(cls, v: Any) -> Any:
+        if getattr(v, "kind", None) not in cls.selector_kinds:
+            raise ConfigError(f"self-consistency: field 'selector': {getattr(v, 'kind', type(v).__name__)!r} is not "
+                              f"a vote (allowed: {', '.join(cls.selector_kinds)}); for another selector use "
+                              f"best-of-n or generate-select")
+        return v
 
     @classmethod
     def selector_from(cls, given: dict[str, Any], selector: Any) -> Any:
