@@ -147,8 +147,9 @@ def candidates_table(res: RunResult, limit: int = 32) -> Any:
     rows = [("★" if c.id in chosen else "", c.id, str(c.answer), "-" if c.score is None else f"{c.score:.2f}",
              f"{c.usage.total_tokens:,}", " ".join(c.text.split())[:80]) for c in res.candidates[:limit]]
     more = f"... and {len(res.candidates) - limit} more" if len(res.candidates) > limit else None
-    return table(("", "candidate", "answer", "score", "tokens", "text"), rows, title=f"{len(res.candidates)} candidates",
-                 title_justify="left", numbers=("score", "tokens"), caption=more,
+    return table(("", "candidate", "answer", "score", "tokens", "text"), rows,
+                 title=f"{len(res.candidates)} candidates", title_justify="left", numbers=("score", "tokens"),
+                 caption=more,
                  options={"text": {"overflow": "ellipsis", "no_wrap": True, "max_width": 60}})
 
 

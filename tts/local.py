@@ -27,9 +27,33 @@ refcounted server); their public names are importable from here.
 from __future__ import annotations
 
 from tts.local_backend import LocalBackend, _Shared, shared_server, stop_shared_server
-from tts.local_extra import (_REQUIRED, GGUF_FILE, MODEL_NAME, N_CTX, _installed, install_hint, model_path,
-                             require_local_extra)
+from tts.local_extra import (
+    _REQUIRED,
+    GGUF_FILE,
+    MODEL_NAME,
+    N_CTX,
+    _installed,
+    install_hint,
+    model_path,
+    require_local_extra,
+)
 from tts.local_server import LocalServer, _die_with_parent
 
-__all__ = ["GGUF_FILE", "MODEL_NAME", "N_CTX", "LocalBackend", "LocalServer", "install_hint", "model_path",
-           "require_local_extra", "shared_server", "stop_shared_server"]
+# With the internals that lived here (`_REQUIRED`, `_installed`, `_Shared`, `_die_with_parent`), kept
+# reachable for the tests that probe the extra and the shared server.
+__all__ = [
+    "GGUF_FILE",
+    "MODEL_NAME",
+    "N_CTX",
+    "_REQUIRED",
+    "LocalBackend",
+    "LocalServer",
+    "_Shared",
+    "_die_with_parent",
+    "_installed",
+    "install_hint",
+    "model_path",
+    "require_local_extra",
+    "shared_server",
+    "stop_shared_server",
+]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from tts.errors import MissingDependency
 
-
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = 2048

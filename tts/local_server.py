@@ -18,8 +18,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from tts.errors import PermanentError
 import tts.local_extra as extra
+from tts.errors import PermanentError
 from tts.local_extra import MODEL_NAME, N_CTX, model_path
 
 

@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-
 FAULTS = ("ok", "429", "500", "hang", "malformed", "401", "400", "drop")
 
 

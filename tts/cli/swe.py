@@ -134,5 +134,5 @@ def _eval_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preds", default=None, help="predictions file (default: <run-dir>/preds.json)")
 
 
-_HANDLERS = {"rollout": step_rollout, "summarize": step_summarize, "select": step_select, "pdr": step_pdr, "preds": step_preds,
-             "eval": step_eval, "run": step_run, "import": step_import}
+_HANDLERS = {"rollout": step_rollout, "summarize": step_summarize, "select": step_select, "pdr": step_pdr,
+             "preds": step_preds, "eval": step_eval, "run": step_run, "import": step_import}

@@ -7,8 +7,17 @@ import sys
 import time
 from typing import Any
 
-from tts.cli.swe_common import (close_all, instance_ctx, load_rows, make_backends, make_runner, make_strategy, open_rundir,
-                                require_positive, saved_rounds)
+from tts.cli.swe_common import (
+    close_all,
+    instance_ctx,
+    load_rows,
+    make_backends,
+    make_runner,
+    make_strategy,
+    open_rundir,
+    require_positive,
+    saved_rounds,
+)
 from tts.cli.swe_executor import make_executor
 from tts.errors import UsageError
 from tts.swe.results import error_lines
@@ -154,8 +163,9 @@ def report_table(results: list[Any], started: float) -> int:
     rows, lines = [], []
     for r in results:
         errs = error_lines(r)
-        rows.append((r.instance_id, r.chosen_id or "-", len((r.patch or "").splitlines()), r.rollouts, r.failed_rollouts,
-                     f"{r.agent_cost_usd:.4f}", r.summary_calls, r.judge_calls, r.usage.total_tokens, "\n".join(errs)))
+        rows.append((r.instance_id, r.chosen_id or "-", len((r.patch or "").splitlines()), r.rollouts,
+                     r.failed_rollouts, f"{r.agent_cost_usd:.4f}", r.summary_calls, r.judge_calls,
+                     r.usage.total_tokens, "\n".join(errs)))
         lines.extend(f"{r.instance_id}: {e}" for e in errs)
     t = table(("instance", "chosen", "patch lines", "rollouts", "failed", "agent $", "summaries", "judge calls",
                "tokens", "errors"), rows, title="tts swe",

@@ -88,25 +88,33 @@ async def ask_summary(ctx: RunContext, messages: list[Message], source_id: str, 
     return None, usage, model, tries
 
 
-@register_component
-class LLMSummarizer(Component):
-    """Summarize an attempt with a model call (`use="summarizer"`, else the default backend)."""
+class ModelSummarizer(Component):
+    """What every LLM summarizer is configured with (this one and the swe layer's `LLMTrajectorySummary`)."""
 
-    kind: Literal["llm-summary"] = "llm-summary"
     use: str = "summarizer"
     """Which configured backend answers (falls back to the default backend)."""
     temperature: float | None = 0.0
     max_tokens: int | None = 800
-    max_input_tokens: int = Field(3000, ge=100)
-    """The attempt is clipped (head and tail kept) to this before sending."""
     max_items: int = Field(6, ge=1)
     """Cap on every list field."""
     max_item_chars: int = Field(300, ge=20)
     """Cap on every string (lists' items, evidence quotes, approach, progress, ...)."""
-    max_tokens_rendered: int = Field(500, ge=50)
-    """Bound used for `length_tokens` and by readers that render it."""
     retries: int = Field(1, ge=0)
     """Re-asks after a reply that cannot be repaired, each showing the error."""
+
+    def call_params(self, max_tokens: int | None) -> dict[str, Any]:
+        return {k: v for k, v in (("temperature", self.temperature), ("max_tokens", max_tokens)) if v is not None}
+
+
+@register_component
+class LLMSummarizer(ModelSummarizer):
+    """Summarize an attempt with a model call (`use="summarizer"`, else the default backend)."""
+
+    kind: Literal["llm-summary"] = "llm-summary"
+    max_input_tokens: int = Field(3000, ge=100)
+    """The attempt is clipped (head and tail kept) to this before sending."""
+    max_tokens_rendered: int = Field(500, ge=50)
+    """Bound used for `length_tokens` and by readers that render it."""
     verify_quotes: bool = True
     """Drop evidence whose quote does not occur (whitespace-insensitively) in the attempt."""
     fallback: ShortSummarizer = Field(default_factory=ShortSummarizer)
@@ -116,12 +124,8 @@ class LLMSummarizer(Component):
         prompt = render("summarize.j2", self.prompts, task=clip(task.text, 2000), attempt=attempt,
                         max_items=self.max_items)
         messages = [Message(role="user", content=prompt)]
-        params: dict[str, Any] = {}
-        if self.temperature is not None:
-            params["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["max_tokens"] = self.max_tokens
-        summary, usage, model, _ = await ask_summary(ctx, messages, candidate.id, use=self.use, params=params,
+        summary, usage, model, _ = await ask_summary(ctx, messages, candidate.id, use=self.use,
+                                                     params=self.call_params(self.max_tokens),
                                                      tries=self.retries + 1, prompts=self.prompts)
         if summary is not None:
             return self._bound(summary, candidate).model_copy(update={"usage": usage, "model": model})

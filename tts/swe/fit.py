@@ -4,8 +4,8 @@ steps, observations trimmed; a note of what was cut."""
 from __future__ import annotations
 
 from tts.records import Step, Trajectory
-from tts.swe.evidence import run_error
 from tts.summarizers.render import clip
+from tts.swe.evidence import run_error
 
 
 def _step_block(i: int, s: Step, obs_chars: int, thought_chars: int) -> str:

@@ -34,8 +34,17 @@ from tts.selectors.rtv import RTV
 from tts.swe.batch import rollout_bars, run_instances
 from tts.swe.executor import on_executor
 from tts.swe.instance import SWEInstance
-from tts.swe.results import (Event, RoundRecord, SWEResult, all_failed, candidate_of, count_errors, error_lines,
-                             rollout_id, usable)
+from tts.swe.results import (
+    Event,
+    RoundRecord,
+    SWEResult,
+    all_failed,
+    candidate_of,
+    count_errors,
+    error_lines,
+    rollout_id,
+    usable,
+)
 from tts.swe.rundir import RunDir
 from tts.swe.runners import AgentRunner
 from tts.swe.summarize import LLMTrajectorySummary, RuleTrajectorySummary

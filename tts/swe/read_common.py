@@ -11,7 +11,7 @@ from tts.errors import UsageError
 
 TRAJ_LAYOUTS = ("a mini-swe-agent batch dir (<iid>/<iid>.traj.json, preds.json), a Terminus-1 trial dir "
                 "(agent-logs/episode-N/), or trajectory files (mini-swe-agent .traj.json, ATIF .json)")
-_BASH_BLOCK = re.compile(r"```(?:bash|mswea_bash_command)\s*\n(.*?)\n```", re.S)
+BASH_BLOCK = re.compile(r"```(?:bash|mswea_bash_command)\s*\n(.*?)\n```", re.S)
 
 
 def bad_input(where: str, what: str, expected: str) -> UsageError:
@@ -65,7 +65,7 @@ def as_content(content: Any) -> str | list[dict[str, Any]] | None:
 
 
 def thought_of(content: str, reasoning: Any = None) -> str:
-    parts = [as_text(reasoning).strip(), _BASH_BLOCK.sub("", content).strip()]
+    parts = [as_text(reasoning).strip(), BASH_BLOCK.sub("", content).strip()]
     return "\n\n".join(p for p in parts if p)
 
 

@@ -10,7 +10,18 @@ from typing import Any
 
 from tts.errors import UsageError
 from tts.records import Message, Step, Trajectory
-from tts.swe.read_common import TRAJ_LAYOUTS, as_content, as_text, bad_input, kind_of, load_json, one_line_text, thought_of
+from tts.swe.read_common import (
+    BASH_BLOCK,
+    TRAJ_LAYOUTS,
+    as_content,
+    as_text,
+    bad_input,
+    kind_of,
+    layout_error,
+    load_json,
+    one_line_text,
+    thought_of,
+)
 
 _RETURNCODE = re.compile(r"<returncode>\s*(-?\d+)\s*</returncode>")
 _OUTPUT = re.compile(r"<output>\n?(.*?)</output>", re.S)
@@ -121,7 +132,7 @@ def read_mswea(src: str | Path | dict[str, Any] | list[Any], traj_id: str | None
             else:
                 extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
                 actions = [as_text(a.get("command", "")) for a in extra.get("actions") or [] if isinstance(a, dict)] \
-                    or _BASH_BLOCK.findall(text)
+                    or BASH_BLOCK.findall(text)
                 for i, action in enumerate(actions):
                     step = Step(thought=thought_of(text, reasoning) if i == 0 else "", action=action.strip())
                     steps.append(step)
@@ -191,5 +202,5 @@ def read_mswea_batch(out_dir: str | Path) -> list[Trajectory]:
             traj = traj.model_copy(update={"patch": as_text(pred["model_patch"])})
         out.append(traj)
     if not out:
-        raise _layout_error(root)
+        raise layout_error(root)
     return out

@@ -57,7 +57,8 @@ def read_terminus(trial_dir: str | Path) -> Trajectory:
     if results.is_file():
         res, name = load_json(results, "a Terminal-Bench results object {task_id, is_resolved, ...}")
         if not isinstance(res, dict):
-            raise bad_input(name, f"the JSON is {kind_of(res)}", "a Terminal-Bench results object {task_id, is_resolved}")
+            raise bad_input(name, f"the JSON is {kind_of(res)}",
+                            "a Terminal-Bench results object {task_id, is_resolved}")
         meta["is_resolved"] = res.get("is_resolved")
         meta["task_id"] = res.get("task_id")
         failure = res.get("failure_mode")

@@ -20,8 +20,8 @@ from tts.errors import UsageError
 from tts.records import Trajectory, TrajectorySummary
 from tts.swe.git import clone_at, working_tree_diff
 from tts.swe.instance import SWEInstance
-from tts.swe.model_errors import check_agent_model, context_overflow, fail_fast, one_line, refused
 from tts.swe.local_agent import LOCAL_AGENT, LOCAL_CONFIG_SPEC, LOCAL_MODEL, LOCAL_REPLY_TOKENS, LOCAL_STEP_LIMIT
+from tts.swe.model_errors import check_agent_model, context_overflow, fail_fast, one_line, refused
 from tts.swe.mswea import MiniSweAgentConfig, MiniSweAgentRunner, ModelFactory, import_minisweagent, swebench_image
 from tts.swe.prior import PRIOR_BLOCK, render_prior
 

@@ -21,10 +21,18 @@ from tts.errors import BackendError, PermanentError
 from tts.prompts import render
 from tts.records import Candidate, Message, Task, Trajectory, TrajectorySummary, Usage
 from tts.selectors.registry import Component, register_component
-from tts.summarizers.llm import ask_summary, squash
+from tts.summarizers.llm import ModelSummarizer, ask_summary, squash
 from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip, render_summary
-from tts.swe.evidence import (bound_patch, command_evidence, error_evidence, expects_patch, files_in_patch, run_error,
-                              run_error_evidence, test_evidence)
+from tts.swe.evidence import (
+    bound_patch,
+    command_evidence,
+    error_evidence,
+    expects_patch,
+    files_in_patch,
+    run_error,
+    run_error_evidence,
+    test_evidence,
+)
 from tts.swe.fit import fit_trajectory, render_trajectory
 
 __all__ = ["PROMPT_CHARS_PER_TOKEN", "LLMTrajectorySummary", "RuleTrajectorySummary", "command_evidence",
@@ -122,27 +130,23 @@ PROMPT_CHARS_PER_TOKEN = 3
 
 
 @register_component
-class LLMTrajectorySummary(Component):
-    """A model call per trajectory (`use="summarizer"`, else the default backend). The prompt is cut to
+class LLMTrajectorySummary(ModelSummarizer):
+    """A model call per trajectory (`use="summarizer"`, else the default backend), through the core's
+    summary loop (`tts.summarizers.llm.ask_summary`: parse, repair, re-ask). The prompt is cut to
     fit the model's context window (`context_tokens`, else asked of the backend: see
     `tts.swe.context_window`); a reply that cannot be parsed after `retries` re-asks, or any model
     error, falls back to `RuleTrajectorySummary` with one warning (logger `tts.swe`)."""
 
     kind: Literal["swe-llm-summary"] = "swe-llm-summary"
-    use: str = "summarizer"
-    temperature: float | None = 0.0
     max_tokens: int | None = 1200
     obs_chars: int = Field(800, ge=50)
     """Each observation is trimmed to this before the model sees it."""
     max_input_chars: int = Field(24000, ge=1000)
     context_tokens: int | None = Field(None, ge=256)
     """The model's context window in tokens; None: ask the backend (unknown: only `max_input_chars` bounds)."""
-    max_items: int = Field(6, ge=1)
-    max_item_chars: int = Field(300, ge=20)
     max_summary_tokens: int = Field(1500, ge=100)
     """Bound on the rendered summary, patch included."""
     max_patch_chars: int = Field(3000, ge=200)
-    retries: int = Field(1, ge=0)
     fallback: RuleTrajectorySummary = Field(default_factory=RuleTrajectorySummary)
 
     async def summarize(self, task: Task, candidate: Candidate, ctx: RunContext) -> TrajectorySummary:
@@ -165,11 +169,7 @@ class LLMTrajectorySummary(Component):
 
     async def summarize_trajectory(self, task: Task, traj: Trajectory, ctx: RunContext) -> TrajectorySummary:
         max_chars, reply_tokens, task_chars = await self._budget(task, ctx)
-        params: dict[str, Any] = {}
-        if self.temperature is not None:
-            params["temperature"] = self.temperature
-        if reply_tokens is not None:
-            params["max_tokens"] = reply_tokens
+        params = self.call_params(reply_tokens)
         shrunk = False
         while True:
             shown, note = fit_trajectory(traj, obs_chars=self.obs_chars, max_chars=max_chars)
