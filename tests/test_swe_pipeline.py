@@ -172,6 +172,7 @@ async def test_agentic_pdr_conditions_round_1_on_the_selected_summaries(toy, tmp
 
 
 async def test_agentic_pdr_prompts_of_conditioned_mini_swe_agent_rollouts_carry_the_summaries(toy, tmp_path):
+    pytest.importorskip("minisweagent", reason="the swe extra is not installed (pip install -e '.[swe]')")
     def factory(instance, rollout_id, cfg):
         from minisweagent.models.test_models import DeterministicModel, make_output
 

@@ -24,6 +24,7 @@ def toy(tmp_path_factory):
 
 def deterministic(commands):
     """A model factory: each rollout gets a fresh DeterministicModel replaying `commands`."""
+    pytest.importorskip("minisweagent", reason="the swe extra is not installed (pip install -e '.[swe]')")
     def factory(instance, rollout_id, model_config):
         from minisweagent.models.test_models import DeterministicModel, make_output
 
@@ -100,6 +101,7 @@ def tool_call_reply(body):
 
 
 async def test_litellm_tool_call_path_against_the_loopback_server(toy, tmp_path):
+    pytest.importorskip("minisweagent", reason="the swe extra is not installed (pip install -e '.[swe]')")
     async with LoopbackServer(reply=tool_call_reply) as server:
         runner = MiniSweAgentRunner(model="openai/loopback-agent", model_kwargs={"api_base": server.url,
                                                                                  "api_key": "sk-test"},
@@ -140,6 +142,7 @@ def text_reply(body):
 
 
 async def test_litellm_text_based_model_class(toy):
+    pytest.importorskip("minisweagent", reason="the swe extra is not installed (pip install -e '.[swe]')")
     async with LoopbackServer(reply=text_reply) as server:
         runner = MiniSweAgentRunner(model="openai/loopback-text", model_class="litellm_textbased",
                                     config_spec="swebench_backticks.yaml", step_limit=6,

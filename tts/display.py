@@ -1,13 +1,36 @@
-"""Show results and traces as rich tables and trees: in a terminal (`tts show`) and in Jupyter
-(`RunResult._repr_html_` and `show(results)` delegate here). rich is imported lazily."""
+"""Show results and traces as rich tables and trees: in a terminal (`tts show`, `tts swe`) and in
+Jupyter (`RunResult._repr_html_` and `show(results)` delegate here). rich is imported lazily.
+
+`table` is the one table builder: the results table, the candidates, the votes and `tts swe`'s
+per-instance table are all built with it. The records are only read here (by attribute): this
+module imports no record class at run time, so `tts.records` can delegate its display to it
+without an import cycle.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tts.records import CallRecord, RunResult
+if TYPE_CHECKING:
+    from tts.records import CallRecord, RunResult
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
+          title_justify: str = "center", numbers: Iterable[str] = (), caption: str | None = None,
+          options: dict[str, dict[str, Any]] | None = None) -> Any:
+    """A rich table: `numbers` are right-aligned; `options[column]` are more `add_column` options."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify=title_justify)
+    right = set(numbers)
+    for col in columns:
+        t.add_column(col, **{"justify": "right" if col in right else "left", **(options or {}).get(col, {})})
+    for row in rows:
+        t.add_row(*(str(x) for x in row))
+    t.caption = caption
+    return t
 
 
 @dataclass
@@ -87,15 +110,9 @@ def render_tree(node: Node, title: str | None = None) -> Any:
 def results_table(results: Sequence[RunResult], title: str | None = None) -> Any:
     """One row per task: answer, correct, status, calls, tokens and USD consumed (cache hits included)
     and paid in this run, wall time (and PDR's budgets)."""
-    from rich.table import Table
-
-    table = Table(title=title)
     numbers = ("calls", "cached", "tokens", "paid tokens", "cost $", "paid $", "wall s")
-    for col in ("task", "strategy", "answer", "correct", "status", *numbers):
-        table.add_column(col, justify="right" if col in numbers else "left")
     budgets = any("B_seq" in r.metadata for r in results)
-    if budgets:
-        table.add_column("B_seq", justify="right")
+    rows = []
     for r in results:
         mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r.correct]
         row = [r.task_id, r.strategy, str(r.answer), mark, r.status, str(r.usage.calls), str(r.usage.cached_calls),
@@ -103,16 +120,18 @@ def results_table(results: Sequence[RunResult], title: str | None = None) -> Any
                f"{r.paid.cost_usd:.4f}", f"{r.wall_s:.2f}"]
         if budgets:
             row.append(f"{r.metadata['B_seq']:,}" if "B_seq" in r.metadata else "-")
-        table.add_row(*row)
+        rows.append(row)
     graded = [r for r in results if r.correct is not None]
+    caption = None
     if len(results) > 1:
         acc = f"{sum(bool(r.correct) for r in graded)}/{len(graded)}" if graded else "-"
-        table.caption = (f"{len(results)} tasks · accuracy {acc} · "
-                         f"{sum(r.usage.total_tokens for r in results):,} tokens "
-                         f"(paid {sum(r.paid.total_tokens for r in results):,}) · "
-                         f"${sum(r.usage.cost_usd for r in results):.4f} "
-                         f"(paid ${sum(r.paid.cost_usd for r in results):.4f})")
-    return table
+        caption = (f"{len(results)} tasks · accuracy {acc} · "
+                   f"{sum(r.usage.total_tokens for r in results):,} tokens "
+                   f"(paid {sum(r.paid.total_tokens for r in results):,}) · "
+                   f"${sum(r.usage.cost_usd for r in results):.4f} "
+                   f"(paid ${sum(r.paid.cost_usd for r in results):.4f})")
+    columns = ("task", "strategy", "answer", "correct", "status", *numbers, *(("B_seq",) if budgets else ()))
+    return table(columns, rows, title=title, numbers=(*numbers, "B_seq"), caption=caption)
 
 
 def usage_line(res: RunResult) -> str:
@@ -124,35 +143,23 @@ def usage_line(res: RunResult) -> str:
 
 def candidates_table(res: RunResult, limit: int = 32) -> Any:
     """The candidates with their answers; the chosen ones starred."""
-    from rich.table import Table
-
     chosen = {c.id for c in res.chosen}
-    table = Table(title=f"{len(res.candidates)} candidates", title_justify="left")
-    for col in ("", "candidate", "answer", "score", "tokens", "text"):
-        table.add_column(col, justify="right" if col in ("score", "tokens") else "left",
-                         overflow="ellipsis", no_wrap=col == "text", max_width=60 if col == "text" else None)
-    for c in res.candidates[:limit]:
-        first = " ".join(c.text.split())[:80]
-        table.add_row("★" if c.id in chosen else "", c.id, str(c.answer), "-" if c.score is None else f"{c.score:.2f}",
-                      f"{c.usage.total_tokens:,}", first)
-    if len(res.candidates) > limit:
-        table.caption = f"... and {len(res.candidates) - limit} more"
-    return table
+    rows = [("★" if c.id in chosen else "", c.id, str(c.answer), "-" if c.score is None else f"{c.score:.2f}",
+             f"{c.usage.total_tokens:,}", " ".join(c.text.split())[:80]) for c in res.candidates[:limit]]
+    more = f"... and {len(res.candidates) - limit} more" if len(res.candidates) > limit else None
+    return table(("", "candidate", "answer", "score", "tokens", "text"), rows,
+                 title=f"{len(res.candidates)} candidates", title_justify="left", numbers=("score", "tokens"),
+                 caption=more,
+                 options={"text": {"overflow": "ellipsis", "no_wrap": True, "max_width": 60}})
 
 
 def votes_table(votes: dict[str, float], winner: str | None) -> Any:
-    from rich.table import Table
-
-    table = Table(title="votes", title_justify="left")
-    table.add_column("answer")
-    table.add_column("votes", justify="right")
-    table.add_column("")
     top = max(votes.values(), default=1) or 1
+    rows = []
     for answer, count in sorted(votes.items(), key=lambda kv: -kv[1]):
-        mark = "[green]" + "█" * max(1, round(20 * count / top)) + "[/green]" if answer == winner \
-            else "█" * max(1, round(20 * count / top))
-        table.add_row(answer, f"{count:g}", mark)
-    return table
+        bar = "█" * max(1, round(20 * count / top))
+        rows.append((answer, f"{count:g}", f"[green]{bar}[/green]" if answer == winner else bar))
+    return table(("answer", "votes", ""), rows, title="votes", title_justify="left", numbers=("votes",))
 
 
 def bracket_tree(tournament: dict[str, Any], answers: dict[str, str | None]) -> Any:
@@ -228,11 +235,20 @@ class View:
 
 def show(obj: Any) -> View:
     """A notebook/terminal view of a RunResult, a list of them, or a list of CallRecords."""
-    if isinstance(obj, RunResult):
+    if _is_result(obj):
         return View(result_renderable(obj))
     items = list(obj)
-    if items and all(isinstance(x, RunResult) for x in items):
+    if items and all(_is_result(x) for x in items):
         return View(results_table(items))
-    if all(isinstance(x, CallRecord) for x in items):
+    if all(_is_call(x) for x in items):
         return View(render_tree(call_tree(items)))
     raise TypeError(f"show() takes a RunResult, a list of RunResults or of CallRecords, not {type(obj).__name__}")
+
+
+# By shape, not by class: this module imports no record class (see the module docstring).
+def _is_result(x: Any) -> bool:
+    return all(hasattr(x, a) for a in ("task_id", "chosen", "candidates", "trace"))
+
+
+def _is_call(x: Any) -> bool:
+    return all(hasattr(x, a) for a in ("role", "path", "latency_s", "cached"))

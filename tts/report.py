@@ -18,19 +18,30 @@ def in_notebook() -> bool:
 
 
 @contextmanager
+def counting_bars(totals: dict[str, int], *, disable: bool = False,
+                  completed: dict[str, int] | None = None) -> Iterator[Any]:
+    """One live bar per label (done/total, a free text field, elapsed time), on stderr; yields rich's
+    `Progress` and the bars' ids by label. The one progress display: `progress_bar` (tasks) and the
+    swe runs (instances and rollouts) are both built on it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=Console(file=sys.stderr),
+                  disable=disable, transient=False) as progress:
+        ids = {label: progress.add_task(label, total=total, completed=(completed or {}).get(label, 0), acc="")
+               for label, total in totals.items()}
+        yield progress, ids
+
+
+@contextmanager
 def progress_bar(total: int, *, disable: bool = False, label: str = "tasks",
                  completed: int = 0) -> Iterator[Callable[[RunResult], None]]:
     """Yields `advance(result)`; shows done/total, accuracy so far and elapsed time. Live in a
     terminal and in Jupyter (rich's notebook display). `advance.relabel(text)` renames the bar."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(file=sys.stderr)
     seen = {"graded": 0, "right": 0}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[acc]}"), TimeElapsedColumn(), console=console, disable=disable,
-                  transient=False) as progress:
-        bar = progress.add_task(label, total=total, completed=completed, acc="")
+    with counting_bars({label: total}, disable=disable, completed={label: completed}) as (progress, ids):
+        bar = ids[label]
 
         def advance(res: RunResult) -> None:
             if res.correct is not None:

@@ -19,9 +19,8 @@ def add_parser(sub: Any) -> None:
 
 def _handle(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
-    from tts.display import call_tree, render_tree
+    from tts.display import call_tree, render_tree, results_table
     from tts.errors import UsageError
     from tts.trace import read_trace
 
@@ -40,16 +39,5 @@ def _handle(args: argparse.Namespace) -> int:
     else:
         console.print(render_tree(call_tree(calls), title))
     if results and not args.no_results:
-        table = Table()
-        for col in ("task", "strategy", "answer", "correct", "status", "calls", "tokens", "paid tokens", "cost $",
-                    "wall s"):
-            table.add_column(col)
-        for r in results:
-            table.add_row(r.task_id, r.strategy, str(r.answer), "-" if r.correct is None else str(r.correct),
-                          r.status, str(r.usage.calls), f"{r.usage.total_tokens:,}", f"{r.paid.total_tokens:,}",
-                          f"{r.usage.cost_usd:.4f}", f"{r.wall_s:.2f}")
-        graded = [r for r in results if r.correct is not None]
-        if graded:
-            table.caption = f"accuracy {sum(bool(r.correct) for r in graded)}/{len(graded)}"
-        console.print(table)
+        console.print(results_table(results))
     return 0

@@ -1,6 +1,6 @@
 """Selectors (pick k of N), scorers (a score per candidate) and their configs.
 
-Importing this package registers every built-in selector with `tts.selectors.registry`.
+Importing this package registers every built-in selector in `tts.registry`.
 """
 
 from tts.selectors.annotate import TopScore

@@ -23,11 +23,12 @@ from typing import Any
 
 from tts.backend import Backend
 from tts.context import SamplingDefaults
-from tts.errors import AuthError, BackendError, BudgetExceeded, PermanentError, RequestError
+from tts.errors import RequestError
 from tts.records import RunResult
 from tts.serve import stream
-from tts.serve.conversation import ConversationBackend, Progress
-from tts.serve.convert import Budget, ServeRequest, call_params, parse_request, strategy_for
+from tts.serve.conversation import Progress
+from tts.serve.convert import ServeRequest, parse_request, strategy_for
+from tts.serve.request import classify_error, planned, run_request
 from tts.serve.respond import chunks, completion_body, error_body, pick, tts_object
 from tts.serve.security import OPEN_PATHS, Redactor, bearer_ok
 
@@ -172,7 +173,7 @@ class TTSServer:
             model, backend = self._backend_for(sreq.model)
         except RequestError as exc:
             return _json(exc.status, error_body(self.redact(exc), param=exc.param, code=exc.code))
-        progress = Progress(planned_samples=_planned(strategy, "n"), planned_rounds=_planned(strategy, "rounds"))
+        progress = Progress(planned_samples=planned(strategy, "n"), planned_rounds=planned(strategy, "rounds"))
         run = asyncio.ensure_future(self._run(sreq, strategy, model, backend, progress, trace_id))
         try:
             if sreq.stream:
@@ -223,83 +224,14 @@ class TTSServer:
             self.model_stacks[requested] = stack
         return requested, stack
 
-    def _layers(self, sreq: ServeRequest, backend: Backend, progress: Progress) -> tuple[Backend, dict[str, Backend]]:
-        """The per-request layers over the shared stacks: this request's budget (one ledger for
-        every role), then the conversation's parameters and progress counting."""
-        typed, extra = call_params(sreq.params)
-        conversation = sreq.task.as_messages()
-        roles = {"default": backend, **self.backends}
-        if sreq.budget is not None:
-            roles = _with_budget(roles, sreq.budget)
-        wrapped = {role: ConversationBackend(b, conversation, typed, extra, progress) for role, b in roles.items()}
-        default = wrapped.pop("default")
-        return default, wrapped
-
-    def _defaults(self, sreq: ServeRequest, strategy: Any) -> SamplingDefaults:
-        d = self.defaults
-        extra = dict(d.extra)
-        dumped = strategy.model_dump_json()
-        if any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote")):
-            extra.update(logprobs=True, top_logprobs=5)  # confidence selectors read logprobs
-        seed = sreq.seed if sreq.seed is not None else d.seed
-        return d.model_copy(update={"seed": seed, "extra": extra})
-
     async def _run(self, sreq: ServeRequest, strategy: Any, model: str, backend: Backend, progress: Progress,
                    trace_id: str) -> tuple[RunResult | None, BaseException | None]:
-        from tts.run import run_task
-
-        default, roles = self._layers(sreq, backend, progress)
-        trace = self._trace_writer(trace_id, sreq, strategy, model)
-        live = trace.callback(sreq.task.id) if trace is not None else None
-        failure: list[BaseException] = []
-
-        def on_call(rec: Any) -> None:
-            progress.record(rec)
-            if live is not None:
-                if rec.error:  # a provider's error may quote the key it was sent
-                    rec = rec.model_copy(update={"error": self.redact(rec.error)})
-                live(rec)
-
         try:
-            defaults = self._defaults(sreq, strategy)
-            result = await run_task(strategy, sreq.task, default, backends=roles, defaults=defaults,
-                                    seed=defaults.seed or 0, on_call=on_call)
-        except BudgetExceeded as exc:  # raised outside a strategy's own handling: nothing was chosen
-            result, failure = None, [exc]
+            return await run_request(sreq, strategy, model, backend, progress, trace_id, backends=self.backends,
+                                     defaults=self.defaults, trace_dir=self.trace_dir, redact=self.redact,
+                                     salvage_wait_s=self.shutdown_timeout + 120)
         finally:
             self.requests_served += 1
-        if result is not None and result.status == "budget_exceeded" and not result.candidates:
-            result = await self._salvage(result, strategy, progress)
-        if trace is not None:
-            if result is not None:
-                trace.write_result(result)
-            trace.close()
-        if result is not None and result.status == "error":
-            failure = [progress.error or BackendError(result.error or "upstream call failed")]
-        elif result is not None and pick(result) is None:
-            failure = [BudgetExceeded(result.error or "budget reached") if result.status == "budget_exceeded"
-                       else BackendError("the strategy produced no answer")]
-        return result, (failure[0] if failure else None)
-
-    async def _salvage(self, result: RunResult, strategy: Any, progress: Progress) -> RunResult:
-        """A cap stopped the strategy while some of its calls were in flight: wait for those (they
-        are paid for) and answer from every sample of the conversation that came back."""
-        try:
-            await asyncio.wait_for(progress.idle.wait(), timeout=self.shutdown_timeout + 120)
-        except TimeoutError:
-            pass
-        cands = [strategy.candidate(c, f"partial{i}") for i, c in enumerate(progress.answers)]
-        return result.model_copy(update={"candidates": cands, "usage": progress.usage})
-
-    def _trace_writer(self, trace_id: str, sreq: ServeRequest, strategy: Any, model: str) -> Any:
-        if self.trace_dir is None:
-            return None
-        from tts.trace import TraceWriter
-
-        return TraceWriter(self.trace_dir / f"{trace_id}.jsonl", meta={
-            "endpoint": "tts serve /v1/chat/completions", "trace_id": trace_id, "model": model,
-            "strategy": strategy.model_dump(mode="json"), "stream": sreq.stream,
-            "budget": sreq.budget.model_dump() if sreq.budget else None})
 
     def _body(self, result: RunResult, strategy: Any, model: str, trace_id: str,
               sreq: ServeRequest) -> dict[str, Any]:
@@ -315,22 +247,9 @@ class TTSServer:
     # -- errors -----------------------------------------------------------------------------
     def _error_payload(self, error: BaseException, result: RunResult | None,
                        progress: Progress) -> tuple[int, dict[str, Any]]:
-        status, payload = self._classify(error)
+        status, payload = classify_error(error, self.redact)
         log.warning("request failed (%d): %s", status, payload["error"]["message"])
         return status, payload
-
-    def _classify(self, error: BaseException) -> tuple[int, dict[str, Any]]:
-        msg = self.redact(error)
-        if isinstance(error, BudgetExceeded):
-            return 429, error_body(f"budget: {msg}", kind="insufficient_quota", code="budget_exceeded")
-        if isinstance(error, AuthError):  # the server's upstream credentials, not the client's
-            return 502, error_body(f"the upstream model rejected this server's credentials: {msg}",
-                                   kind="upstream_error", code="upstream_auth")
-        status = getattr(error, "status", None)
-        if isinstance(error, PermanentError) and isinstance(status, int) and 400 <= status < 500:
-            return status, error_body(f"upstream refused the request: {msg}", code="upstream_rejected")
-        return 502, error_body(f"upstream call failed after retries: {msg}", kind="upstream_error",
-                               code="upstream_failed")
 
     def _error_response(self, error: BaseException, result: RunResult | None, progress: Progress) -> Any:
         status, payload = self._error_payload(error, result, progress)
@@ -342,26 +261,6 @@ class TTSServer:
         u = result.usage
         log.info("%s %s %s: %d calls (%d cached), %d tokens, %.2fs", trace_id[:12], result.strategy, result.status,
                  u.calls, u.cached_calls, u.total_tokens, time.perf_counter() - started)
-
-
-def _with_budget(roles: dict[str, Backend], budget: Budget) -> dict[str, Backend]:
-    """Each role's stack under one per-request ledger: the default role's holds the caps, the
-    others share it, so judges and samples spend from the same request budget."""
-    from tts.wrappers.accounting import AccountingBackend
-
-    ledger = AccountingBackend(roles["default"], max_calls=budget.max_calls, max_tokens=budget.max_tokens,
-                               max_cost_usd=budget.max_cost)
-    out: dict[str, Backend] = {"default": ledger}
-    for role, b in roles.items():
-        if role != "default":
-            out[role] = AccountingBackend(b, shared=ledger)
-    return out
-
-
-def _planned(strategy: Any, field: str) -> int | None:
-    """The top-level strategy's `n` (samples) or `rounds`, when it has one, for progress lines."""
-    value = getattr(strategy, field, None)
-    return value if isinstance(value, int) else None
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> Any:

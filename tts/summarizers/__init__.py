@@ -1,6 +1,6 @@
 """Summarizers: turn an attempt into the shared bounded `TrajectorySummary` (algorithms.md §0).
 
-Importing this package registers the built-in summarizers with `tts.selectors.registry`.
+Importing this package registers the built-in summarizers in `tts.registry`.
 """
 
 from tts.summarizers.llm import LLMSummarizer, parse_summary_json

@@ -64,29 +64,57 @@ def parse_summary_json(text: str, source_id: str) -> TrajectorySummary:
         raise ParseError(f"field '{loc}': {err['msg']}") from None
 
 
-def _squash(s: str) -> str:
+def squash(s: str) -> str:
+    """Whitespace folded, for checking that a quote occurs in its source."""
     return re.sub(r"\s+", " ", s).strip()
 
 
-@register
-class LLMSummarizer(Component):
-    """Summarize an attempt with a model call (`use="summarizer"`, else the default backend)."""
+async def ask_summary(ctx: RunContext, messages: list[Message], source_id: str, *, use: str, params: dict[str, Any],
+                      tries: int, prompts: dict[str, str], first_index: int = 0
+                      ) -> tuple[TrajectorySummary | None, Usage, str | None, int]:
+    """Ask for a summary as JSON up to `tries` times, each re-ask showing the parse error (`summarize_retry.j2`).
+    Returns the parsed summary (None when no reply could be repaired), the usage and model of the replies, and
+    the number of replies. The one model-call loop of the LLM summarizers (`LLMSummarizer`, the swe layer's
+    `LLMTrajectorySummary`); a backend error propagates."""
+    usage, model = Usage(), None
+    for i in range(first_index, first_index + tries):
+        comp = await ctx.complete(messages, role="summarize", sample_index=i, use=use, **params)
+        usage, model = usage + comp.usage, comp.model
+        try:
+            return parse_summary_json(comp.text, source_id), usage, model, i - first_index + 1
+        except ParseError as exc:
+            messages = [*messages, Message(role="assistant", content=comp.text),
+                        Message(role="user", content=render("summarize_retry.j2", prompts, error=str(exc)))]
+    return None, usage, model, tries
 
-    kind: Literal["llm-summary"] = "llm-summary"
+
+class ModelSummarizer(Component):
+    """What every LLM summarizer is configured with (this one and the swe layer's `LLMTrajectorySummary`)."""
+
     use: str = "summarizer"
     """Which configured backend answers (falls back to the default backend)."""
     temperature: float | None = 0.0
     max_tokens: int | None = 800
-    max_input_tokens: int = Field(3000, ge=100)
-    """The attempt is clipped (head and tail kept) to this before sending."""
     max_items: int = Field(6, ge=1)
     """Cap on every list field."""
     max_item_chars: int = Field(300, ge=20)
     """Cap on every string (lists' items, evidence quotes, approach, progress, ...)."""
-    max_tokens_rendered: int = Field(500, ge=50)
-    """Bound used for `length_tokens` and by readers that render it."""
     retries: int = Field(1, ge=0)
     """Re-asks after a reply that cannot be repaired, each showing the error."""
+
+    def call_params(self, max_tokens: int | None) -> dict[str, Any]:
+        return {k: v for k, v in (("temperature", self.temperature), ("max_tokens", max_tokens)) if v is not None}
+
+
+@register
+class LLMSummarizer(ModelSummarizer):
+    """Summarize an attempt with a model call (`use="summarizer"`, else the default backend)."""
+
+    kind: Literal["llm-summary"] = "llm-summary"
+    max_input_tokens: int = Field(3000, ge=100)
+    """The attempt is clipped (head and tail kept) to this before sending."""
+    max_tokens_rendered: int = Field(500, ge=50)
+    """Bound used for `length_tokens` and by readers that render it."""
     verify_quotes: bool = True
     """Drop evidence whose quote does not occur (whitespace-insensitively) in the attempt."""
     fallback: ShortSummarizer = Field(default_factory=ShortSummarizer)
@@ -96,32 +124,17 @@ class LLMSummarizer(Component):
         prompt = render("summarize.j2", self.prompts, task=clip(task.text, 2000), attempt=attempt,
                         max_items=self.max_items)
         messages = [Message(role="user", content=prompt)]
-        params: dict[str, Any] = {}
-        if self.temperature is not None:
-            params["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["max_tokens"] = self.max_tokens
-        usage = Usage()
-        model = None
-        for attempt_no in range(self.retries + 1):
-            comp = await ctx.complete(messages, role="summarize", sample_index=attempt_no, use=self.use, **params)
-            usage = usage + comp.usage
-            model = comp.model
-            try:
-                summary = parse_summary_json(comp.text, candidate.id)
-            except ParseError as exc:
-                error = str(exc)
-                messages = [*messages, Message(role="assistant", content=comp.text),
-                            Message(role="user", content=render("summarize_retry.j2", self.prompts, error=error))]
-                continue
+        summary, usage, model, _ = await ask_summary(ctx, messages, candidate.id, use=self.use,
+                                                     params=self.call_params(self.max_tokens),
+                                                     tries=self.retries + 1, prompts=self.prompts)
+        if summary is not None:
             return self._bound(summary, candidate).model_copy(update={"usage": usage, "model": model})
-        fallback = self.fallback.summarize_now(candidate)
-        return fallback.model_copy(update={"usage": usage})
+        return self.fallback.summarize_now(candidate).model_copy(update={"usage": usage})
 
     def _bound(self, s: TrajectorySummary, candidate: Candidate) -> TrajectorySummary:
         cap, n = self.max_item_chars, self.max_items
-        source = _squash(candidate.text)
-        evidence = [e for e in s.evidence if not self.verify_quotes or _squash(e.quote) in source]
+        source = squash(candidate.text)
+        evidence = [e for e in s.evidence if not self.verify_quotes or squash(e.quote) in source]
         update: dict[str, Any] = {
             name: [clip(x, cap) for x in getattr(s, name)][:n]
             for name in ("hypotheses", "decisions", "actions", "files_changed", "failure_modes", "open_questions")

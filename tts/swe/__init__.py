@@ -2,11 +2,17 @@
 
 Modules, one job each:
     instance     SWE-bench-shaped rows and where they come from (a local JSONL, a hub dataset)
-    readers      saved agent runs (mini-swe-agent, Terminus-1, harbor ATIF) -> `Trajectory`
-    summarize    `Trajectory` -> bounded `TrajectorySummary` (LLM, with a no-model fallback)
-    runners      the agent-runner protocol; mini-swe-agent as a library; replay; scripted
+    readers      saved agent runs -> `Trajectory`: the dispatch (read_runs, read_trajectory); read_mswea
+                 (mini-swe-agent runs and batches), read_terminal (Terminus-1, ATIF), read_common
+    summarize    `Trajectory` -> bounded `TrajectorySummary` (LLM, on the core's summary loop, with a
+                 no-model fallback); evidence (what a trajectory shows without a model); fit (a
+                 trajectory cut to a summarizer's room)
+    runners      the agent-runner protocol; replay; scripted. mswea: mini-swe-agent as a library;
+                 local_agent: the embedded model as its model; model_errors: what an agent's model
+                 error means; prior: what an agent is shown of earlier attempts; git: clones and diffs
     rundir       a run directory where every step is a file, so a rerun skips what exists
-    pipeline     RTV over rollouts and agentic PDR, as awaitables over one instance or many
+    pipeline     RTV over rollouts and agentic PDR over one instance; results: what a run records;
+                 batch: many instances on the core's runner (`tts.run.run_many`)
     grade        predictions files, the swebench harness, and a local grader for fixtures
     toy          a tiny SWE-bench-shaped instance (a git repo with a failing test) for tests and demos
     executor     where rollouts and evaluations run: the seam and the local executor

@@ -85,14 +85,16 @@ def _apply(repo: Path, patch: str, name: str) -> str | None:
     """None when it applied; else git's complaint."""
     f = repo.parent / f"{name}.diff"
     f.write_text(patch if patch.endswith("\n") else patch + "\n")
-    out = subprocess.run(["git", "apply", "--whitespace=nowarn", str(f)], cwd=repo, capture_output=True, text=True)
+    from tts.swe.git import git
+
+    out = git(repo, "apply", "--whitespace=nowarn", str(f), check=False)
     return None if out.returncode == 0 else (out.stderr.strip() or "git apply failed")
 
 
 def grade_local(instance: SWEInstance, patch: str | None, *, model_name: str, run_id: str, out_dir: str | Path,
                 timeout_s: int = 600) -> dict[str, Any]:
     """Grade one prediction; write and return the harness-shaped report `{iid: {...}}`."""
-    from tts.swe.runners import clone_at
+    from tts.swe.git import clone_at
 
     iid = instance.instance_id
     if instance.source_repo is None or not instance.test_cmd:

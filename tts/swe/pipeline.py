@@ -19,22 +19,38 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
 from tts.backend import Backend
 from tts.context import RunContext, SamplingDefaults
-from tts.records import Candidate, Record, Task, Trajectory, TrajectorySummary, Usage
+from tts.errors import ConfigError
+from tts.records import Candidate, Task, Trajectory, TrajectorySummary
+from tts.registry import Component, SummarizerField
 from tts.selectors.judge import ListwiseJudge
-from tts.selectors.registry import Component, SummarizerField
 from tts.selectors.rtv import RTV
+from tts.swe.batch import rollout_bars, run_instances
 from tts.swe.executor import on_executor
 from tts.swe.instance import SWEInstance
+from tts.swe.results import (
+    Event,
+    RoundRecord,
+    SWEResult,
+    all_failed,
+    candidate_of,
+    count_errors,
+    error_lines,
+    rollout_id,
+    usable,
+)
 from tts.swe.rundir import RunDir
 from tts.swe.runners import AgentRunner
 from tts.swe.summarize import LLMTrajectorySummary, RuleTrajectorySummary
+
+__all__ = ["AgenticPDR", "Event", "RoundRecord", "SWEResult", "all_failed", "candidate_of", "error_lines",
+           "rollout_bars", "rollout_id", "run_instances", "summarize_rollout", "swe_rtv", "usable"]
 
 
 def swe_rtv(group_size: int = 2, votes: int = 8, summary_tokens: int = 1500) -> RTV:
@@ -43,40 +59,10 @@ def swe_rtv(group_size: int = 2, votes: int = 8, summary_tokens: int = 1500) -> 
     return RTV(group_size=group_size, votes=votes, judge=judge)
 
 
-class RoundRecord(Record):
-    index: int
-    rollout_ids: list[str]
-    prior_ids: list[str] = Field(default_factory=list)
-    """The summaries this round's rollouts were shown (empty in round 0)."""
-    selected_ids: list[str] = Field(default_factory=list)
-
-
-class SWEResult(Record):
-    instance_id: str
-    patch: str | None = None
-    chosen_id: str | None = None
-    rounds: list[RoundRecord] = Field(default_factory=list)
-    usage: Usage = Field(default_factory=Usage)
-    judge_calls: int = 0
-    summary_calls: int = 0
-    rollouts: int = 0
-    agent_cost_usd: float = 0.0
-    """What the agent's own model calls cost (as the agent reported it); `usage` is judge + summaries."""
-    wall_s: float = 0.0
-    error: str | None = None
-    rollout_errors: dict[str, int] = Field(default_factory=dict)
-    """Each distinct error a rollout ended in, with how many rollouts ended in it."""
-    failed_rollouts: int = 0
-
-
-Event = Callable[[str, str], None]
-"""`on_event(kind, instance_id)`: kind is "rollout" (one finished) or "instance"."""
-
-
 class AgenticPDR(Component):
-    """Configuration only; per-run state is in the arguments of `run_instance`."""
+    """Configuration only; per-run state is in the arguments of `run_instance`. Not a registered component
+    (it runs agents, not chat tasks): built in code or by `tts swe`."""
 
-    kind: Literal["agentic-pdr"] = "agentic-pdr"
     rollouts: int = Field(16, ge=1)
     """N rollouts per round."""
     rounds: int = Field(2, ge=1)
@@ -96,7 +82,7 @@ class AgenticPDR(Component):
                            executor: Any = None) -> SWEResult:
         if ctx is None:
             if backend is None and not backends:
-                raise ValueError("run_instance needs a backend (judge and summaries) or a RunContext")
+                raise ConfigError("run_instance needs a backend (judge and summaries) or a RunContext")
             ctx = RunContext(backend, backends=backends, seed=seed, path=f"swe/{instance.instance_id}",
                              defaults=SamplingDefaults(temperature=0.7, max_tokens=2048))
         rd = RunDir(rundir) if isinstance(rundir, str) else rundir
@@ -118,9 +104,7 @@ class AgenticPDR(Component):
             cands = [c for c, _ in outs]
             agent_cost += sum(float(c.metadata.get("cost_usd") or 0.0) for c in cands)
             summary_calls += sum(n for _, n in outs)
-            for c in cands:
-                if c.metadata.get("error"):
-                    errors[c.metadata["error"]] = errors.get(c.metadata["error"], 0) + 1
+            count_errors(cands, errors)
             # A rollout that ended in an error is no candidate; a round with none left costs no judge call.
             pool = usable(cands)
             last = r == self.rounds - 1
@@ -132,7 +116,7 @@ class AgenticPDR(Component):
             k = 1 if last else min(self.select_k, len(pool))
             if last and self.drop_empty_patches and any(c.text.strip() for c in pool):
                 pool = [c for c in pool if c.text.strip()]
-            picked, calls = await self._select(task, pool, rctx, k, rd, instance.instance_id, r)
+            picked, calls = await self.select_round(task, pool, rctx, k, rd=rd, iid=instance.instance_id, r=r)
             judge_calls += calls
             rounds.append(RoundRecord(index=r, rollout_ids=[c.id for c in cands],
                                       prior_ids=[s.source_id for s in prior], selected_ids=[c.id for c in picked]))
@@ -173,19 +157,27 @@ class AgenticPDR(Component):
             on_event("rollout", iid)
         return traj
 
-    async def summary(self, task: Task, traj: Trajectory, r: int, k: int, ctx: RunContext, *,
+    async def summary(self, task: Task, traj: Trajectory, r: int, k: int, ctx: RunContext | None, *,
                       rd: RunDir | None = None) -> tuple[TrajectorySummary, int]:
+        """The summary of rollout k of round r (loaded when the run dir has it) and the model calls it took.
+        `ctx` may be None when the summarizer needs no model (`RuleTrajectorySummary`)."""
         summary = rd.load(rd.summary(task.id, r, k), TrajectorySummary) if rd else None
         if summary is not None:
             return summary, 0
-        sctx = ctx.child("summarize", replica=f"{r}.{k}")
-        if traj.metadata.get("error") and not traj.steps:  # nothing happened worth a model call
-            summary = RuleTrajectorySummary().summarize_trajectory(traj).model_copy(update={"source_id": traj.id})
+        calls = 0
+        if isinstance(self.summarizer, RuleTrajectorySummary) or (traj.metadata.get("error") and not traj.steps):
+            rule = self.summarizer if isinstance(self.summarizer, RuleTrajectorySummary) else RuleTrajectorySummary()
+            summary = rule.summarize_trajectory(traj).model_copy(update={"source_id": traj.id})
+        elif ctx is None:
+            raise ConfigError(f"the {getattr(self.summarizer, 'kind', type(self.summarizer).__name__)} summarizer "
+                              f"needs a model: give a backend, or use the rule summarizer")
         else:
+            sctx = ctx.child("summarize", replica=f"{r}.{k}")
             summary = await summarize_rollout(self.summarizer, task, traj, sctx)
+            calls = sum(1 for rec in sctx.records if rec.role == "summarize")
         if rd:
             rd.save(rd.summary(task.id, r, k), summary)
-        return summary, sum(1 for rec in sctx.records if rec.role == "summarize")
+        return summary, calls
 
     @staticmethod
     def saved_prior(rd: RunDir, iid: str, r: int) -> list[TrajectorySummary]:
@@ -199,8 +191,12 @@ class AgenticPDR(Component):
                 out.append(s)
         return out
 
-    async def _select(self, task: Task, cands: list[Candidate], ctx: RunContext, k: int, rd: RunDir | None,
-                      iid: str, r: int) -> tuple[list[Candidate], int]:
+    async def select_round(self, task: Task, cands: list[Candidate], ctx: RunContext, k: int, *,
+                           rd: RunDir | None = None, iid: str | None = None, r: int = 0) -> tuple[list[Candidate], int]:
+        """One selection round: `k` of `cands` (all of them when there are no more), and the number of judge
+        calls made. With a run dir, the selection of round `r` of instance `iid` is a file: loaded when saved
+        with the same `k`, else saved."""
+        iid = iid or task.id
         if len(cands) <= k:
             return list(cands), 0
         saved = rd.load_json(rd.selection(iid, r)) if rd else None
@@ -221,30 +217,6 @@ class AgenticPDR(Component):
         return picked, calls
 
 
-def usable(cands: Sequence[Candidate]) -> list[Candidate]:
-    """The candidates a selector may see: rollouts that did not end in an error."""
-    return [c for c in cands if not c.metadata.get("error")]
-
-
-def all_failed(rounds: list[RoundRecord], errors: dict[str, int]) -> str | None:
-    """The instance's error when a round ended with every rollout failed (so nothing was selected)."""
-    if not rounds or rounds[-1].selected_ids or not errors:
-        return None
-    n = len(rounds[-1].rollout_ids)
-    return f"all {n} rollouts of round {rounds[-1].index} failed"
-
-
-def rollout_id(iid: str, r: int, k: int) -> str:
-    return f"{iid}/round{r}-{k}"
-
-
-def candidate_of(traj: Trajectory, summary: TrajectorySummary, r: int) -> Candidate:
-    """What a selector sees of a rollout: its patch as text, its summary."""
-    return Candidate(id=traj.id, text=traj.patch or "", summary=summary,
-                     metadata={"outcome": traj.outcome, "round": r, "cost_usd": traj.metadata.get("cost_usd") or 0.0,
-                               "error": traj.metadata.get("error")})
-
-
 async def summarize_rollout(summarizer: Any, task: Task, traj: Trajectory, ctx: RunContext) -> TrajectorySummary:
     """Trajectory-aware summarizers get the trajectory; any other `Summarizer` gets a candidate
     carrying it (text: the patch)."""
@@ -263,62 +235,3 @@ def _takes_ctx(summarizer: Any) -> bool:
     import inspect
 
     return len(inspect.signature(summarizer.summarize_trajectory).parameters) >= 3
-
-
-async def run_instances(strategy: AgenticPDR, instances: Sequence[SWEInstance], runner: AgentRunner,
-                        backend: Backend | None = None, *, backends: dict[str, Backend] | None = None,
-                        rundir: RunDir | str | None = None, max_rollouts_in_flight: int = 16, seed: int = 0,
-                        progress: bool = True, defaults: SamplingDefaults | None = None,
-                        executor: Any = None) -> list[SWEResult]:
-    """Every instance in flight together; at most `max_rollouts_in_flight` rollouts run at once
-    across all of them. A failing instance gets a result with `error` set; the others go on.
-    `executor` (tts.swe.executor) says where rollouts run, e.g. a `RayExecutor`; default: here."""
-    rd = RunDir(rundir) if isinstance(rundir, str) else rundir
-    runner = on_executor(runner, executor)
-    limiter = asyncio.Semaphore(max_rollouts_in_flight)
-    total = len(instances) * strategy.rollouts * strategy.rounds
-    with _progress(len(instances), total, disable=not progress) as on_event:
-        async def one(inst: SWEInstance) -> SWEResult:
-            ctx = RunContext(backend, backends=backends, seed=seed, path=f"swe/{inst.instance_id}",
-                             defaults=defaults or SamplingDefaults(temperature=0.7, max_tokens=2048))
-            try:
-                return await strategy.run_instance(inst, runner, ctx=ctx, rundir=rd, limiter=limiter,
-                                                   on_event=on_event)
-            except Exception as exc:
-                from tts.errors import UsageError
-
-                if isinstance(exc, UsageError):
-                    raise
-                on_event("instance", inst.instance_id)
-                return SWEResult(instance_id=inst.instance_id, usage=ctx.usage, error=f"{type(exc).__name__}: {exc}")
-
-        return list(await asyncio.gather(*(one(i) for i in instances)))
-
-
-class _progress:
-    """A rich progress bar with rollouts and instances; a no-op when disabled."""
-
-    def __init__(self, n_instances: int, n_rollouts: int, *, disable: bool) -> None:
-        self.sizes = (n_instances, n_rollouts)
-        self.disable = disable
-        self.progress: Any = None
-
-    def __enter__(self) -> Event:
-        if self.disable:
-            return lambda kind, iid: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), transient=False)
-        self.progress.start()
-        inst = self.progress.add_task("instances", total=self.sizes[0])
-        roll = self.progress.add_task("rollouts", total=self.sizes[1])
-
-        def on_event(kind: str, iid: str) -> None:
-            self.progress.advance(inst if kind == "instance" else roll)
-
-        return on_event
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()

@@ -17,94 +17,32 @@ from typing import Any, Literal
 from pydantic import Field
 
 from tts.context import RunContext
-from tts.errors import BackendError, ParseError, PermanentError
+from tts.errors import BackendError, PermanentError
 from tts.prompts import render
-from tts.records import Candidate, Evidence, Message, Step, Task, Trajectory, TrajectorySummary, Usage
-from tts.selectors.registry import Component, register_component
+from tts.records import Candidate, Message, Task, Trajectory, TrajectorySummary, Usage
+from tts.registry import Component, register
+from tts.summarizers.llm import ModelSummarizer, ask_summary, squash
 from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip, render_summary
+from tts.swe.evidence import (
+    bound_patch,
+    command_evidence,
+    error_evidence,
+    expects_patch,
+    files_in_patch,
+    run_error,
+    run_error_evidence,
+    test_evidence,
+)
+from tts.swe.fit import fit_trajectory, render_trajectory
+
+__all__ = ["PROMPT_CHARS_PER_TOKEN", "LLMTrajectorySummary", "RuleTrajectorySummary", "command_evidence",
+           "error_evidence", "expects_patch", "files_in_patch", "fit_trajectory", "render_trajectory", "run_error",
+           "run_error_evidence", "test_evidence", "trajectory_of"]
 
 log = logging.getLogger("tts.swe")
 
-_TEST_LINE = re.compile(
-    r"^[ \t]*(?:"
-    r"(?:PASSED|FAILED|ERROR|XPASS|XFAIL)\s+\S+.*"  # pytest -rA short summary
-    r"|\S+::\S+\s+(?:PASSED|FAILED|ERROR|SKIPPED|XPASS|XFAIL)\b.*"  # pytest -v
-    r"|=*\s*\d+ (?:passed|failed|errors?)\b.*"  # pytest's last line
-    r"|Ran \d+ tests? in [\d.]+s"  # unittest and Django's runner
-    r"|OK(?: \(.*\))?|FAILED \(.*\)"  # ... and their verdict
-    r"|(?:FAIL|ERROR): \S+ \(.*\)"  # unittest's failure headers
-    r")[ \t]*$", re.M)
-_ERROR_LINE = re.compile(r"^.*(\b\w*(Error|Exception)\b|\b(error|fatal|ERROR|FATAL):).*$", re.M)
-_DIFF_FILE = re.compile(r"^diff --git a/(\S+) b/", re.M)
 
-
-def files_in_patch(patch: str | None) -> list[str]:
-    return list(dict.fromkeys(_DIFF_FILE.findall(patch or "")))
-
-
-def command_evidence(steps: list[Step], last: int = 6, quote_chars: int = 240) -> list[Evidence]:
-    """The last `last` commands, each quoted with its exit code and the tail of its output."""
-    out = []
-    for s in steps[-last:]:
-        if not s.action:
-            continue
-        tail = "\n".join(s.observation.strip().splitlines()[-2:])
-        quote = f"$ {clip(s.action, 160)}" + (f"\n{clip(tail, quote_chars)}" if tail else "")
-        out.append(Evidence(kind="command", quote=quote, exit_code=s.exit_code))
-    return out
-
-
-def test_evidence(steps: list[Step], last: int = 3) -> list[Evidence]:
-    """Test-result lines (pytest/unittest summaries, PASSED/FAILED lines) from the latest steps that have them."""
-    found: list[Evidence] = []
-    for s in reversed(steps):
-        lines = [m.group(0).strip() for m in _TEST_LINE.finditer(s.observation)]
-        if lines:
-            found.append(Evidence(kind="test", quote=f"$ {clip(s.action, 120)}\n" + clip("\n".join(lines[-4:]), 400),
-                                  exit_code=s.exit_code))
-        if len(found) >= last:
-            break
-    return list(reversed(found))
-
-
-def error_evidence(steps: list[Step], last: int = 2) -> list[Evidence]:
-    """The last error lines seen in failing commands' output."""
-    found: list[Evidence] = []
-    for s in reversed(steps):
-        if s.exit_code in (None, 0):
-            continue
-        lines = [m.group(0).strip() for m in _ERROR_LINE.finditer(s.observation)]
-        if lines:
-            found.append(Evidence(kind="error", quote=clip(lines[-1], 240), exit_code=s.exit_code))
-        if len(found) >= last:
-            break
-    return list(reversed(found))
-
-
-def run_error(traj: Trajectory) -> str | None:
-    """The error a run ended in (an API failure, a crash, a harness timeout), or None."""
-    err = traj.metadata.get("error")
-    return str(err) if err else None
-
-
-def run_error_evidence(traj: Trajectory) -> list[Evidence]:
-    err = run_error(traj)
-    return [Evidence(kind="error", quote=clip(err, 400))] if err else []
-
-
-def expects_patch(traj: Trajectory) -> bool:
-    """Runs on a code repository end in a patch; terminal-task runs (Terminus, ATIF) do not."""
-    fmt = str(traj.metadata.get("format") or "mini-swe-agent")
-    return fmt.startswith("mini-swe-agent") or fmt == "tts"
-
-
-def _bound_patch(patch: str | None, max_chars: int) -> str | None:
-    if not patch:
-        return None
-    return patch if len(patch) <= max_chars else clip(patch, max_chars)
-
-
-@register_component
+@register
 class RuleTrajectorySummary(Component):
     """No model call: evidence extracted from the trajectory, the patch kept."""
 
@@ -137,7 +75,7 @@ class RuleTrajectorySummary(Component):
                       *command_evidence(steps, self.commands)],
             progress=f"{len(steps)} steps, {len(failing)} with a non-zero exit code",
             failure_modes=failure_modes,
-            final_patch=_bound_patch(traj.patch, self.max_patch_chars),
+            final_patch=bound_patch(traj.patch, self.max_patch_chars),
             status_claim=f"exit status {traj.outcome or 'unknown'}; "
                          + (f"patch touches {', '.join(files)}" if files else
                             "empty patch" if expects_patch(traj) else "no patch (terminal task)"),
@@ -186,127 +124,29 @@ def trajectory_of(candidate: Candidate) -> Trajectory:
     return Trajectory(id=candidate.id, patch=candidate.text or None)
 
 
-def _step_block(i: int, s: Step, obs_chars: int, thought_chars: int) -> str:
-    parts = [f"## Step {i}"]
-    if s.thought:
-        parts.append(f"Thought: {clip(s.thought, thought_chars)}")
-    if s.action:
-        parts.append(f"$ {clip(s.action, 600)}")
-    code = "" if s.exit_code is None else f" (exit code {s.exit_code})"
-    if s.observation or code:
-        parts.append(f"Output{code}:\n{clip(s.observation, obs_chars)}")
-    return "\n".join(parts)
-
-
-def fit_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int = 400,
-                   max_chars: int = 24000) -> tuple[str, str]:
-    """The trajectory as text for a summarizer within `max_chars`, and a note of what was cut ("" when
-    nothing was). Kept first: the exit status, the run's error and the patch (cut to a third of the room
-    when longer), then the last step, the failing steps, the first two and as many of the last steps as fit;
-    observations are trimmed to `obs_chars` (head and tail), less when the room is small."""
-    err = run_error(traj)
-    patch, patch_cut = traj.patch or "(none)", ""
-    if len(patch) > max_chars // 3:
-        patch_cut = f"patch cut to {max_chars // 3} of {len(patch)} chars"
-        patch = clip(patch, max_chars // 3)
-    end = f"\n\n# Exit status: {traj.outcome or 'unknown'}" + (f"\n# Error: {err}" if err else "") \
-        + f"\n# Final patch:\n{patch}"
-    room = max_chars - len(end)
-    text, note = "", ""
-    for _ in range(4):  # the markers take room too: shrink until the whole text fits
-        text, note = _fit_steps(traj, room, obs_chars, thought_chars, patch_cut)
-        text += end
-        if len(text) <= max_chars:
-            break
-        room -= len(text) - max_chars
-    return text, note
-
-
-def _fit_steps(traj: Trajectory, room: int, obs_chars: int, thought_chars: int, patch_cut: str) -> tuple[str, str]:
-    n = len(traj.steps)
-    cut: list[str] = []
-    obs = max(80, min(obs_chars, room // max(4, min(n, 12)))) if n else obs_chars
-    if obs < obs_chars:
-        cut.append(f"outputs trimmed to {obs} chars")
-    if patch_cut:
-        cut.append(patch_cut)
-    blocks = [_step_block(i, s, obs, min(thought_chars, obs)) for i, s in enumerate(traj.steps, 1)]
-    keep: set[int] = set()
-    size = 0
-
-    def take(i: int) -> None:
-        nonlocal size
-        if i not in keep and size + len(blocks[i]) + 2 <= room:
-            keep.add(i)
-            size += len(blocks[i]) + 2
-
-    if n:
-        take(n - 1)
-        for i in [i for i, s in enumerate(traj.steps) if s.exit_code not in (None, 0)][-3:]:
-            take(i)
-        for i in range(min(2, n)):
-            take(i)
-        for i in range(n - 2, -1, -1):
-            if size + len(blocks[i]) + 2 > room:
-                break
-            take(i)
-    dropped = n - len(keep)
-    if dropped:
-        cut.insert(0, f"{dropped} of {n} steps omitted")
-    out: list[str] = []
-    gap = 0
-    for i in range(n):
-        if i in keep:
-            if gap:
-                out.append(f"[... {gap} steps omitted ...]")
-                gap = 0
-            out.append(blocks[i])
-        else:
-            gap += 1
-    if gap:
-        out.append(f"[... {gap} steps omitted ...]")
-    note = "; ".join(cut)
-    head = f"[cut to fit the model's context: {note}]\n\n" if note else ""
-    return head + "\n\n".join(out), note
-
-
-def render_trajectory(traj: Trajectory, *, obs_chars: int = 800, thought_chars: int = 400,
-                      max_chars: int = 24000) -> str:
-    """`fit_trajectory`'s text."""
-    return fit_trajectory(traj, obs_chars=obs_chars, thought_chars=thought_chars, max_chars=max_chars)[0]
-
-
-def _squash(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip()
-
-
 _CONTEXT_ERROR = re.compile(r"context|too long|exceed|maximum.*tokens|too many tokens", re.I)
 PROMPT_CHARS_PER_TOKEN = 3
 """Chars per token assumed when fitting a prompt in a context window (code tokenizes worse than prose)."""
 
 
-@register_component
-class LLMTrajectorySummary(Component):
-    """A model call per trajectory (`use="summarizer"`, else the default backend). The prompt is cut to
+@register
+class LLMTrajectorySummary(ModelSummarizer):
+    """A model call per trajectory (`use="summarizer"`, else the default backend), through the core's
+    summary loop (`tts.summarizers.llm.ask_summary`: parse, repair, re-ask). The prompt is cut to
     fit the model's context window (`context_tokens`, else asked of the backend: see
     `tts.swe.context_window`); a reply that cannot be parsed after `retries` re-asks, or any model
     error, falls back to `RuleTrajectorySummary` with one warning (logger `tts.swe`)."""
 
     kind: Literal["swe-llm-summary"] = "swe-llm-summary"
-    use: str = "summarizer"
-    temperature: float | None = 0.0
     max_tokens: int | None = 1200
     obs_chars: int = Field(800, ge=50)
     """Each observation is trimmed to this before the model sees it."""
     max_input_chars: int = Field(24000, ge=1000)
     context_tokens: int | None = Field(None, ge=256)
     """The model's context window in tokens; None: ask the backend (unknown: only `max_input_chars` bounds)."""
-    max_items: int = Field(6, ge=1)
-    max_item_chars: int = Field(300, ge=20)
     max_summary_tokens: int = Field(1500, ge=100)
     """Bound on the rendered summary, patch included."""
     max_patch_chars: int = Field(3000, ge=200)
-    retries: int = Field(1, ge=0)
     fallback: RuleTrajectorySummary = Field(default_factory=RuleTrajectorySummary)
 
     async def summarize(self, task: Task, candidate: Candidate, ctx: RunContext) -> TrajectorySummary:
@@ -328,58 +168,42 @@ class LLMTrajectorySummary(Component):
         return max(400, min(self.max_input_chars, room - task_chars)), reply, task_chars
 
     async def summarize_trajectory(self, task: Task, traj: Trajectory, ctx: RunContext) -> TrajectorySummary:
-        from tts.summarizers.llm import parse_summary_json
-
         max_chars, reply_tokens, task_chars = await self._budget(task, ctx)
-        params: dict[str, Any] = {}
-        if self.temperature is not None:
-            params["temperature"] = self.temperature
-        if reply_tokens is not None:
-            params["max_tokens"] = reply_tokens
-        usage, model = Usage(), None
+        params = self.call_params(reply_tokens)
         shrunk = False
-        attempt = 0
-        shown, note = fit_trajectory(traj, obs_chars=self.obs_chars, max_chars=max_chars)
-        messages = [self._prompt(task, shown, task_chars)]
-        while attempt <= self.retries:
+        while True:
+            shown, note = fit_trajectory(traj, obs_chars=self.obs_chars, max_chars=max_chars)
             try:
-                comp = await ctx.complete(messages, role="summarize", sample_index=attempt, use=self.use, **params)
+                parsed, usage, model, _ = await ask_summary(
+                    ctx, [self._prompt(task, shown, task_chars)], traj.id, use=self.use, params=params,
+                    tries=self.retries + 1, prompts=self.prompts)
             except BackendError as exc:
                 if not shrunk and isinstance(exc, PermanentError) and _CONTEXT_ERROR.search(str(exc)):
                     shrunk, max_chars, task_chars = True, max(400, max_chars // 2), max(200, task_chars // 2)
-                    shown, note = fit_trajectory(traj, obs_chars=self.obs_chars, max_chars=max_chars)
-                    messages = [self._prompt(task, shown, task_chars)]
-                    continue
-                return self._fall_back(traj, usage, f"{type(exc).__name__}: {exc}")
-            usage, model = usage + comp.usage, comp.model
-            attempt += 1
-            try:
-                parsed = parse_summary_json(comp.text, traj.id)
-            except ParseError as exc:
-                messages = [*messages, Message(role="assistant", content=comp.text),
-                            Message(role="user", content=render("summarize_retry.j2", self.prompts, error=str(exc)))]
-                continue
+                    continue  # once, with half the room
+                return self._fall_back(traj, Usage(), f"{type(exc).__name__}: {exc}")
+            if parsed is None:
+                return self._fall_back(traj, usage, f"the reply could not be parsed after {self.retries + 1} tries")
             out = self._bound(parsed, traj, shown)
             if note:
                 out = out.model_copy(update={"progress": clip(f"{out.progress} [summarized from a cut trajectory: "
                                                               f"{note}]".strip(), self.max_item_chars * 2)})
                 out = _finish(out, self.max_summary_tokens)
             return out.model_copy(update={"usage": usage, "model": model})
-        return self._fall_back(traj, usage, f"the reply could not be parsed after {self.retries + 1} tries")
 
     def _prompt(self, task: Task, shown: str, task_chars: int) -> Message:
         return Message(role="user", content=render("swe_summarize.j2", self.prompts, task=clip(task.text, task_chars),
                                                    trajectory=shown, max_items=self.max_items))
 
     def _fall_back(self, traj: Trajectory, usage: Usage, why: str) -> TrajectorySummary:
-        log.warning("summary of %s: %s; using the rule summary instead", traj.id, _squash(why)[:300])
+        log.warning("summary of %s: %s; using the rule summary instead", traj.id, squash(why)[:300])
         return self.fallback.summarize_trajectory(traj).model_copy(update={"usage": usage})
 
     def _bound(self, s: TrajectorySummary, traj: Trajectory, shown: str) -> TrajectorySummary:
         cap, n = self.max_item_chars, self.max_items
-        source = _squash(shown)
+        source = squash(shown)
         quoted = [e.model_copy(update={"quote": clip(e.quote, cap)}) for e in s.evidence
-                  if _squash(e.quote) and _squash(e.quote) in source][:n]
+                  if squash(e.quote) and squash(e.quote) in source][:n]
         # Extracted evidence (real exit codes) last, so a tight bound drops the model's quotes first.
         extracted = [*error_evidence(traj.steps, 1), *run_error_evidence(traj), *test_evidence(traj.steps, 1),
                      *command_evidence(traj.steps, 3)]
@@ -390,6 +214,6 @@ class LLMTrajectorySummary(Component):
         update.update(
             approach=clip(s.approach, cap * 2), progress=clip(s.progress, cap), status_claim=clip(s.status_claim, cap),
             evidence=[*quoted, *extracted], files_changed=files_in_patch(traj.patch) or s.files_changed[:n],
-            final_patch=_bound_patch(traj.patch, self.max_patch_chars), final_answer=None,
+            final_patch=bound_patch(traj.patch, self.max_patch_chars), final_answer=None,
         )
         return _finish(s.model_copy(update=update), self.max_summary_tokens)

@@ -6,10 +6,10 @@ Used by the tests, the benchmark and the docs; needs only git and pytest. The gr
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
+from tts.swe.git import git
 from tts.swe.instance import SWEInstance
 
 CALC = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n"
@@ -67,12 +67,6 @@ WRONG_PATCHES = {
 FIX_COMMAND = "sed -i '2s/a - b/a + b/' calc.py"
 
 
-def git(cwd: str | Path, *args: str) -> str:
-    out = subprocess.run(["git", "-c", "user.name=tts", "-c", "user.email=tts@localhost", "-c", "commit.gpgsign=false",
-                          *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return out.stdout
-
-
 def make_toy_repo(path: str | Path) -> str:
     """Create the repository at `path`; return its base commit."""
     repo = Path(path)
@@ -82,7 +76,7 @@ def make_toy_repo(path: str | Path) -> str:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "calc")
-    return git(repo, "rev-parse", "HEAD").strip()
+    return git(repo, "rev-parse", "HEAD").stdout.strip()
 
 
 def make_toy_instance(root: str | Path, instance_id: str = "toy__calc-1") -> SWEInstance:

