@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from types import SimpleNamespace
 
 import pytest
 
@@ -57,14 +56,16 @@ def test_one_parser_for_json_bodies_and_sdk_objects():
     req = ChatRequest(messages=[Message(role="user", content="q")], sample_index=5)
     body = {"model": "m", "usage": {"prompt_tokens": 7, "completion_tokens": 9},
             "choices": [{"message": {"content": "a"}, "finish_reason": "stop"},
-                        {"message": {"content": None, "tool_calls": [{"id": "t", "type": "function"}]},
+                        {"message": {"content": None, "tool_calls": [
+                            {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
                          "finish_reason": "tool_calls"}]}
-    sdk = SimpleNamespace(model="m", usage=SimpleNamespace(prompt_tokens=7, completion_tokens=9),
-                          choices=[SimpleNamespace(message=SimpleNamespace(content="a", tool_calls=None),
-                                                   finish_reason="stop", logprobs=None),
-                                   SimpleNamespace(message=SimpleNamespace(content=None, tool_calls=[
-                                       SimpleNamespace(model_dump=lambda: {"id": "t", "type": "function"})]),
-                                       finish_reason="tool_calls", logprobs=None)])
+    from tts._litellm import import_litellm
+
+    types = import_litellm().types.utils
+    sdk = types.ModelResponse(model="m", usage=types.Usage(prompt_tokens=7, completion_tokens=9), choices=[
+        types.Choices(message=types.Message(content="a"), finish_reason="stop"),
+        types.Choices(message=types.Message(content=None, tool_calls=[
+            {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]), finish_reason="tool_calls")])
     from_json = parse_chat_body(body, req, 0.2, "fallback")
     from_sdk = parse_chat(sdk, req, 0.2, "fallback", lambda: "sdk")
     assert from_json == from_sdk

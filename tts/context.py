@@ -121,7 +121,9 @@ class RunContext:
     @property
     def paid(self) -> Usage:
         """What this subtree paid in this run: `usage` without the cache hits."""
-        return Usage.total(r.paid for r in self.records)
+        paid = Usage.total(r.usage for r in self.records if not r.cached)  # = the sum of each record's `paid`
+        paid.cached_calls = 0
+        return paid
 
     def stop(self, reason: str) -> None:
         """No further call of this run is sent (calls in flight finish and are counted)."""

@@ -78,38 +78,40 @@ def get(obj: Any, name: str) -> Any:
 
 def parse_chat(body: Any, request: ChatRequest, latency: float, model: str,
                what: Callable[[], str]) -> list[Completion]:
-    """A chat-completion response (JSON dict or SDK object) -> one `Completion` per choice;
-    MalformedResponse, starting with `what()` (which response), when it is not one. The fields are
-    checked here, field by field, so the completions are built without validating them again."""
+    """A chat-completion response -> one `Completion` per choice; MalformedResponse, starting with
+    `what()` (which response), when it is not one. `body` is the JSON object, or litellm's
+    response object, whose parts all answer `.get(field)` the same way. The fields are checked
+    here, one by one, so the completions are built without validating them again."""
     try:
-        choices = get(body, "choices")
+        choices = body.get("choices")
         if not choices:
             raise ValueError("no choices")
-        u = get(body, "usage")
-        usages = split_usage(int(get(u, "prompt_tokens") or 0) if u else 0,
-                             int(get(u, "completion_tokens") or 0) if u else 0, len(choices), cached_prompt_tokens(u))
-        served = get(body, "model") or model
+        u = body.get("usage")
+        usages = split_usage(int(u.get("prompt_tokens") or 0) if u else 0,
+                             int(u.get("completion_tokens") or 0) if u else 0, len(choices), cached_prompt_tokens(u))
+        served = body.get("model") or model
         if not isinstance(served, str):
             raise TypeError(f"model is {type(served).__name__}")
         out = []
+        first = request.sample_index
         for i, choice in enumerate(choices):
-            message = get(choice, "message")
+            message = choice.get("message")
             if message is None:
                 raise KeyError("message")
-            text = get(message, "content")
-            tool_calls = get(message, "tool_calls")
+            text = message.get("content")
+            tool_calls = message.get("tool_calls")
             if tool_calls:
                 tool_calls = [t if isinstance(t, dict) else t.model_dump() if hasattr(t, "model_dump") else dict(t)
                               for t in tool_calls]
-            if text is None and not tool_calls:
+            elif text is None:
                 raise ValueError("a choice has neither content nor tool calls")
             if text is not None and not isinstance(text, str):
                 raise TypeError(f"content is {type(text).__name__}")
-            finish = get(choice, "finish_reason")
-            logprobs = get(choice, "logprobs")
+            finish = choice.get("finish_reason")
+            logprobs = choice.get("logprobs")
             out.append(trusted(Completion, {
                 "text": text or "", "finish_reason": None if finish is None else str(finish), "usage": usages[i],
-                "latency_s": latency, "cached": False, "model": served, "sample_index": request.sample_index + i,
+                "latency_s": latency, "cached": False, "model": served, "sample_index": first + i,
                 "logprobs": parse_logprobs(logprobs) if logprobs else None, "tool_calls": tool_calls or None}))
         return out
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -105,8 +105,8 @@ class AccountingBackend(Pricing, BackendWrapper):
 
     @property
     def capped(self) -> bool:
-        return any(c is not None for c in (self.max_calls, self.max_tokens, self.max_cost_usd)) or (
-            self.shared is not None and self.shared.capped)
+        return (self.max_calls is not None or self.max_tokens is not None or self.max_cost_usd is not None
+                or (self.shared is not None and self.shared.capped))
 
     def over_cap(self) -> str | None:
         """Why no call at all may start now (a cap already reached by what was paid), or None."""
