@@ -8,8 +8,9 @@
 - many: 2,000 tasks x self-consistency n=16 (32,000 calls) at 256 in flight and 0.05 s latency,
   against raw aiohttp sending 32,000 calls at 256 in flight: served span against the ideal
   (ceil(calls / in-flight) x latency), calls per second, client CPU per call, peak RSS.
-- queue: 100,000 calls queued at once (6,250 tasks x n=16 through run_many, 1,024 in flight,
-  0.05 s latency), with and without call records in the results: peak RSS.
+- queue: 100,000 calls (6,250 tasks x n=16, 1,024 in flight, 0.05 s latency) through run_many,
+  with and without call records in the results, and all queued at once (a gather of run_task):
+  peak RSS.
 
 Each run is its own process (imports and a warm-up off the clock; peak RSS is that process's);
 runs alternate for `--rounds` rounds and the tables show medians. Every run's count of calls is
@@ -100,7 +101,7 @@ async def rtv_raw(base: str, a: argparse.Namespace) -> dict:
 
 async def many_tts(base: str, a: argparse.Namespace) -> dict:
     from tts.records import Task
-    from tts.run import run_many
+    from tts.run import run_many, run_task
     from tts.strategies.self_consistency import SelfConsistency
 
     backend = lean(base, a.in_flight)
@@ -109,7 +110,10 @@ async def many_tts(base: str, a: argparse.Namespace) -> dict:
     await run_many(sc, [Task(id=f"w{i}", prompt=f"[{a.tag}-warm {i}] 1 + 1?") for i in range(16)], backend)
     reset(base)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    res = await run_many(sc, tasks, backend, trace=a.trace)
+    if a.all:  # every task, and so every call, queued at once (run_many would start them as slots free)
+        res = await asyncio.gather(*(run_task(sc, t, backend, trace=a.trace) for t in tasks))
+    else:
+        res = await run_many(sc, tasks, backend, trace=a.trace)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     await backend.aclose()
     ok, span = served(base)
@@ -161,6 +165,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=2000, help=argparse.SUPPRESS)
     ap.add_argument("--in-flight", type=int, default=256, help=argparse.SUPPRESS)
     ap.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
+    ap.add_argument("--all", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return worker_main(a)
@@ -203,16 +208,17 @@ def main() -> None:
                       f"{med(runs[w], 'rss_mb'):.0f} MB |")
             print()
         if "queue" in only:
-            print("100,000 calls queued at once: 6,250 tasks x n=16 via run_many, 1,024 in flight, 0.05 s latency")
-            print("| results carry | calls served | call records kept | wall | client CPU per call | peak RSS |")
+            print("100,000 calls: 6,250 tasks x self-consistency n=16, 1,024 in flight, 0.05 s latency")
+            print("| how | calls served | call records kept | wall | client CPU per call | peak RSS |")
             print("|---|---|---|---|---|---|")
-            for trace in (False, True):
-                x = run("many-tts", base, f"queue{trace}", "--tasks", "6250", "--in-flight", "1024",
-                        "--trace" if trace else "--no-trace")
+            for how, extra in (("run_many, trace=False (answers and totals)", ["--no-trace"]),
+                               ("run_many, trace=True (the default: every call record)", ["--trace"]),
+                               ("all queued at once (a gather of run_task, trace=False)", ["--no-trace", "--all"])):
+                x = run("many-tts", base, f"queue{len(extra)}{extra[0]}", "--tasks", "6250", "--in-flight", "1024",
+                        *extra)
                 assert x["calls"] == 100000, x
-                print(f"| {'every call record (trace=True, the default)' if trace else 'answers and totals (trace=False)'}"
-                      f" | {x['calls']:,} | {x['records']:,} | {x['wall']:.1f} s | {x['cpu'] / 1e5 * 1000:.3f} ms | "
-                      f"{x['rss_mb']:.0f} MB |")
+                print(f"| {how} | {x['calls']:,} | {x['records']:,} | {x['wall']:.1f} s | "
+                      f"{x['cpu'] / 1e5 * 1000:.3f} ms | {x['rss_mb']:.0f} MB |")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def test_one_parser_for_json_bodies_and_sdk_objects():
     sdk = types.ModelResponse(model="m", usage=types.Usage(prompt_tokens=7, completion_tokens=9), choices=[
         types.Choices(message=types.Message(content="a"), finish_reason="stop"),
         types.Choices(message=types.Message(content=None, tool_calls=[
-            {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]), finish_reason="tool_calls")])
+            {"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}]),
+            finish_reason="tool_calls")])
     from_json = parse_chat_body(body, req, 0.2, "fallback")
     from_sdk = parse_chat(sdk, req, 0.2, "fallback", lambda: "sdk")
     assert from_json == from_sdk

@@ -94,6 +94,9 @@ class ThrottleBackend(BackendWrapper):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        self.waiting = 0
+        """Calls queued for a slot now."""
+        self._room: list[asyncio.Future[None]] = []
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -101,9 +104,27 @@ class ThrottleBackend(BackendWrapper):
             self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
         return self._slots
 
+    async def until_room(self) -> None:
+        """Return once fewer calls are queued than there are slots (`tts.run.run_many` starts its
+        next task then: every slot that frees still finds a call waiting, and no more is queued)."""
+        if self.waiting < self.concurrency:
+            return
+        room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._room.append(room)
+        await room
+
     async def complete(self, request: ChatRequest) -> list[Completion]:
         slots = self._semaphore()
-        await slots.acquire()
+        self.waiting += 1
+        try:
+            await slots.acquire()
+        finally:
+            self.waiting -= 1
+            if self._room and self.waiting < self.concurrency:
+                room, self._room = self._room, []
+                for r in room:
+                    if not r.done():
+                        r.set_result(None)
         held, counted = True, False
 
         def free() -> None:  # once: when the answer arrives (answer_received), else when the call ends
