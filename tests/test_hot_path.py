@@ -139,3 +139,65 @@ def test_uvloop_is_opt_in(monkeypatch):
     with pytest.raises(ConfigError, match=r"pip install 'tts\[uvloop\]'"):
         run_sync(coro, uvloop=True)
     coro.close()
+
+
+async def test_run_many_starts_tasks_as_the_throttle_has_room():
+    """40 tasks of 4 samples through 4 slots: every result, in order, with only a few tasks under
+    way at once (not all 40); the same without a throttle starts them all."""
+    from tts.build import stack_wrappers
+    from tts.run import run_many
+
+    live = peak = 0
+
+    class Counting(ScriptedBackend):
+        async def complete(self, request: ChatRequest) -> list[Completion]:
+            await asyncio.sleep(0.002)
+            return await super().complete(request)
+
+    import tts.run as run_mod
+
+    real = run_mod.run_task
+
+    async def tracked(*args, **kwargs):
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        try:
+            return await real(*args, **kwargs)
+        finally:
+            live -= 1
+
+    run_mod.run_task = tracked
+    try:
+        backend = stack_wrappers(Counting(["ANSWER: 3"]), concurrency=4)
+        results = await run_many(SelfConsistency(n=4), [f"q{i}" for i in range(40)], backend)
+        fed_peak, peak = peak, 0
+        all_at_once = await run_many(SelfConsistency(n=4), [f"q{i}" for i in range(40)], Counting(["ANSWER: 3"]))
+    finally:
+        run_mod.run_task = real
+    assert [r.task_id for r in results] == [f"task{i}" for i in range(40)]
+    assert all(r.answer == "3" and r.usage.calls == 4 for r in results)
+    assert 1 < fed_peak <= 6, fed_peak  # about concurrency / n tasks, plus the ones just started
+    assert peak == 40 and len(all_at_once) == 40
+
+
+def test_fewer_collections_puts_the_thresholds_back():
+    import gc
+
+    from tts.run import YOUNG_THRESHOLD, fewer_collections
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with fewer_collections():
+            assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+            with fewer_collections():  # nested batches
+                pass
+            assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(50_000, 10, 10)  # a user's higher threshold is kept
+        with fewer_collections():
+            assert gc.get_threshold()[0] == 50_000
+        assert gc.get_threshold() == (50_000, 10, 10)
+    finally:
+        gc.set_threshold(*before)
