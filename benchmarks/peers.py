@@ -132,7 +132,7 @@ async def worker_its_hub(base: str, a: argparse.Namespace):
 async def worker_tts(base: str, a: argparse.Namespace):
     from tts.build import make_backend
     from tts.records import Task
-    from tts.run import run_task
+    from tts.run import run_many, run_task
     from tts.strategies.self_consistency import SelfConsistency
 
     backend = make_backend("sim", backend="openai", api_base=base, api_key="sk-bench", concurrency=a.in_flight)
@@ -145,6 +145,10 @@ async def worker_tts(base: str, a: argparse.Namespace):
         res = await run_task(sc, Task(id="p", prompt=text), backend, defaults=defaults, trace=False)
         return res.answer
 
+    async def batch(texts: list[str]) -> list[str | None]:  # the workload itself: one run_many
+        return [r.answer for r in await run_many(sc, texts, backend, defaults=defaults, trace=False)]
+
+    problem.batch = batch  # type: ignore[attr-defined]
     return problem, backend.aclose
 
 
@@ -158,7 +162,9 @@ async def run_worker(a: argparse.Namespace) -> dict:
     warm_problems = max(1, a.in_flight // a.samples)
     await asyncio.gather(*(problem(prompt(f"{a.tag}-warm", p)) for p in range(warm_problems)))
     t_wall, wall0, cpu0 = time.time(), time.perf_counter(), time.process_time()
-    answers = await asyncio.gather(*(problem(prompt(a.tag, p)) for p in range(a.problems)))
+    texts = [prompt(a.tag, p) for p in range(a.problems)]
+    batch = getattr(problem, "batch", None)
+    answers = await batch(texts) if batch else await asyncio.gather(*(problem(t) for t in texts))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     if close is not None:
         await close()
