@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tts.backend import Backend
-from tts.errors import BackendError
-from tts.records import CallRecord, Completion, Message
+from tts.records import Completion, Message
 
 if TYPE_CHECKING:
     from tts.context import RunContext
@@ -62,19 +60,7 @@ async def sample_batched(ctx: RunContext, messages: Sequence[Message | dict], n:
             ctx.complete(messages, role=role, sample_index=start + i, use=use, **params) for i in range(n))))
 
     async def one_request(first: int, size: int) -> list[Completion]:
-        req = ctx.request(messages, sample_index=first, n=size, **params)
-        started = time.perf_counter()
-        try:
-            out = await ctx.send(backend, req)
-        except BackendError as exc:
-            ctx._record(CallRecord(path=ctx.path, role=role, sample_index=first, started_s=started - ctx.t0,
-                                   latency_s=time.perf_counter() - started, error=f"{type(exc).__name__}: {exc}"))
-            raise
-        latency = time.perf_counter() - started
-        out = out[:size]  # each choice carries its own sample index (the cache may mix hits in)
-        for c in out:
-            ctx._record(CallRecord(path=ctx.path, role=role, sample_index=c.sample_index, usage=c.usage,
-                                   latency_s=latency, cached=c.cached, started_s=started - ctx.t0), c)
+        out = await ctx.call(backend, ctx.request(messages, sample_index=first, n=size, **params), role)
         if len(out) < size:  # the server ignored n: ask for the rest one by one
             base_backend(backend).supports_n = False
             _tell_once(backend, f"answered {len(out)} choice(s) to n={size}")

@@ -5,6 +5,7 @@ lives in a `RunContext`, so one strategy instance can serve many tasks at once."
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import time
@@ -15,7 +16,7 @@ from pydantic import Field
 
 from tts.backend import Backend, ChatRequest
 from tts.errors import BackendError, BudgetExceeded
-from tts.records import CallRecord, Completion, Message, Record, Usage
+from tts.records import CallRecord, Completion, Message, Record, Usage, trusted
 
 CANDIDATE_ROLES = frozenset({"sample", "draft", "refine", "solve"})
 """Trace roles whose answers are attempts at the task itself. Every other role (judge, distill,
@@ -33,6 +34,19 @@ class SamplingDefaults(Record):
     n_per_request: int = Field(1, ge=1)
     """Samples of one prompt per request (`n=K`; see `tts.batching`); 1: one request per sample."""
     extra: dict[str, Any] = Field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=4096)
+def replica_offset(replica: str) -> int:
+    """The seed offset of a nested copy (hashed once per replica name, not once per call)."""
+    return int(hashlib.sha256(replica.encode()).hexdigest()[:6], 16) if replica else 0
+
+
+def call_record(path: str, role: str, sample_index: int, usage: Usage, latency_s: float, cached: bool,
+                started_s: float, error: str | None = None) -> CallRecord:
+    """A trace entry from figures the run measured itself: built without validation."""
+    return trusted(CallRecord, {"path": path, "role": role, "sample_index": sample_index, "usage": usage,
+                                "latency_s": latency_s, "cached": cached, "started_s": started_s, "error": error})
 
 
 class RunContext:
@@ -107,7 +121,9 @@ class RunContext:
     @property
     def paid(self) -> Usage:
         """What this subtree paid in this run: `usage` without the cache hits."""
-        return Usage.total(r.paid for r in self.records)
+        paid = Usage.total(r.usage for r in self.records if not r.cached)  # = the sum of each record's `paid`
+        paid.cached_calls = 0
+        return paid
 
     def stop(self, reason: str) -> None:
         """No further call of this run is sent (calls in flight finish and are counted)."""
@@ -148,12 +164,17 @@ class RunContext:
     def request(self, messages: Sequence[Message | dict], *, sample_index: int = 0, **params: Any) -> ChatRequest:
         msgs = [m if isinstance(m, Message) else Message(**m) for m in messages]
         d = self.defaults
+        # Nested copies send the same messages with the same sample indices: fold the replica
+        # into the seed too, or a seeded provider would return identical samples to each copy.
+        seed = None if d.seed is None else d.seed + sample_index + replica_offset(self.replica)
+        if not params:  # the common case: every field is already valid (messages, defaults), so no validation
+            return trusted(ChatRequest, {
+                "messages": msgs, "n": 1, "sample_index": sample_index, "replica": self.replica, "seed": seed,
+                "temperature": d.temperature, "max_tokens": d.max_tokens, "stop": None, "logprobs": None,
+                "top_logprobs": None, "tools": None, "extra": dict(d.extra)})
         fields: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens}
-        if d.seed is not None:
-            # Nested copies send the same messages with the same sample indices: fold the replica
-            # into the seed too, or a seeded provider would return identical samples to each copy.
-            offset = int(hashlib.sha256(self.replica.encode()).hexdigest()[:6], 16) if self.replica else 0
-            fields["seed"] = d.seed + sample_index + offset
+        if seed is not None:
+            fields["seed"] = seed
         extra = {**d.extra, **params.pop("extra", {})}
         fields.update({k: v for k, v in params.items()})
         return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra, **fields)
@@ -182,20 +203,28 @@ class RunContext:
     ) -> Completion:
         """One completion. `role` names the call in the trace (draft, judge, distill, ...)."""
         req = self.request(messages, sample_index=sample_index, **params)
-        backend = self.backends.get(use) or self.backends["default"]
+        return (await self.call(self.backends.get(use) or self.backends["default"], req, role))[0]
+
+    async def call(self, backend: Backend, req: ChatRequest, role: str) -> list[Completion]:
+        """Send `req` and put each of its answers (`req.n` choices) in the trace as its own call;
+        a failure is recorded too, then raised."""
         started = time.perf_counter()
         try:
             out = await self.send(backend, req)
         except BackendError as exc:
-            self._record(CallRecord(path=self.path, role=role, sample_index=sample_index,
-                                    started_s=started - self.t0, latency_s=time.perf_counter() - started,
-                                    error=f"{type(exc).__name__}: {exc}"))
+            self._record(call_record(self.path, role, req.sample_index, Usage.of(), time.perf_counter() - started,
+                                     False, started - self.t0, f"{type(exc).__name__}: {exc}"))
             raise
-        comp = out[0]
-        self._record(CallRecord(path=self.path, role=role, sample_index=sample_index, usage=comp.usage,
-                                latency_s=time.perf_counter() - started, cached=comp.cached,
-                                started_s=started - self.t0), comp)
-        return comp
+        latency = time.perf_counter() - started
+        if req.n == 1:
+            comp = out[0]
+            self._record(call_record(self.path, role, req.sample_index, comp.usage, latency, comp.cached,
+                                     started - self.t0), comp)
+            return out
+        out = out[:req.n]  # each choice carries its own sample index (the cache may mix hits in)
+        for c in out:
+            self._record(call_record(self.path, role, c.sample_index, c.usage, latency, c.cached, started - self.t0), c)
+        return out
 
     async def sample(self, messages: Sequence[Message | dict], n: int, *, role: str, start: int = 0,
                      per_request: int | None = None, **params: Any) -> list[Completion]:

@@ -1,14 +1,19 @@
-"""What both HTTP backends share: status -> error mapping, Retry-After parsing, per-choice usage."""
+"""What both HTTP backends share: status -> error mapping, Retry-After parsing, per-choice usage,
+and the one parser of a chat-completion response (a JSON dict from the lean client, or the SDK
+object litellm returns: both have the same fields)."""
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from tts.errors import AuthError, BackendError, PermanentError, RateLimited, ServerError
-from tts.records import TokenLogprob, Usage
+from tts.errors import AuthError, BackendError, MalformedResponse, PermanentError, RateLimited, ServerError
+from tts.records import Completion, TokenLogprob, Usage, trusted
+
+if TYPE_CHECKING:
+    from tts.backend import ChatRequest
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -59,21 +64,64 @@ def split_usage(prompt_tokens: int, completion_tokens: int, n: int, cached_token
     the prompt (and its cached part) and the call belong to the first choice, completion tokens
     are split evenly."""
     if n <= 1:
-        return [Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, calls=1,
-                      cached_tokens=cached_tokens)]
+        return [Usage.of(prompt_tokens, completion_tokens, 1, cached_tokens=cached_tokens)]
     share, rest = divmod(completion_tokens, n)
-    out = [Usage(prompt_tokens=prompt_tokens, completion_tokens=share + rest, calls=1, cached_tokens=cached_tokens)]
-    out.extend(Usage(completion_tokens=share) for _ in range(n - 1))
+    out = [Usage.of(prompt_tokens, share + rest, 1, cached_tokens=cached_tokens)]
+    out.extend(Usage.of(completion_tokens=share) for _ in range(n - 1))
     return out
+
+
+def get(obj: Any, name: str) -> Any:
+    """A field of a JSON object or of the SDK's object standing for it; None when absent."""
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def parse_chat(body: Any, request: ChatRequest, latency: float, model: str,
+               what: Callable[[], str]) -> list[Completion]:
+    """A chat-completion response -> one `Completion` per choice; MalformedResponse, starting with
+    `what()` (which response), when it is not one. `body` is the JSON object, or litellm's
+    response object, whose parts all answer `.get(field)` the same way. The fields are checked
+    here, one by one, so the completions are built without validating them again."""
+    try:
+        choices = body.get("choices")
+        if not choices:
+            raise ValueError("no choices")
+        u = body.get("usage")
+        usages = split_usage(int(u.get("prompt_tokens") or 0) if u else 0,
+                             int(u.get("completion_tokens") or 0) if u else 0, len(choices), cached_prompt_tokens(u))
+        served = body.get("model") or model
+        if not isinstance(served, str):
+            raise TypeError(f"model is {type(served).__name__}")
+        out = []
+        first = request.sample_index
+        for i, choice in enumerate(choices):
+            message = choice.get("message")
+            if message is None:
+                raise KeyError("message")
+            text = message.get("content")
+            tool_calls = message.get("tool_calls")
+            if tool_calls:
+                tool_calls = [t if isinstance(t, dict) else t.model_dump() if hasattr(t, "model_dump") else dict(t)
+                              for t in tool_calls]
+            elif text is None:
+                raise ValueError("a choice has neither content nor tool calls")
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"content is {type(text).__name__}")
+            finish = choice.get("finish_reason")
+            logprobs = choice.get("logprobs")
+            out.append(trusted(Completion, {
+                "text": text or "", "finish_reason": None if finish is None else str(finish), "usage": usages[i],
+                "latency_s": latency, "cached": False, "model": served, "sample_index": first + i,
+                "logprobs": parse_logprobs(logprobs) if logprobs else None, "tool_calls": tool_calls or None}))
+        return out
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise MalformedResponse(f"{what()} is not a chat completion ({exc})") from exc
 
 
 def cached_prompt_tokens(usage: Any) -> int:
     """Prompt tokens read from the provider's prompt cache, from a usage block (a dict or an
     object): OpenAI's `prompt_tokens_details.cached_tokens`, else Anthropic's
     `cache_read_input_tokens` (litellm passes both through); 0 when absent."""
-    def get(obj: Any, name: str) -> Any:
-        return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
-
     if not usage:
         return 0
     details = get(usage, "prompt_tokens_details")

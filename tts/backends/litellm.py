@@ -14,13 +14,7 @@ from typing import Any
 
 from tts._litellm import import_litellm
 from tts.backend import ChatRequest
-from tts.backends._common import (
-    cached_prompt_tokens,
-    error_for_status,
-    parse_logprobs,
-    retry_after_from_headers,
-    split_usage,
-)
+from tts.backends._common import error_for_status, parse_chat, retry_after_from_headers
 from tts.errors import (
     AuthError,
     BackendError,
@@ -33,6 +27,7 @@ from tts.errors import (
     ServerError,
 )
 from tts.records import Completion
+from tts.wrappers.throttle import answer_received
 
 
 class LiteLLMBackend:
@@ -108,7 +103,8 @@ class LiteLLMBackend:
                 raise
             raise mapped from exc
         latency = time.perf_counter() - started
-        return _completions(response, request, latency, self.model)
+        answer_received()  # the server is done with this call: its slot goes to the next one first
+        return parse_chat(response, request, latency, self.model, lambda: "what litellm returned")
 
     async def aclose(self) -> None:
         """Release what litellm opened for our calls: its cached HTTP clients (httpx pools, aiohttp
@@ -139,35 +135,6 @@ async def close_litellm(litellm: Any) -> None:
     except (TimeoutError, Exception):
         pass
     await GLOBAL_LOGGING_WORKER.stop()
-
-
-def _completions(response: Any, request: ChatRequest, latency: float, model: str) -> list[Completion]:
-    try:
-        choices = response.choices
-        if not choices:
-            raise ValueError("no choices")
-        u = getattr(response, "usage", None)
-        usages = split_usage(int(getattr(u, "prompt_tokens", 0) or 0), int(getattr(u, "completion_tokens", 0) or 0),
-                             len(choices), cached_prompt_tokens(u))
-        served = getattr(response, "model", None) or model
-        out = []
-        for i, choice in enumerate(choices):
-            message = choice.message
-            text = message.content
-            tool_calls = getattr(message, "tool_calls", None)
-            if tool_calls:
-                tool_calls = [t.model_dump() if hasattr(t, "model_dump") else dict(t) for t in tool_calls]
-            if text is None and not tool_calls:
-                raise ValueError("a choice has neither content nor tool calls")
-            logprobs = getattr(choice, "logprobs", None)
-            out.append(Completion(
-                text=text or "", finish_reason=choice.finish_reason, usage=usages[i], latency_s=latency,
-                model=served, sample_index=request.sample_index + i,
-                logprobs=parse_logprobs(logprobs) if logprobs else None, tool_calls=tool_calls or None,
-            ))
-        return out
-    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-        raise MalformedResponse(f"litellm returned something that is not a chat completion: {exc}") from exc
 
 
 def _connection_failure(exc: BaseException) -> str | None:

@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from tts.backend import ChatRequest
-from tts.backends._common import cached_prompt_tokens, error_for_status, parse_logprobs, short, split_usage
+from tts.backends._common import error_for_status, parse_chat, short
 from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
 from tts.records import Completion
+from tts.wrappers.throttle import answer_received
 
 
 class OpenAIHTTPBackend:
@@ -83,6 +84,7 @@ class OpenAIHTTPBackend:
         except (aiohttp.ClientError, OSError) as exc:
             raise ConnectionFailed(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
         latency = time.perf_counter() - started
+        answer_received()  # the server is done with this call: its slot goes to the next one first
         try:
             body = json.loads(raw)
         except ValueError as exc:
@@ -112,27 +114,4 @@ def _error_message(raw: bytes) -> str:
 
 def parse_chat_body(body: Any, request: ChatRequest, latency: float, model: str, raw: bytes = b"") -> list[Completion]:
     """An OpenAI chat-completion JSON body -> one `Completion` per choice (MalformedResponse if it is not one)."""
-    try:
-        choices = body["choices"]
-        if not choices:
-            raise ValueError("no choices")
-        u = body.get("usage") or {}
-        usages = split_usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), len(choices),
-                             cached_prompt_tokens(u))
-        served = body.get("model") or model
-        out = []
-        for i, choice in enumerate(choices):
-            message = choice["message"]
-            text = message.get("content")
-            tool_calls = message.get("tool_calls")
-            if text is None and not tool_calls:
-                raise ValueError("a choice has neither content nor tool calls")
-            logprobs = choice.get("logprobs")
-            out.append(Completion(
-                text=text or "", finish_reason=choice.get("finish_reason"), usage=usages[i], latency_s=latency,
-                model=served, sample_index=request.sample_index + i,
-                logprobs=parse_logprobs(logprobs) if logprobs else None, tool_calls=tool_calls or None,
-            ))
-        return out
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise MalformedResponse(f"not a chat completion ({exc}): {short(raw or str(body))!r}") from exc
+    return parse_chat(body, request, latency, model, lambda: f"body {short(raw or str(body))!r}")

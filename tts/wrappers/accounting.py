@@ -1,11 +1,8 @@
 """AccountingBackend: prices every answer, totals what was paid, and enforces hard caps.
 
-Pricing: each answered completion gets its list price written into `usage.cost_usd` (and
-`usage.unpriced_calls=1` when its model has no known price), so a result, a cache entry and a
-trace all carry the same figure. Prices come from `prices=` or litellm's price table: through
-`litellm.cost_per_token` when litellm is loaded anyway (the litellm backend), else read straight
-from the table file litellm ships, so the lean path never pays litellm's import. A model with no
-known price costs 0 and is named in `notes`.
+Pricing (`tts.wrappers.pricing`): each answered completion gets its list price written into
+`usage.cost_usd` (and `usage.unpriced_calls=1` when its model has no known price), so a result, a
+cache entry and a trace all carry the same figure.
 
 Totals (`usage`) are what was paid at the provider: cache hits add only `cached_calls`.
 
@@ -27,10 +24,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from tts._litellm import import_litellm, is_imported, packaged_price_table, table_cost
+from tts._litellm import is_imported
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import BudgetExceeded
 from tts.records import Completion, Usage
+from tts.wrappers.pricing import Pricing
 from tts.wrappers.retry import pause_call_timeout, start_call_timeout
 
 log = logging.getLogger("tts.budget")
@@ -58,7 +56,7 @@ def prompt_token_bound(request: ChatRequest) -> int:
     return total
 
 
-class AccountingBackend(BackendWrapper):
+class AccountingBackend(Pricing, BackendWrapper):
     def __init__(
         self,
         inner: Backend,
@@ -107,8 +105,8 @@ class AccountingBackend(BackendWrapper):
 
     @property
     def capped(self) -> bool:
-        return any(c is not None for c in (self.max_calls, self.max_tokens, self.max_cost_usd)) or (
-            self.shared is not None and self.shared.capped)
+        return (self.max_calls is not None or self.max_tokens is not None or self.max_cost_usd is not None
+                or (self.shared is not None and self.shared.capped))
 
     def over_cap(self) -> str | None:
         """Why no call at all may start now (a cap already reached by what was paid), or None."""
@@ -152,10 +150,6 @@ class AccountingBackend(BackendWrapper):
         tokens, cost = self.worst_case(request)
         while (reason := self._misfit(tokens, cost, reserved=True)) is not None:
             if self._misfit(tokens, cost, reserved=False) is not None:
-                hit = self._cached_answer(request)
-                if hit is not None:  # not sent, so not past the cap
-                    self.record(hit)
-                    return hit
                 raise BudgetExceeded(f"budget: {reason}; the call was not sent", usage=self.usage)
             # It fits once the calls in flight settle: wait for one to, without running the call's clock.
             pause_call_timeout()
@@ -172,6 +166,19 @@ class AccountingBackend(BackendWrapper):
         return await self._send(request, tokens, cost)
 
     async def _send(self, request: ChatRequest, tokens: int, cost: float) -> list[Completion]:
+        if self.shared is None and not tokens and not cost:  # nothing reserved: only count the call in flight
+            self._in_flight += 1
+            try:
+                out = await self.inner.complete(request)
+            finally:
+                self._in_flight -= 1
+                if self._waiters:
+                    self._wake()
+            if self._needs_table(out):
+                await self._load_price_table()
+            out = self.priced(out)
+            self.record(out)
+            return out
         ledgers = self._ledgers()
         for ledger in ledgers:  # reserve before awaiting, so concurrent calls see it
             ledger._in_flight += 1
@@ -179,7 +186,7 @@ class AccountingBackend(BackendWrapper):
             ledger._reserved_cost += cost
         try:
             out = await self.inner.complete(request)
-            if self._table is None and self.pricing and not is_imported() and not self._all_priced(out):
+            if self._needs_table(out):
                 await self._load_price_table()
             out = self.priced(out)
             self.record(out)
@@ -241,30 +248,6 @@ class AccountingBackend(BackendWrapper):
         self.notes.add(message)
         log.warning("%s", message)
 
-    def priced(self, completions: list[Completion]) -> list[Completion]:
-        """The completions with their list price written into their usage (a fresh answer's own
-        `cost_usd`, when its backend reported one, is kept)."""
-        out = []
-        for c in completions:
-            u = c.usage
-            if c.cached or (not u.calls and not u.total_tokens):
-                out.append(c)
-                continue
-            cost = u.cost_usd or self._price(c.model, u.prompt_tokens, u.completion_tokens)
-            usage = u.model_copy(update={"cost_usd": cost or 0.0, "unpriced_calls": u.calls if cost is None else 0})
-            out.append(c.model_copy(update={"usage": usage}))
-        return out
-
-    def _all_priced(self, out: list[Completion]) -> bool:
-        """True when `prices=` covers these completions, so no price table is needed."""
-        return self.model in self.prices or all(c.cached or c.model in self.prices for c in out)
-
-    async def _load_price_table(self) -> None:
-        """Read the table in a thread (it is a few MB of JSON), once, for all calls waiting on it."""
-        if self._loading is None or self._loading.get_loop() is not asyncio.get_running_loop():
-            self._loading = asyncio.ensure_future(asyncio.to_thread(packaged_price_table))
-        self._table = await asyncio.shield(self._loading)
-
     def record(self, completions: list[Completion]) -> None:
         """Add one call's completions (paid or cached) to the totals, and to the shared ledger."""
         u = self.usage_of(completions)
@@ -274,15 +257,18 @@ class AccountingBackend(BackendWrapper):
 
     def usage_of(self, completions: list[Completion]) -> Usage:
         """What these completions cost this ledger: priced answers; a cache hit only counts as cached."""
-        out = Usage()
+        cached = 0
+        paid = []
         for c in completions:
             u = c.usage
             if c.cached:
-                out.cached_calls += u.cached_calls
+                cached += u.cached_calls
                 continue
             if u.calls and not u.cost_usd and not u.unpriced_calls:
                 u = self.priced([c])[0].usage
-            out = out + u.model_copy(update={"cached_calls": 0})
+            paid.append(u)
+        out = Usage.total(paid)
+        out.cached_calls = cached
         return out
 
     def _apply(self, u: Usage) -> None:
@@ -293,45 +279,6 @@ class AccountingBackend(BackendWrapper):
         self._cost += u.cost_usd
         self._unpriced += u.unpriced_calls
         self._cached_tokens += u.cached_tokens
-
-    def _price(self, served: str | None, prompt: int, completion: int) -> float | None:
-        for model in (self.model, served):
-            if not model:
-                continue
-            if model in self.prices:
-                per_prompt, per_completion = self.prices[model]
-                return prompt * per_prompt + completion * per_completion
-            known = self._priced.get(model)
-            if known is False or not self.pricing:
-                continue
-            cost = self._lookup_price(model, prompt, completion)
-            self._priced[model] = cost is not None
-            if cost is not None:
-                return cost
-        name = self.model or served or "?"
-        if name not in self._noted:
-            self._noted.add(name)
-            self.notes.add(f"no price known for model {name!r}: its calls count as $0")
-        return None
-
-    def _lookup_price(self, model: str, prompt: int, completion: int) -> float | None:
-        if is_imported():  # litellm is loaded anyway (its backend): its own function, tiers and all
-            try:
-                a, b = import_litellm().cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=completion)
-            except Exception:  # litellm does not know the model
-                return None
-            return float(a) + float(b)
-        if self._table is None:
-            self._table = packaged_price_table()
-        return table_cost(self._table, model, prompt, completion)
-
-    def _cached_answer(self, request: ChatRequest) -> list[Completion] | None:
-        from tts.wrappers.cache import CacheBackend
-
-        inner = self.inner
-        cache = inner.find(CacheBackend) if isinstance(inner, BackendWrapper) else None
-        return cache.lookup(request) if cache is not None else None
-
 
 def _base_model(backend: Backend) -> str | None:
     """The model name configured on the innermost backend of a stack, if it has one."""

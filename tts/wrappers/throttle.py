@@ -4,16 +4,33 @@ Requests per minute use asyncio-throttle's sliding window. Tokens per minute use
 bucket: a call takes an estimate up front (prompt characters / 4 + max_tokens) and, once answered,
 the estimate is corrected with the real usage. A wait here does not count against the per-call
 timeout of a RetryBackend above: its clock starts when the call leaves the queue.
+
+A slot is freed as soon as the answer's bytes are in (the base backend calls `answer_received`),
+not after they are parsed and accounted: the next queued call is sent first and this one's
+bookkeeping runs after, so slots are not left idle while a burst of answers is processed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.records import Completion
 from tts.wrappers.retry import start_call_timeout
+
+_FREE_SLOT: ContextVar[Callable[[], None] | None] = ContextVar("tts_free_slot", default=None)
+
+
+def answer_received() -> None:
+    """Free the current call's throttle slot now: its answer has arrived (a base backend calls this
+    once it has read the body, before parsing it). Harmless without a throttle."""
+    free = _FREE_SLOT.get()
+    if free is not None:
+        free()
+
 
 DEFAULT_COMPLETION_ESTIMATE = 256
 """Completion tokens assumed for a request that sets no max_tokens."""
@@ -77,6 +94,9 @@ class ThrottleBackend(BackendWrapper):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
         self.max_in_flight = 0
+        self.waiting = 0
+        """Calls queued for a slot now."""
+        self._room: list[asyncio.Future[None]] = []
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -84,9 +104,39 @@ class ThrottleBackend(BackendWrapper):
             self._slots, self._loop = asyncio.Semaphore(self.concurrency), loop
         return self._slots
 
+    async def until_room(self) -> None:
+        """Return once fewer calls are queued than there are slots (`tts.run.run_many` starts its
+        next task then: every slot that frees still finds a call waiting, and no more is queued)."""
+        if self.waiting < self.concurrency:
+            return
+        room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._room.append(room)
+        await room
+
     async def complete(self, request: ChatRequest) -> list[Completion]:
         slots = self._semaphore()
-        async with slots:
+        self.waiting += 1
+        try:
+            await slots.acquire()
+        finally:
+            self.waiting -= 1
+            if self._room and self.waiting < self.concurrency:
+                room, self._room = self._room, []
+                for r in room:
+                    if not r.done():
+                        r.set_result(None)
+        held, counted = True, False
+
+        def free() -> None:  # once: when the answer arrives (answer_received), else when the call ends
+            nonlocal held, counted
+            if held:
+                held = False
+                if counted:
+                    counted = False
+                    self.in_flight -= 1
+                slots.release()
+
+        try:
             if self._requests is not None:
                 await self._requests.acquire()
             estimate = 0
@@ -95,12 +145,16 @@ class ThrottleBackend(BackendWrapper):
                 await self._tokens.take(estimate)
             start_call_timeout()
             self.in_flight += 1
+            counted = True
             if self.in_flight > self.max_in_flight:
                 self.max_in_flight = self.in_flight
+            token = _FREE_SLOT.set(free)
             try:
                 out = await self.inner.complete(request)
             finally:
-                self.in_flight -= 1
+                _FREE_SLOT.reset(token)
+        finally:
+            free()
         if self._tokens is not None:
             self._tokens.settle(estimate, sum(c.usage.total_tokens for c in out))
         return out

@@ -1,0 +1,322 @@
+"""The peers' self-consistency workload through its_hub, DSPy, raw litellm, raw aiohttp and tts, side by side.
+
+    python benchmarks/peers.py [--rounds 3] [--problems 64] [--samples 16] [--in-flight 64] [--ttft 0.1]
+
+Each problem gets `samples` answers at temperature 0.7 and a majority vote, with at most
+`in-flight` calls at once, against ../shared/bench/simserver.py on loopback (fixed latency).
+Every system runs in its own process: imports, client set-up and one untimed warm-up wave of
+`in-flight` calls happen before the clock starts. The peers (its_hub, DSPy, litellm) live in a
+separate venv that this script makes on first use (default ~/.cache/tts-bench/venv, outside
+git); tts runs in this interpreter. The systems run in alternating order for `rounds` rounds and
+the table shows medians: wall / ideal (ideal = ceil(calls / in-flight) x latency) and the client's
+CPU per call (the worker's own CPU time, all its threads). Every run is checked against the
+server's /stats: the calls it served must be exactly the warm-up plus the workload.
+
+`--occupancy` adds one more, untimed, round per system in which this process polls the server's
+`in_flight` every 10 ms: the mean share of the slots busy over the run, and the share of 10 ms
+ticks with every slot busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _sim import simserver, stats  # noqa: E402
+
+PEERS = ["its_hub[lm]==1.2.0", "dspy==3.4.1", "litellm>=1.106,<1.107", "aiohttp>=3.9"]
+SYSTEMS = ["raw-aiohttp", "its_hub", "tts", "dspy", "raw-litellm"]
+MAX_TOKENS = 64
+TEMPERATURE = 0.7
+
+
+def prompt(tag: str, p: int) -> str:
+    return f"[{tag} problem {p}] What is {p % 10} + {(p * 7) % 10}? End with ANSWER: <number>."
+
+
+def answer_of(text: str) -> str | None:
+    for line in reversed((text or "").splitlines()):
+        if line.startswith("ANSWER:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def majority(texts: list[str]) -> str | None:
+    counts = collections.Counter(a for a in map(answer_of, texts) if a is not None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+# -- workers: each builds its client, warms up, then times the workload ----------------------------
+async def worker_raw_aiohttp(base: str, a: argparse.Namespace):
+    import aiohttp
+
+    sem = asyncio.Semaphore(a.in_flight)
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def one(text: str) -> str:
+        body = {"model": "sim", "messages": [{"role": "user", "content": text}], "temperature": TEMPERATURE,
+                "max_tokens": MAX_TOKENS}
+        async with sem, session.post(base + "/chat/completions", json=body) as r:
+            return (await r.json())["choices"][0]["message"]["content"]
+
+    async def problem(text: str) -> str | None:
+        return majority(list(await asyncio.gather(*(one(text) for _ in range(a.samples)))))
+
+    return problem, session.close
+
+
+async def worker_raw_litellm(base: str, a: argparse.Namespace):
+    import litellm
+
+    sem = asyncio.Semaphore(a.in_flight)
+
+    async def one(text: str) -> str:
+        async with sem:
+            r = await litellm.acompletion(model="openai/sim", api_base=base, api_key="sk-bench",
+                                          messages=[{"role": "user", "content": text}], temperature=TEMPERATURE,
+                                          max_tokens=MAX_TOKENS, num_retries=0)
+            return r.choices[0].message.content
+
+    async def problem(text: str) -> str | None:
+        return majority(list(await asyncio.gather(*(one(text) for _ in range(a.samples)))))
+
+    return problem, None
+
+
+async def worker_dspy(base: str, a: argparse.Namespace):
+    import dspy
+
+    lm = dspy.LM("openai/sim", api_base=base, api_key="sk-bench", cache=False, temperature=TEMPERATURE,
+                 max_tokens=MAX_TOKENS, num_retries=0)
+    sem = asyncio.Semaphore(a.in_flight)
+
+    async def one(text: str) -> str:
+        async with sem:
+            return (await lm.acall(messages=[{"role": "user", "content": text}]))[0]
+
+    async def problem(text: str) -> str | None:
+        return majority([o if isinstance(o, str) else o.get("text", "")
+                         for o in await asyncio.gather(*(one(text) for _ in range(a.samples)))])
+
+    return problem, None
+
+
+async def worker_its_hub(base: str, a: argparse.Namespace):
+    from its_hub import LMOrchestrator, OpenAICompatibleLanguageModel, SelfConsistency
+
+    lm = OpenAICompatibleLanguageModel(endpoint=base, api_key="sk-bench", model_name="sim", temperature=TEMPERATURE,
+                                       max_tokens=MAX_TOKENS)
+    sc = SelfConsistency(consistency_space_projection_func=answer_of,
+                         orchestrator=LMOrchestrator(max_concurrency=a.in_flight))
+
+    async def problem(text: str) -> str | None:  # its_hub votes itself and returns the chosen message
+        out = await sc.ainfer(lm, text, budget=a.samples)
+        return answer_of(out.get("content", "") if isinstance(out, dict) else str(out))
+
+    return problem, lm.close
+
+
+async def worker_tts(base: str, a: argparse.Namespace):
+    from tts.build import make_backend
+    from tts.records import Task
+    from tts.run import run_many, run_task
+    from tts.strategies.self_consistency import SelfConsistency
+
+    backend = make_backend("sim", backend="openai", api_base=base, api_key="sk-bench", concurrency=a.in_flight)
+    sc = SelfConsistency(n=a.samples)
+    from tts.context import SamplingDefaults
+
+    defaults = SamplingDefaults(temperature=TEMPERATURE, max_tokens=MAX_TOKENS)
+
+    async def problem(text: str) -> str | None:
+        res = await run_task(sc, Task(id="p", prompt=text), backend, defaults=defaults, trace=False)
+        return res.answer
+
+    async def batch(texts: list[str]) -> list[str | None]:  # the workload itself: one run_many
+        return [r.answer for r in await run_many(sc, texts, backend, defaults=defaults, trace=False)]
+
+    problem.batch = batch  # type: ignore[attr-defined]
+    return problem, backend.aclose
+
+
+WORKERS = {"raw-aiohttp": worker_raw_aiohttp, "raw-litellm": worker_raw_litellm, "dspy": worker_dspy,
+           "its_hub": worker_its_hub, "tts": worker_tts, "tts+uvloop": worker_tts}
+
+
+async def run_worker(a: argparse.Namespace) -> dict:
+    problem, close = await WORKERS[a.worker](a.base, a)
+    # warm-up: one wave of in-flight calls (connections, lazy imports), off the clock
+    warm_problems = max(1, a.in_flight // a.samples)
+    await asyncio.gather(*(problem(prompt(f"{a.tag}-warm", p)) for p in range(warm_problems)))
+    t_wall, wall0, cpu0 = time.time(), time.perf_counter(), time.process_time()
+    texts = [prompt(a.tag, p) for p in range(a.problems)]
+    batch = getattr(problem, "batch", None)
+    answers = await batch(texts) if batch else await asyncio.gather(*(problem(t) for t in texts))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if close is not None:
+        await close()
+    return {"wall": wall, "cpu": cpu, "t0": t_wall, "t1": t_wall + wall, "warm_calls": warm_problems * a.samples,
+            "answered": sum(x is not None for x in answers)}
+
+
+def worker_main(a: argparse.Namespace) -> None:
+    import logging
+
+    logging.disable(logging.WARNING)  # peers' deprecation chatter is not part of the measurement
+    import warnings
+
+    warnings.simplefilter("ignore")
+    if a.uvloop:
+        from tts.run import uvloop_factory
+
+        with asyncio.Runner(loop_factory=uvloop_factory()) as runner:
+            out = runner.run(run_worker(a))
+    else:
+        out = asyncio.run(run_worker(a))
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# -- the driver ---------------------------------------------------------------------------------------
+def peers_python(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"making the peers' venv in {venv} (once): {' '.join(PEERS)}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
+    return python
+
+
+class Poller:
+    """Samples the server's `in_flight` every 10 ms in a thread."""
+
+    def __init__(self, base: str) -> None:
+        self.url = base.removesuffix("/v1") + "/stats"
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.time()
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    self.samples.append((t, json.load(r)["in_flight"]))
+            except OSError:
+                pass
+            self._stop.wait(max(0.0, 0.01 - (time.time() - t)))
+
+    def __enter__(self) -> Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def occupancy(self, t0: float, t1: float, slots: int) -> tuple[float, float]:
+        got = [n for t, n in self.samples if t0 <= t <= t1]
+        if not got:
+            return float("nan"), float("nan")
+        return statistics.mean(got) / slots, sum(n >= slots for n in got) / len(got)
+
+
+def run_one(system: str, python: Path, base: str, a: argparse.Namespace, tag: str,
+            poll: bool = False) -> dict:
+    urllib.request.urlopen(urllib.request.Request(base.removesuffix("/v1") + "/reset", method="POST"), timeout=5)
+    py = sys.executable if system.startswith("tts") else str(python)
+    cmd = [py, str(Path(__file__).resolve()), "--worker", system, "--base", base, "--problems", str(a.problems),
+           "--samples", str(a.samples), "--in-flight", str(a.in_flight), "--tag", tag]
+    if system == "tts+uvloop":
+        cmd.append("--uvloop")
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent)) if system.startswith("tts") else dict(os.environ)
+    poller = Poller(base) if poll else None
+    if poller is not None:
+        poller.__enter__()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    finally:
+        if poller is not None:
+            poller.__exit__()
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"{system} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    out = json.loads(line.removeprefix("RESULT "))
+    s = stats(base)
+    expected = out["warm_calls"] + a.problems * a.samples
+    out["served"] = s["ok"]
+    if s["ok"] != expected or s["requests"] != expected:
+        raise SystemExit(f"{system}: the server served {s['ok']} of {s['requests']} requests, expected {expected}")
+    if poller is not None:
+        out["occupancy"] = poller.occupancy(out["t0"], out["t1"], a.in_flight)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--problems", type=int, default=64)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--in-flight", type=int, default=64)
+    ap.add_argument("--ttft", type=float, default=0.1)
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(WORKERS)}")
+    ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "tts-bench" / "venv")
+    ap.add_argument("--occupancy", action="store_true", help="one more, untimed, round sampling slots busy")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--base", help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="t", help=argparse.SUPPRESS)
+    ap.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        return worker_main(a)
+
+    systems = [s.strip() for s in a.systems.split(",") if s.strip()]
+    unknown = [s for s in systems if s not in WORKERS]
+    if unknown:
+        raise SystemExit(f"unknown system(s) {', '.join(unknown)}; allowed: {', '.join(WORKERS)}")
+    python = peers_python(a.venv) if any(not s.startswith("tts") for s in systems) else Path(sys.executable)
+    calls = a.problems * a.samples
+    ideal = math.ceil(calls / a.in_flight) * a.ttft
+    runs: dict[str, list[dict]] = {s: [] for s in systems}
+    occ: dict[str, tuple[float, float]] = {}
+    with simserver("--ttft", str(a.ttft)) as base:
+        for r in range(a.rounds):
+            order = systems[r % len(systems):] + systems[:r % len(systems)]  # alternate who goes first
+            for s in order:
+                runs[s].append(run_one(s, python, base, a, f"{s}-r{r}"))
+        if a.occupancy:
+            for s in systems:
+                occ[s] = run_one(s, python, base, a, f"{s}-occ", poll=True)["occupancy"]
+    print(f"{a.problems} problems x {a.samples} samples = {calls} calls, {a.in_flight} in flight, server latency "
+          f"{a.ttft} s, ideal {ideal:.2f} s; medians of {a.rounds} alternating round(s), each system in its own "
+          f"process, imports and one warm-up wave off the clock; every run's calls checked against /stats")
+    head = f"| {'system':<12} | wall / ideal | client CPU per call | all rounds (wall/ideal; CPU ms) |"
+    if occ:
+        head += " slots busy (mean; ticks all busy) |"
+    print(head)
+    print("|" + "|".join("-" * (len(c) + 0) for c in head.split("|")[1:-1]) + "|")
+    for s in systems:
+        walls = [x["wall"] / ideal for x in runs[s]]
+        cpus = [x["cpu"] / calls * 1000 for x in runs[s]]
+        every = " ".join(f"{w:.2f}" for w in walls) + "; " + " ".join(f"{c:.2f}" for c in cpus)
+        row = f"| {s:<12} | {statistics.median(walls):>12.2f} | {statistics.median(cpus):>16.3f} ms | {every:<31} |"
+        if occ:
+            mean, full = occ[s]
+            row += f" {mean:>6.0%}; {full:>4.0%}{'':<22}|"
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
