@@ -14,21 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "tts"
 MAX_LINES = 300
 
-# Known exceptions, in files other parts of issue 9 are rewriting. Empty these as they are fixed (the last
-# test fails when an entry is no longer needed, so the lists only shrink).
-KNOWN_CYCLE_MEMBERS: set[str] = {
-    # the registry knot: spec <-> selectors.registry <-> strategies/selectors/summarizers (the one typed registry)
-    "tts.spec", "tts.selectors", "tts.selectors.registry", "tts.selectors.annotate", "tts.selectors.b4",
-    "tts.selectors.code_tests", "tts.selectors.confidence", "tts.selectors.judge", "tts.selectors.pessimistic",
-    "tts.selectors.ptrue", "tts.selectors.rpc", "tts.selectors.rtv", "tts.selectors.verifier", "tts.selectors.vote",
-    "tts.strategies", "tts.strategies.base", "tts.strategies.best_of_n", "tts.strategies.conjectures",
-    "tts.strategies.pdr", "tts.strategies.refine", "tts.strategies.rtv", "tts.strategies.self_consistency",
-    "tts.strategies.single", "tts.strategies.solver_grader", "tts.strategies.workspace",
-    "tts.summarizers", "tts.summarizers.llm", "tts.summarizers.short",
-    # the hot path's wrappers
-    "tts.wrappers.retry", "tts.wrappers.throttle",
-}
-KNOWN_LONG: set[str] = {"tts.wrappers.accounting", "tts.strategies.conjectures"}
+# Known exceptions (none now). An entry must be justified; the last test fails when one is no
+# longer needed, so the lists only shrink.
+KNOWN_CYCLE_MEMBERS: set[str] = set()
+KNOWN_LONG: set[str] = set()
 
 
 def module_name(path: Path) -> str:

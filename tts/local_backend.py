@@ -12,7 +12,7 @@ from tts.errors import PermanentError
 from tts.local_extra import MODEL_NAME, N_CTX, require_local_extra
 from tts.local_server import LocalServer
 from tts.records import Completion
-from tts.wrappers.retry import pause_call_timeout, start_call_timeout
+from tts.wrappers.call_timeout import pause_call_timeout, start_call_timeout
 
 
 class _Shared:

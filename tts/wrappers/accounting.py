@@ -28,8 +28,8 @@ from tts._litellm import is_imported
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import BudgetExceeded
 from tts.records import Completion, Usage
+from tts.wrappers.call_timeout import pause_call_timeout, start_call_timeout
 from tts.wrappers.pricing import Pricing
-from tts.wrappers.retry import pause_call_timeout, start_call_timeout
 
 log = logging.getLogger("tts.budget")
 

@@ -18,32 +18,25 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import CallTimeout, RateLimited, TransientError
 from tts.records import Completion
+from tts.wrappers.call_timeout import CALL_TIMEOUT, pause_call_timeout, start_call_timeout
 
 log = logging.getLogger("tts.retry")
 
-# The running attempt's timeout scope and its length, for a throttle below us to start.
-_CALL_TIMEOUT: ContextVar[tuple[asyncio.Timeout, float] | None] = ContextVar("tts_call_timeout", default=None)
+__all__ = ["RetryBackend", "pause_call_timeout", "start_call_timeout"]
 
 
-def start_call_timeout() -> None:
-    """Start the current attempt's clock now (a throttle calls this once the request may be sent)."""
-    scope = _CALL_TIMEOUT.get()
-    if scope is not None and not scope[0].expired():
-        scope[0].reschedule(asyncio.get_running_loop().time() + scope[1])
-
-
-def pause_call_timeout() -> None:
-    """Stop the current attempt's clock (a backend that queues internally calls this while it waits
-    for its turn; `start_call_timeout` restarts it for the full length)."""
-    scope = _CALL_TIMEOUT.get()
-    if scope is not None and not scope[0].expired():
-        scope[0].reschedule(None)
-
+def _starts_clock_below(inner: Backend) -> bool:
+    """Whether a layer below (a throttle) starts each attempt's clock itself (`starts_call_timeout`)."""
+    layer: object = inner
+    while layer is not None:
+        if getattr(layer, "starts_call_timeout", False):
+            return True
+        layer = getattr(layer, "inner", None)
+    return False
 
 class RetryBackend(BackendWrapper):
     def __init__(
@@ -65,10 +58,8 @@ class RetryBackend(BackendWrapper):
         self.max_delay = max_delay
         self.timeout = timeout
         self._sleep = sleep
-        from tts.wrappers.throttle import ThrottleBackend
-
         # With a throttle below, it starts the clock when the call gets a slot.
-        self._throttled = isinstance(inner, BackendWrapper) and inner.find(ThrottleBackend) is not None
+        self._throttled = _starts_clock_below(inner)
         self._rng = rng or random.Random()
         self.retries = 0
         """Attempts made after a failure, over all calls."""
@@ -87,11 +78,11 @@ class RetryBackend(BackendWrapper):
             return await self.inner.complete(request)
         try:
             async with asyncio.timeout(None if self._throttled else self.timeout) as scope:
-                token = _CALL_TIMEOUT.set((scope, self.timeout))
+                token = CALL_TIMEOUT.set((scope, self.timeout))
                 try:
                     return await self.inner.complete(request)
                 finally:
-                    _CALL_TIMEOUT.reset(token)
+                    CALL_TIMEOUT.reset(token)
         except TimeoutError as exc:
             raise CallTimeout(f"no answer within {self.timeout} s") from exc
 

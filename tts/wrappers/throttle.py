@@ -19,7 +19,7 @@ from contextvars import ContextVar
 
 from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.records import Completion
-from tts.wrappers.retry import start_call_timeout
+from tts.wrappers.call_timeout import start_call_timeout
 
 _FREE_SLOT: ContextVar[Callable[[], None] | None] = ContextVar("tts_free_slot", default=None)
 
@@ -75,6 +75,8 @@ class TokenBucket:
 
 
 class ThrottleBackend(BackendWrapper):
+    starts_call_timeout = True  # the retry wrapper above leaves each attempt's clock to us
+
     def __init__(self, inner: Backend, concurrency: int = 64, rpm: float | None = None,
                  tpm: float | None = None) -> None:
         super().__init__(inner)
