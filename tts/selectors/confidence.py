@@ -68,6 +68,13 @@ def candidate_certainty(c: Candidate) -> float | None:
     return self_certainty(c.metadata.get("logprobs"))
 
 
+def certainty_cut(values: Sequence[float], keep: float) -> float:
+    """The self-certainty at or above which the `keep` most self-certain fraction of `values` lies
+    (at least one value is kept): DeepConf's percentile threshold."""
+    ranked = sorted(values, reverse=True)
+    return ranked[max(0, min(len(ranked), round(keep * len(ranked))) - 1)]
+
+
 def borda_weights(values: Sequence[float], p: float = 0.5) -> list[float]:
     """Rank r (1 = highest value; equal values keep input order) gets (N - r + 1)^p; in input order."""
     n = len(values)

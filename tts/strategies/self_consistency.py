@@ -3,7 +3,8 @@
 With `early_stop` the N samples are drawn in waves and the vote ends as soon as more samples
 would not change its winner (1.0, lossless) or very probably would not (p < 1); see
 `tts.early_stop`. With `confidence_keep` only the most self-certain samples vote (DeepConf-style
-filter on the logprobs' self-certainty, `tts.selectors.confidence`)."""
+filter on the logprobs' self-certainty, `tts.selectors.confidence`); with `consensus`, DeepConf's
+online stop (`tts.confidence_gate`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from tts.confidence_gate import DEEPCONF_HIGH, gated_vote
 from tts.context import RunContext
 from tts.early_stop import check_early_stop, vote_in_waves
 from tts.errors import ConfigError
 from tts.records import Candidate, RunResult, Task
-from tts.selectors.confidence import NO_LOGPROBS, candidate_certainty
+from tts.selectors.confidence import NO_LOGPROBS, candidate_certainty, certainty_cut
 from tts.selectors.vote import vote, vote_tally
 from tts.spec import StrategyField, register
 from tts.strategies.base import Strategy
@@ -45,6 +47,11 @@ class SelfConsistency(Strategy):
     filter: 0.1 "low", 0.9 "high"); needs logprobs. With `early_stop`, samples below the cut of the
     first wave are skipped as they arrive (DeepConf's online threshold)."""
 
+    consensus: float | None = Field(None, gt=0.5, le=1)
+    """DeepConf online stop (tts.confidence_gate): draw waves of `wave` (default n/4, at least 2),
+    the first setting a self-certainty cut (`confidence_keep`, default 0.9); samples below it do
+    not vote; stop once one answer holds this share of the votes (0.95 in DeepConf). Needs logprobs."""
+
     @field_validator("early_stop")
     @classmethod
     def _valid_early_stop(cls, v: float | None) -> float | None:
@@ -53,7 +60,15 @@ class SelfConsistency(Strategy):
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         weight = (lambda c: c.score or 0.0) if self.weighted_by == "score" else None
         meta: dict = {}
-        if self.early_stop is None:
+        if self.consensus is not None:
+            if self.early_stop is not None:
+                raise ConfigError("self-consistency: set early_stop or consensus, not both (two stopping rules)")
+            cands, voters, gate = await gated_vote(
+                lambda start, count: self.generator.generate(task, ctx, count, start=start), self.n,
+                wave=self.wave or max(2, self.n // 4), keep=self.confidence_keep or DEEPCONF_HIGH,
+                consensus=self.consensus, weight=weight)
+            meta["confidence_gate"] = gate.model_dump()
+        elif self.early_stop is None:
             cands = await self.generator.generate(task, ctx, self.n)
             voters = self._confident(cands, None)[0]
         else:
@@ -86,8 +101,7 @@ class SelfConsistency(Strategy):
         if any(v is None for v in values):
             raise ConfigError(f"self-consistency confidence_keep: {NO_LOGPROBS}")
         if cut is None:
-            ranked = sorted((float(v) for v in values), reverse=True)  # type: ignore[arg-type]
-            cut = ranked[max(0, min(len(ranked), round(self.confidence_keep * len(ranked))) - 1)]
+            cut = certainty_cut([float(v) for v in values], self.confidence_keep)  # type: ignore[arg-type]
         return [c for c in cands if self._keeps(c, cut)], cut
 
     @staticmethod
