@@ -98,16 +98,38 @@ async def test_short_workspace_stays_within_kappa(distill):
     # many distinct answers, each with a long rationale
     be = ScriptedBackend(lambda req: "because " * 60 + f"\nAnswer: {1000 + req.sample_index}")
     kappa = 30
-    strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short",
-                                  prompts={"pdr_draft_system.j2": "{{ workspace }}"})
+    strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short")
     res = await run_task(strat, TASK, be)
     drafts_on_workspace = [r for r in be.requests if request_text(r) != TASK.prompt
-                           and "compact summary" not in request_text(r)]
+                           and "say which answer is right" not in request_text(r)]
     assert len(drafts_on_workspace) == 9
-    for r in drafts_on_workspace:  # the short workspace is the system note; the task follows verbatim
-        note, task = r.messages
-        assert note.role == "system" and 0 < approx_tokens(note.content) <= kappa and task.content == TASK.prompt
+    label = "Notes on earlier attempts (they may be wrong): " if distill == "summary" else ""
+    for r in drafts_on_workspace:  # one user message: the short workspace, then the task verbatim
+        (msg,) = r.messages
+        assert msg.role == "user" and msg.content.startswith(label) and msg.content.endswith("\n\n" + TASK.prompt)
+        workspace = msg.content[len(label):-len(TASK.prompt)].strip()
+        assert 0 < approx_tokens(workspace) <= kappa
     assert max(res.metadata["workspace_tokens"]) <= kappa
+    if distill == "summary":  # a summary of short answers: one sentence, its reply capped below kappa
+        (summary_call,) = {r.max_tokens for r in be.requests if "say which answer is right" in request_text(r)}
+        assert summary_call == min(kappa, strat.rationale_tokens + 16)
+
+
+async def test_a_system_note_is_opt_in_by_overriding_its_template():
+    be = ScriptedBackend(fake)
+    await run_task(ParallelDistillRefine(drafts=[4, 1], distill="top-k", k=2,
+                                         prompts={"pdr_draft_system.j2": "NOTE {{ workspace }}"}), TASK, be)
+    note, msg = be.requests[-1].messages
+    assert note.role == "system" and note.content.startswith("NOTE Earlier attempts answered 14")
+    be = ScriptedBackend(fake)
+    await run_task(SequentialRefinement(rounds=2, prompts={"refine_system.j2": "PREVIOUS {{ previous_answer }}"}),
+                   TASK, be)
+    note, msg = be.requests[-1].messages
+    assert note.content == "PREVIOUS 14" and msg.content.endswith(TASK.prompt)
+    # by default no system message at all: the model keeps its own system prompt
+    be = ScriptedBackend(fake)
+    await run_task(SequentialRefinement(rounds=2), TASK, be)
+    assert [m.role for m in be.requests[-1].messages] == ["user"]
 
 
 async def test_short_form_is_used_only_for_short_answers_in_short_replies():

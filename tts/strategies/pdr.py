@@ -13,10 +13,13 @@ by a selector: majority support by default, any selector such as RTV select-K), 
 What the next round reads (`show`): for short answers (the default `auto` when every draft has
 an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
 their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the shortest rationale among
-the drafts behind the first of them, within kappa, as a system note (`pdr_draft_system.j2`)
-before the task, which stays verbatim (`pdr_draft.j2`); the summary call sees each draft in that
-short form too. Otherwise (`full`) the drafts' texts, each an equal share of kappa, then the task
-restated last. The task's own answer instruction is the only one. Budgets reported in
+the drafts behind the first of them, within kappa, as one short paragraph right before the task,
+which follows verbatim (`pdr_draft.j2`; the model keeps its own system prompt, unless
+`pdr_draft_system.j2` is overridden to render a system note). The summary call sees each draft
+in that short form, the answers first and the task last, and is asked for one sentence (its reply
+capped at min(kappa, rationale_tokens + 16)). Otherwise (`full`) the drafts' texts, each an equal
+share of kappa, then the task restated last. The task's own answer instruction is the only one.
+Budgets reported in
 `RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
@@ -49,6 +52,10 @@ from tts.strategies.workspace import (
     with_note,
 )
 from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
+
+
+SHORT_SUMMARY_SLACK = 16
+"""A summary of short-answer drafts may run this many tokens past `rationale_tokens` (its reply cap)."""
 
 
 class _Workspace(BaseModel):
@@ -159,8 +166,10 @@ class ParallelDistillRefine(Strategy):
             answers = "; ".join(f"{a['answer']} ({a['support']} of {len(drafts)} attempts)"
                                 for a in answer_support(drafts)) if short else ""
             prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=texts, answers=answers,
-                            max_words=max(10, self.kappa * 3 // 4))
-            comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
+                            max_words=max(10, self.kappa * 3 // 4), short=short)
+            # A summary of short answers is a sentence: its reply is capped below kappa (never above it).
+            bound = min(self.kappa, self.rationale_tokens + SHORT_SUMMARY_SLACK) if short else self.kappa
+            comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=bound)
             return [_Workspace(text=fit(comp.text, self.kappa), sources=list(range(len(drafts))),
                                tokens_spent=comp.usage.total_tokens, short=short)]
         if self.distill == "top-k":

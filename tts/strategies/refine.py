@@ -6,8 +6,9 @@ the `judge` backend when one is configured) and/or a scorer (a verifier, a point
 The refine prompt is the papers' improvement operator: check the previous attempt and keep its
 answer unless an error is found (a verdict or critique, when configured, comes with it); the
 task is restated last with its own answer instruction. A short-answer attempt is shown in short
-form (its rationale and "Answer: x") in a system note (`refine_system.j2`) before the verbatim
-task; a long one whole (within kappa) in the user message (`refine.j2`)."""
+form (its rationale and "Answer: x", one line) right before the verbatim task; a long one whole
+(within kappa) under its own heading (`refine.j2`). The model keeps its own system prompt unless
+`refine_system.j2` is overridden to render a system note."""
 
 from __future__ import annotations
 
