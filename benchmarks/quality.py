@@ -71,6 +71,11 @@ def strategies(kappa: int, old: dict[str, str] | None = None) -> list[tuple[str,
         ("pdr [4,1] top-2, no rationale", tts.ParallelDistillRefine(drafts=[4, 1], distill="top-k", k=2, kappa=kappa,
                                                                    rationale_tokens=0)),
         ("best-of-8, verifier = reference (ORACLE)", tts.BestOfN(n=8, scorer=tts.Verifier(check="answer"))),
+        # where the short workspace goes (short_as; the default "turn" is in the rows above)
+        ("pdr [4,1] top-2, workspace as system note", tts.ParallelDistillRefine(
+            drafts=[4, 1], distill="top-k", k=2, kappa=kappa, short_as="note")),
+        ("seq. refinement R=2, attempt as system note", tts.SequentialRefinement(rounds=2, kappa=kappa,
+                                                                                 short_as="note")),
     ]
     if old:
         judge = tts.ListwiseJudge(show="summary", prompts=old)

@@ -93,22 +93,34 @@ async def test_short_workspace_lists_answers_with_support_and_one_rationale():
     assert "13." not in final.split("Reasoning")[1]
 
 
+def workspace_of(messages, place: str) -> str:
+    """The short workspace a draft read, by where `short_as` puts it; the task comes last, verbatim."""
+    assert messages[-1].role == "user" and messages[-1].content.endswith(TASK.prompt)
+    if place == "note":
+        note, task = messages
+        assert note.role == "system" and task.content == TASK.prompt
+        return note.content.removeprefix("Notes on earlier attempts at this question (they may be wrong): ")
+    if place == "turn":
+        first, said, again = messages
+        assert (first.content, said.role, again.content) == (TASK.prompt, "assistant", TASK.prompt)
+        return said.content
+    (msg,) = messages
+    return msg.content[:-len(TASK.prompt)].strip().removeprefix("Notes on earlier attempts (they may be wrong): ")
+
+
+@pytest.mark.parametrize("place", ["note", "message", "turn"])
 @pytest.mark.parametrize("distill", ["top-k", "random-k", "summary"])
-async def test_short_workspace_stays_within_kappa(distill):
+async def test_short_workspace_stays_within_kappa(distill, place):
     # many distinct answers, each with a long rationale
     be = ScriptedBackend(lambda req: "because " * 60 + f"\nAnswer: {1000 + req.sample_index}")
     kappa = 30
-    strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short")
+    strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short", short_as=place)
     res = await run_task(strat, TASK, be)
-    drafts_on_workspace = [r for r in be.requests if request_text(r) != TASK.prompt
+    drafts_on_workspace = [r for r in be.requests if len(r.messages) > 1 or request_text(r) != TASK.prompt
                            and "say which answer is right" not in request_text(r)]
     assert len(drafts_on_workspace) == 9
-    label = "Notes on earlier attempts (they may be wrong): " if distill == "summary" else ""
-    for r in drafts_on_workspace:  # one user message: the short workspace, then the task verbatim
-        (msg,) = r.messages
-        assert msg.role == "user" and msg.content.startswith(label) and msg.content.endswith("\n\n" + TASK.prompt)
-        workspace = msg.content[len(label):-len(TASK.prompt)].strip()
-        assert 0 < approx_tokens(workspace) <= kappa
+    for r in drafts_on_workspace:
+        assert 0 < approx_tokens(workspace_of(r.messages, place)) <= kappa
     assert max(res.metadata["workspace_tokens"]) <= kappa
     if distill == "summary":  # a summary of short answers: one sentence, its reply capped below kappa
         (summary_call,) = {r.max_tokens for r in be.requests if "say which answer is right" in request_text(r)}
@@ -231,3 +243,23 @@ async def test_the_short_workspace_template_is_overridable_by_name():
     await run_task(strat, TASK, be)
     (final,) = later_prompts(be)
     assert "TALLY 14=3 13=1 of 4" in final
+
+
+async def test_a_judge_over_short_answers_asks_for_the_verdict_alone_and_caps_its_reply():
+    be = ScriptedBackend(fake)
+    res = await run_task(TournamentVoting(n=4, votes=1), TASK, be)
+    judge = [r for r in be.requests if "WINNER" in request_text(r)]
+    assert len(judge) == 3 and res.metadata["tournament"]["judge_calls"] == 3  # call count unchanged
+    for r in judge:
+        text = request_text(r)
+        assert r.max_tokens == 12 and text.rstrip().endswith("Reply with only this line:\nWINNER: <number from 1 to 2>")
+        assert "Final answer: " in text and "End your reply" not in text
+    # a long reply is shown whole (as its summary) and the judge may reason: the run's max_tokens, the long line
+    be = ScriptedBackend(lambda req: "WINNER: 1" if "WINNER" in request_text(req) else "step. " * 400 + "\nAnswer: 14")
+    await run_task(TournamentVoting(n=2, votes=1), TASK, be)
+    (long_judge,) = [r for r in be.requests if "WINNER" in request_text(r)]
+    assert long_judge.max_tokens != 12 and "End your reply with one line of the form:" in request_text(long_judge)
+    # an explicit max_tokens wins over the cap
+    be = ScriptedBackend(fake)
+    await run_task(TournamentVoting(n=2, votes=1, judge=ListwiseJudge(max_tokens=40)), TASK, be)
+    assert [r.max_tokens for r in be.requests if "WINNER" in request_text(r)] == [40]

@@ -50,6 +50,7 @@ from tts.strategies.workspace import (
     last_user_text,
     with_context,
     with_note,
+    with_turn,
 )
 from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
 
@@ -67,7 +68,10 @@ class _Workspace(BaseModel):
     tokens_spent: int = 0
     """Tokens of the model call that built it (the summary call), 0 for a no-model operator."""
     short: bool = False
-    """Built from drafts in short form (the drafts' templates then put it in a system note)."""
+    """Built from drafts in short form (the drafts' templates then put it where `short_as` says)."""
+    said: str = ""
+    """With `short_as="turn"`: the earlier reply the next drafts read as their own (the best-supported
+    draft in short form, or the summary); `text` is then what the user says about it."""
 
 
 @register
@@ -90,6 +94,9 @@ class ParallelDistillRefine(Strategy):
     `full` (their texts), `auto` (short when every draft has a short answer and is short)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
+    short_as: Literal["note", "message", "turn"] = "turn"
+    """Where a short workspace goes: `note`, a system message before the verbatim task; `message`, one user message (the workspace, then the task);
+    `turn`, the task, the workspace as the model's own earlier reply, then the task again."""
 
     @model_validator(mode="after")
     def _check_schedule(self) -> ParallelDistillRefine:
@@ -150,9 +157,12 @@ class ParallelDistillRefine(Strategy):
 
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
         if workspace.text:
-            variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short,
+            turn = workspace.short and self.short_as == "turn"
+            place = self.short_as if workspace.short else "full"
+            variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short, place=place,
                              distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
-            messages = with_note(with_context(task, render("pdr_draft.j2", self.prompts, **variables)),
+            content = render("pdr_draft.j2", self.prompts, **variables)
+            messages = with_note(with_turn(task, workspace.said, content) if turn else with_context(task, content),
                                  render("pdr_draft_system.j2", self.prompts, **variables))
         else:
             messages = task.as_messages()  # round 1: the plain task, as a single sample sees it
@@ -170,8 +180,9 @@ class ParallelDistillRefine(Strategy):
             # A summary of short answers is a sentence: its reply is capped below kappa (never above it).
             bound = min(self.kappa, self.rationale_tokens + SHORT_SUMMARY_SLACK) if short else self.kappa
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=bound)
-            return [_Workspace(text=fit(comp.text, self.kappa), sources=list(range(len(drafts))),
-                               tokens_spent=comp.usage.total_tokens, short=short)]
+            summary = fit(comp.text, self.kappa)
+            return [_Workspace(text=summary, sources=list(range(len(drafts))), tokens_spent=comp.usage.total_tokens,
+                               short=short, said=summary if short and self.short_as == "turn" else "")]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -192,10 +203,18 @@ class ParallelDistillRefine(Strategy):
         """The workspace of drafts[indices]: in short form (support counted in `support_in`,
         default the chosen drafts themselves) or their texts."""
         chosen = [drafts[i] for i in indices]
+        pool = support_in or chosen
+        answers = answer_support(pool, chosen)
+        said = ""
+        if short and self.short_as == "turn" and answers:
+            # the earlier reply: the best-supported answer with its shortest rationale; the support follows
+            top = [c for c in pool if c.answer == answers[0]["answer"]]
+            forms = [short_form(c, self.rationale_tokens) for c in top]
+            said = fit(min(forms, key=lambda f: (f.startswith("Answer: "), len(f))), self.kappa // 2)
         if short:
-            text = fit_answers(support_in or chosen, chosen, self.kappa, self.rationale_tokens,
+            text = fit_answers(pool, chosen, self.kappa - approx_tokens(said), 0 if said else self.rationale_tokens,
                                lambda **v: render("pdr_answers.j2", self.prompts, **v))
         else:
             text = fit_drafts([c.text for c in chosen], self.kappa,
                               lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
-        return _Workspace(text=text, sources=indices, short=short)
+        return _Workspace(text=text, sources=indices, short=short, said=said)

@@ -22,7 +22,7 @@ from tts.records import Candidate, RunResult, Task
 from tts.selectors.registry import ScorerField
 from tts.spec import register
 from tts.strategies.base import Strategy
-from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note
+from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note, with_turn
 from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_short_form
 
 
@@ -45,6 +45,11 @@ class SequentialRefinement(Strategy):
     (its text), `auto` (short for a short answer in a short reply)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on the rationale in the short form (and never more than kappa)."""
+    short_as: Literal["note", "message", "turn"] = "turn"
+    """Where a short previous attempt goes: `note`, a system message before the verbatim task;
+    `message`, one user message (the attempt, then the
+    task); `turn`, the task, the attempt as the model's own earlier reply, then the request to
+    check it and the task again."""
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         attempts: list[Candidate] = []
@@ -61,13 +66,16 @@ class SequentialRefinement(Strategy):
                 feedback = await self._feedback(task, rctx, previous)
                 short = use_short_form([previous], self.show)
                 bound = min(self.rationale_tokens, self.kappa)
-                variables = dict(task=last_user_text(task), short=short, feedback=fit(feedback, self.kappa),
+                turn = short and self.short_as == "turn"
+                variables = dict(task=last_user_text(task), short=short, place=self.short_as if short else "full",
+                                 feedback=fit(feedback, self.kappa),
                                  previous=fit(short_form(previous, bound) if short else previous.text, self.kappa),
                                  previous_answer=previous.answer,
                                  rationale=rationale(previous.text, previous.answer, bound),
                                  answer_instruction=answer_instruction(self.answer_format))
-                messages = with_note(with_context(task, render("refine.j2", self.prompts, **variables)),
-                                     render("refine_system.j2", self.prompts, **variables))
+                content = render("refine.j2", self.prompts, **variables)
+                context = with_turn(task, variables["previous"], content) if turn else with_context(task, content)
+                messages = with_note(context, render("refine_system.j2", self.prompts, **variables))
             comp = await rctx.complete(messages, role="refine" if previous is not None else "draft")
             previous = self.candidate(comp, f"r{r}", round=r)
             attempts.append(previous)
