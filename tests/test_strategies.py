@@ -176,8 +176,12 @@ async def test_pdr_random_k_gives_each_draft_its_own_workspace(show):
     assert len(set(round2)) > 1  # bootstrapped per draft
     if show == "full":
         assert all(t.count("Earlier attempt") == 2 for t in round2)
-    else:  # short answers: each workspace (the system note) counts support among its own k drafts
-        notes = [r.messages[0].content for r in be.requests[6:10]]
+    else:  # short answers: each workspace (after the earlier turn) counts support among its own k drafts
+        told = [r.messages[-1].content for r in be.requests[6:10]]
+        assert all(t.count("(1 of 2 attempts)") == 2 for t in told)
+        be = ScriptedBackend(lambda req: f"Draft body {req.sample_index}\nAnswer: {req.sample_index}")
+        await run_task(strat.model_copy(update={"short_as": "note", "prompts": {}}), TASK, be)
+        notes = [r.messages[0].content for r in be.requests[6:10]]  # the same as a system note
         assert all(t.count("(1 of 2 attempts)") == 2 for t in notes)
 
 

@@ -4,7 +4,8 @@ Both show the judge each candidate's summary (rendered; the no-model summary whe
 has none), or, for a short answer with no model-written summary, its short form (the answer and
 a short rationale: a contest between two sums costs about a hundred tokens, not a thousand). When
 every candidate of a call is in short form, the judge is asked for the verdict line alone and its
-reply is capped at `verdict_tokens` (12), unless `max_tokens` is set.
+reply is capped at `verdict_tokens` (12), unless `max_tokens` is set; the same when a candidate's
+reply is short but its answer was not (an answer the extraction missed needs no essay either).
 They call the model with `use="judge"`, so a separate judge model is used when the run
 configures one under that name, else the default backend.
 """
@@ -22,7 +23,8 @@ from tts.prompts import render
 from tts.records import Candidate, Task
 from tts.selectors.registry import Component, register_component
 from tts.selectors.vote import ScoreSelect
-from tts.summarizers.short import RATIONALE_TOKENS, rationale, summary_text, use_short_form
+from tts.summarizers.render import approx_tokens
+from tts.summarizers.short import RATIONALE_TOKENS, SHORT_REPLY_TOKENS, rationale, summary_text, use_short_form
 
 # Most specific first; within a pattern the last match counts (a judge may reason, then decide).
 VERDICT_TOKENS = 12
@@ -90,10 +92,16 @@ class _Judge(Component):
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on the rationale in the short form."""
     verdict_tokens: int | None = Field(VERDICT_TOKENS, ge=1)
-    """When every candidate is shown in short form and `max_tokens` is unset: the judge is asked
+    """When every candidate is shown in short form (or is a short reply) and `max_tokens` is unset: the judge is asked
     for the verdict line alone and its reply is capped at this many tokens (a short answer needs
     no essay to be checked; the reply, not the prompt, was most of a contest's tokens). None:
     the run's max_tokens and the longer instruction."""
+
+    def brief(self, candidate: Candidate) -> bool:
+        """Whether a verdict on `candidate` needs no reasoning of the judge's own: it is shown in short
+        form, or its reply is short anyway (a short answer the extraction missed)."""
+        return self.in_short_form(candidate) or (self.show == "auto" and _plain(candidate)
+                                                 and approx_tokens(candidate.text) <= SHORT_REPLY_TOKENS)
 
     def in_short_form(self, candidate: Candidate) -> bool:
         """Whether the judge sees `candidate` as its short form (see `show`)."""
@@ -140,7 +148,7 @@ class ListwiseJudge(_Judge):
                    role: str = "judge", texts: list[str] | None = None) -> tuple[int | None, str]:
         """One judge call over `shown` in the given order: (0-based index of the pick or None, raw reply).
         `texts`: the candidates already rendered (in the same order), to skip rendering per vote."""
-        short = self.verdict_tokens is not None and all(self.in_short_form(c) for c in shown)
+        short = self.verdict_tokens is not None and all(self.brief(c) for c in shown)
         prompt = render("judge_listwise.j2", self.prompts, task=task.text, short=short,
                         candidates=texts if texts is not None else [self.shown(c) for c in shown])
         comp = await ctx.complete([{"role": "user", "content": prompt}], role=role, sample_index=sample_index,
@@ -175,7 +183,7 @@ class PointwiseJudge(ScoreSelect, _Judge):
     scale: int = Field(10, ge=1)
 
     async def grade(self, task: Task, candidate: Candidate, ctx: RunContext, sample_index: int = 0) -> float | None:
-        short = self.verdict_tokens is not None and self.in_short_form(candidate)
+        short = self.verdict_tokens is not None and self.brief(candidate)
         prompt = render("judge_pointwise.j2", self.prompts, task=task.text, candidate=self.shown(candidate),
                         scale=self.scale, short=short)
         comp = await ctx.complete([{"role": "user", "content": prompt}], role="judge", sample_index=sample_index,

@@ -54,7 +54,6 @@ from tts.strategies.workspace import (
 )
 from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
 
-
 SHORT_SUMMARY_SLACK = 16
 """A summary of short-answer drafts may run this many tokens past `rationale_tokens` (its reply cap)."""
 
@@ -95,8 +94,10 @@ class ParallelDistillRefine(Strategy):
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
     short_as: Literal["note", "message", "turn"] = "turn"
-    """Where a short workspace goes: `note`, a system message before the verbatim task; `message`, one user message (the workspace, then the task);
-    `turn`, the task, the workspace as the model's own earlier reply, then the task again."""
+    """Where a short workspace goes: `turn` (default), the task, the best-supported draft in short
+    form (or the summary) as the model's own earlier reply, then the support and the task again;
+    `note`, a system message before the verbatim task; `message`, one user message (the
+    workspace, then the task). Measured on SmolLM2-135M: benchmarks/quality.py."""
 
     @model_validator(mode="after")
     def _check_schedule(self) -> ParallelDistillRefine:
@@ -212,7 +213,9 @@ class ParallelDistillRefine(Strategy):
             forms = [short_form(c, self.rationale_tokens) for c in top]
             said = fit(min(forms, key=lambda f: (f.startswith("Answer: "), len(f))), self.kappa // 2)
         if short:
-            text = fit_answers(pool, chosen, self.kappa - approx_tokens(said), 0 if said else self.rationale_tokens,
+            # the reply and the support share kappa (1: the break between them, counted rounding up)
+            room = self.kappa - approx_tokens(said) - 1 if said else self.kappa
+            text = fit_answers(pool, chosen, room, 0 if said else self.rationale_tokens,
                                lambda **v: render("pdr_answers.j2", self.prompts, **v))
         else:
             text = fit_drafts([c.text for c in chosen], self.kappa,
