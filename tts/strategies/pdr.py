@@ -12,15 +12,14 @@ by a selector: majority support by default, any selector such as RTV select-K), 
 
 What the next round reads (`show`): for short answers (the default `auto` when every draft has
 an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
-their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the shortest rationale among
-the drafts behind the first of them, within kappa, as one short paragraph right before the task,
-which follows verbatim (`pdr_draft.j2`; the model keeps its own system prompt, unless
-`pdr_draft_system.j2` is overridden to render a system note). The summary call sees each draft
-in that short form, the answers first and the task last, and is asked for one sentence (its reply
-capped at min(kappa, rationale_tokens + 16)). Otherwise (`full`) the drafts' texts, each an equal
-share of kappa, then the task restated last. The task's own answer instruction is the only one.
-Budgets reported in
-`RunResult.metadata`:
+their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the best-supported answer's
+shortest rationale, within kappa. Where it goes (`short_as`): for top-k and random-k, as a turn
+of the chat (the task, that draft in short form as the model's own earlier reply, then the support,
+"Check your answer above. Keep this answer unless it is wrong." and the task again); for the
+summary, the summary in a system note before the verbatim task (`pdr_draft_system.j2`). The
+summary call sees each draft in that short form too. Otherwise (`full`) the drafts' texts, each
+an equal share of kappa, then the task restated last. The task's own answer instruction is the
+only one. Budgets reported in `RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
 """
@@ -53,9 +52,6 @@ from tts.strategies.workspace import (
     with_turn,
 )
 from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
-
-SHORT_SUMMARY_SLACK = 16
-"""A summary of short-answer drafts may run this many tokens past `rationale_tokens` (its reply cap)."""
 
 
 class _Workspace(BaseModel):
@@ -93,11 +89,12 @@ class ParallelDistillRefine(Strategy):
     `full` (their texts), `auto` (short when every draft has a short answer and is short)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
-    short_as: Literal["note", "message", "turn"] = "turn"
-    """Where a short workspace goes: `turn` (default), the task, the best-supported draft in short
-    form (or the summary) as the model's own earlier reply, then the support and the task again;
-    `note`, a system message before the verbatim task; `message`, one user message (the
-    workspace, then the task). Measured on SmolLM2-135M: benchmarks/quality.py."""
+    short_as: Literal["auto", "note", "message", "turn"] = "auto"
+    """Where a short workspace goes: `turn`, the task, the best-supported draft in short form (or
+    the summary) as the model's own earlier reply, then the support and the task again; `note`, a
+    system message before the verbatim task; `message`, one user message (the workspace, then
+    the task). `auto`: `turn` for top-k and random-k, `note` for summary (what measured best for
+    each on SmolLM2-135M: benchmarks/quality.py)."""
 
     @model_validator(mode="after")
     def _check_schedule(self) -> ParallelDistillRefine:
@@ -115,6 +112,13 @@ class ParallelDistillRefine(Strategy):
         if self.selector is not None and self.distill != "top-k":
             raise ConfigError(f"pdr: field 'selector' is used by distill 'top-k' only, not {self.distill!r}")
         return self
+
+    @property
+    def placement(self) -> str:
+        """`short_as` with `auto` resolved."""
+        if self.short_as != "auto":
+            return self.short_as
+        return "note" if self.distill == "summary" else "turn"
 
     @property
     def schedule(self) -> list[int]:
@@ -158,8 +162,8 @@ class ParallelDistillRefine(Strategy):
 
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
         if workspace.text:
-            turn = workspace.short and self.short_as == "turn"
-            place = self.short_as if workspace.short else "full"
+            turn = workspace.short and self.placement == "turn"
+            place = self.placement if workspace.short else "full"
             variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short, place=place,
                              distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
             content = render("pdr_draft.j2", self.prompts, **variables)
@@ -178,12 +182,10 @@ class ParallelDistillRefine(Strategy):
                                 for a in answer_support(drafts)) if short else ""
             prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=texts, answers=answers,
                             max_words=max(10, self.kappa * 3 // 4), short=short)
-            # A summary of short answers is a sentence: its reply is capped below kappa (never above it).
-            bound = min(self.kappa, self.rationale_tokens + SHORT_SUMMARY_SLACK) if short else self.kappa
-            comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=bound)
+            comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
             summary = fit(comp.text, self.kappa)
             return [_Workspace(text=summary, sources=list(range(len(drafts))), tokens_spent=comp.usage.total_tokens,
-                               short=short, said=summary if short and self.short_as == "turn" else "")]
+                               short=short, said=summary if short and self.placement == "turn" else "")]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -207,7 +209,7 @@ class ParallelDistillRefine(Strategy):
         pool = support_in or chosen
         answers = answer_support(pool, chosen)
         said = ""
-        if short and self.short_as == "turn" and answers:
+        if short and self.placement == "turn" and answers:
             # the earlier reply: the best-supported answer with its shortest rationale; the support follows
             top = [c for c in pool if c.answer == answers[0]["answer"]]
             forms = [short_form(c, self.rationale_tokens) for c in top]
