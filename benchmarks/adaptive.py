@@ -109,7 +109,8 @@ async def main() -> None:
     p.add_argument("--ttft", default="0.05", help="simulated server latency per call, seconds")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    print(f"seed {args.seed}; wave: auto (the fewest further votes that could decide); no cache; "
+    cache = f"local cache {args.local_cache}" if args.local_cache else "no cache"
+    print(f"seed {args.seed}; wave: auto (the fewest further votes that could decide); {cache}; "
           f"2 shared cores, so wall times are noisy: compare within one table")
     for pc in [x for x in args.p_correct.split(",") if x.strip() and not args.no_sim]:
         with simserver("--p-correct", pc, "--ttft", args.ttft, "--out-tokens", "24") as base:
