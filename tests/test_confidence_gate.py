@@ -81,3 +81,14 @@ async def test_consensus_needs_logprobs_and_excludes_early_stop():
 def test_certainty_cut_keeps_the_most_certain_fraction():
     assert certainty_cut([0.1, 0.9, 0.5, 0.7], 0.5) == 0.7
     assert certainty_cut([0.1, 0.9], 0.01) == 0.9 and certainty_cut([0.1, 0.9], 1.0) == 0.1
+
+
+def test_tts_run_asks_for_logprobs_when_consensus_is_set():
+    import argparse
+
+    from tts.cli.run import sampling_defaults
+
+    args = argparse.Namespace(temperature=0.7, max_tokens=64, seed=0, n_per_request=1)
+    assert sampling_defaults(args, [SelfConsistency(n=8, consensus=0.95)]).extra == {"logprobs": True,
+                                                                                     "top_logprobs": 5}
+    assert sampling_defaults(args, [SelfConsistency(n=8)]).extra == {}
