@@ -59,7 +59,11 @@ async def run_variant(make_strategy, tasks, backend, defaults, base: str | None)
     wall = time.perf_counter() - started
     used = acct.usage
     calls, tokens = used.calls - before.calls, used.total_tokens - before.total_tokens
-    note = f"  ({cache.misses - missed} sent, the rest from the cache)" if cache else ""
+    note = ""
+    if cache:  # what each variant consumed (a cached answer counts as the call that made it)
+        calls = sum(r.usage.calls for r in results)
+        tokens = sum(r.usage.total_tokens for r in results)
+        note = f"  ({cache.misses - missed} sent, the rest from the cache)"
     if base is not None:
         s = stats(base)
         if (s["ok"], s["prompt_tokens"] + s["completion_tokens"]) != (calls, tokens):
