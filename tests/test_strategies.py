@@ -267,7 +267,7 @@ def test_strategy_instances_are_frozen():
 
 def noisy_model(answers):
     """Samples answer answers[i % len]; a judge names the right candidate ('5') on 3 of 4 votes (a pure
-    function of the prompt and the vote index), else a wrong one."""
+    function of the candidates shown, their order and the vote index), else a wrong one."""
 
     def fn(req):
         text = request_text(req)
@@ -276,7 +276,8 @@ def noisy_model(answers):
         finals = re.findall(r"## Candidate (\d+)\s*\nFinal answer: (\S+)", text)
         right = [i for i, ans in finals if ans == "5"]
         wrong = [i for i, ans in finals if ans != "5"]
-        h = int(hashlib.sha256(f"{text}|{req.sample_index}|{req.replica}".encode()).hexdigest(), 16)
+        # hashed on what the judge is shown (candidates in order), not the template's wording
+        h = int(hashlib.sha256(f"{finals}|{req.sample_index}|{req.replica}".encode()).hexdigest(), 16)
         if right and (h % 4 or not wrong):
             return f"WINNER: {right[0]}"
         return f"WINNER: {(wrong or right)[h % len(wrong or right)]}"
