@@ -6,7 +6,7 @@ On the simulated server (../shared/bench/simserver.py) at --p-correct 0.4, 0.6, 
 embedded model (examples/arithmetic.jsonl, `--model local`): self-consistency n=16 and RTV N=16
 V=8. Per row: accuracy, calls and tokens (the simulated server's /stats: the figures are checked
 against our accounting, and a mismatch is printed), wall time, and for early stop the share of
-tasks whose answer equals the full run's. No cache: every call is sent. Every sample is seeded
+tasks whose answer equals the full run's. No cache (unless --local-cache): every call is sent. Every sample is seeded
 (seed + sample index), so each variant draws the same samples as the full run, and the lossless
 row must give the full run's answers. The simulated judge names a random candidate, so RTV's
 contests there are close to coin flips: early stop saves little on them by design.
@@ -28,6 +28,7 @@ from _sim import simserver, stats
 
 import tts
 from tts.wrappers import AccountingBackend
+from tts.wrappers.cache import CacheBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = [("full", None), ("early 1.0", 1.0), ("early 0.95", 0.95)]
@@ -51,13 +52,18 @@ async def run_variant(make_strategy, tasks, backend, defaults, base: str | None)
     if base is not None:
         urllib.request.urlopen(urllib.request.Request(base.removesuffix("/v1") + "/reset", method="POST"), timeout=5)
     acct = backend.find(AccountingBackend)
-    before = acct.usage
+    cache = backend.find(CacheBackend)
+    before, missed = acct.usage, cache.misses if cache else 0
     started = time.perf_counter()
     results = await tts.run_many(make_strategy, tasks, backend, defaults=defaults)
     wall = time.perf_counter() - started
     used = acct.usage
     calls, tokens = used.calls - before.calls, used.total_tokens - before.total_tokens
     note = ""
+    if cache:  # what each variant consumed (a cached answer counts as the call that made it)
+        calls = sum(r.usage.calls for r in results)
+        tokens = sum(r.usage.total_tokens for r in results)
+        note = f"  ({cache.misses - missed} sent, the rest from the cache)"
     if base is not None:
         s = stats(base)
         if (s["ok"], s["prompt_tokens"] + s["completion_tokens"]) != (calls, tokens):
@@ -92,10 +98,14 @@ async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sim-tasks", type=int, default=100, help="tasks for self-consistency on the simulated server")
     p.add_argument("--rtv-tasks", type=int, default=30, help="tasks for RTV on the simulated server")
-    p.add_argument("--local-tasks", type=int, default=8, help="tasks of examples/arithmetic.jsonl on the local model")
+    p.add_argument("--local-tasks", type=int, default=30, help="tasks of examples/arithmetic.jsonl on the local model")
     p.add_argument("--no-local", action="store_true", help="skip the embedded model")
-    p.add_argument("--local-rtv", default="4,4,4", help="on the local model, RTV's N,V and tasks (0 tasks: "
+    p.add_argument("--no-sim", action="store_true", help="skip the simulated server")
+    p.add_argument("--local-rtv", default="16,8,30", help="on the local model, RTV's N,V and tasks (0 tasks: "
                    "skip; it is slow: a second or more a call on 2 shared cores)")
+    p.add_argument("--local-cache", metavar="DIR", help="on the local model, a call cache shared by the variants "
+                   "(a rerun is free; an early-stop row then sends only what the full row did not, so its wall "
+                   "time is not its own: the `sent` note says how many calls it sent)")
     p.add_argument("--p-correct", default="0.4,0.6,0.8")
     p.add_argument("--sc-n", type=int, default=16)
     p.add_argument("--rtv-n", type=int, default=16)
@@ -103,9 +113,10 @@ async def main() -> None:
     p.add_argument("--ttft", default="0.05", help="simulated server latency per call, seconds")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    print(f"seed {args.seed}; wave: auto (the fewest further votes that could decide); no cache; "
+    cache = f"local cache {args.local_cache}" if args.local_cache else "no cache"
+    print(f"seed {args.seed}; wave: auto (the fewest further votes that could decide); {cache}; "
           f"2 shared cores, so wall times are noisy: compare within one table")
-    for pc in [x for x in args.p_correct.split(",") if x.strip()]:
+    for pc in [x for x in args.p_correct.split(",") if x.strip() and not args.no_sim]:
         with simserver("--p-correct", pc, "--ttft", args.ttft, "--out-tokens", "24") as base:
             backend = tts.make_backend("sim", backend="openai", api_base=base, cache_dir=None, retries=2,
                                        concurrency=256)
@@ -120,7 +131,7 @@ async def main() -> None:
         return
     lines = (ROOT / "examples" / "arithmetic.jsonl").read_text().splitlines()
     tasks = [tts.Task(**json.loads(line)) for line in lines if line.strip()][:args.local_tasks]
-    backend = tts.make_backend("local", cache_dir=None)
+    backend = tts.make_backend("local", cache_dir=args.local_cache)
     defaults = tts.SamplingDefaults(seed=args.seed, max_tokens=48, temperature=0.7)
     args.rtv_n, args.rtv_v, rtv_tasks = (int(x) for x in args.local_rtv.split(","))
     try:

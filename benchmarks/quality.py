@@ -8,10 +8,12 @@ then the issue-16 targets as measured ratios, whatever they are.
     python benchmarks/quality.py --compare-templates DIR   # also rows with the templates in DIR
     python benchmarks/quality.py --from-json examples/accuracy_vs_tokens.json --plot examples/accuracy_vs_tokens.png
 
-Identical requests are computed once (a memo under the accounting, so every strategy's tokens are
-counted as if it ran alone): single, self-consistency@4 and PDR's first round see the same seeded
-samples as self-consistency@8, so differences between them are the strategies', not the draws'.
-Wall time is each strategy's own, so a strategy that reuses memoized samples shows less time than
+Identical requests are computed once: the run goes through the library's cache (`--cache-dir`,
+default .tts_cache/quality), whose hits report the usage of the call that made them, so every
+strategy's tokens are counted as if it ran alone, and a rerun only pays for what changed.
+single, self-consistency@4 and PDR's first round see the same seeded samples as
+self-consistency@8, so differences between them are the strategies', not the draws'.
+Wall time is each strategy's own, so a strategy that reuses cached samples shows less time than
 it would cost alone; the `calls` column counts every call it made. The local server answers one
 request at a time, so wall time is roughly calls x per-call time.
 
@@ -33,38 +35,24 @@ SETS = {"arithmetic": ROOT / "examples" / "arithmetic.jsonl",
         "arithmetic_varied": ROOT / "examples" / "arithmetic_varied.jsonl"}
 
 
-class Memo:
-    """Computes each distinct request once; replays it with its original usage (not marked cached)."""
+class PromptLog:
+    """Writes every request's last message and its replies as JSON lines (for --log); above the
+    cache, so a replayed answer is logged too."""
 
-    def __init__(self, inner, log: Path | None = None) -> None:
+    def __init__(self, inner, path: Path) -> None:
         self.inner = inner
-        self.store: dict[str, asyncio.Future] = {}
-        self.sent = 0
-        self.log = log.open("w") if log else None
-        """Every distinct request's last message and the replies, as they complete (for --log)."""
+        self.namespace = inner.namespace
+        self.out = path.open("w")
 
     async def complete(self, request):
-        key = request.fingerprint("memo")
-        fut = self.store.get(key)
-        if fut is None:
-            fut = self.store[key] = asyncio.get_running_loop().create_future()
-            self.sent += 1
-            try:
-                got = await self.inner.complete(request)
-                if self.log:
-                    self.log.write(json.dumps({"prompt": request.messages[-1].content, "replies": [c.text for c in got],
-                                               "sample_index": request.sample_index}) + "\n")
-                    self.log.flush()
-                fut.set_result(got)
-            except BaseException as exc:
-                del self.store[key]
-                fut.set_exception(exc)
-                raise
-        return await asyncio.shield(fut)
+        got = await self.inner.complete(request)
+        self.out.write(json.dumps({"prompt": request.messages[-1].content, "replies": [c.text for c in got],
+                                   "sample_index": request.sample_index}) + "\n")
+        self.out.flush()
+        return got
 
     async def aclose(self) -> None:
-        if self.log:
-            self.log.close()
+        self.out.close()
         await self.inner.aclose()
 
 
@@ -83,6 +71,11 @@ def strategies(kappa: int, old: dict[str, str] | None = None) -> list[tuple[str,
         ("pdr [4,1] top-2, no rationale", tts.ParallelDistillRefine(drafts=[4, 1], distill="top-k", k=2, kappa=kappa,
                                                                    rationale_tokens=0)),
         ("best-of-8, verifier = reference (ORACLE)", tts.BestOfN(n=8, scorer=tts.Verifier(check="answer"))),
+        # where the short workspace goes (short_as; the default "turn" is in the rows above)
+        ("pdr [4,1] top-2, workspace as system note", tts.ParallelDistillRefine(
+            drafts=[4, 1], distill="top-k", k=2, kappa=kappa, short_as="note")),
+        ("seq. refinement R=2, attempt as system note", tts.SequentialRefinement(rounds=2, kappa=kappa,
+                                                                                 short_as="note")),
     ]
     if old:
         judge = tts.ListwiseJudge(show="summary", prompts=old)
@@ -104,7 +97,9 @@ async def run(args) -> dict[str, dict[str, dict]]:
     old = None
     if args.compare_templates:
         old = {p.name: p.read_text() for p in sorted(Path(args.compare_templates).glob("*.j2"))}
-    backend = Memo(tts.make_backend(args.model, cache_dir=None, timeout=600), Path(args.log) if args.log else None)
+    backend = tts.make_backend(args.model, cache_dir=args.cache_dir, timeout=600)
+    if args.log:
+        backend = PromptLog(backend, Path(args.log))
     defaults = tts.SamplingDefaults(temperature=0.7, max_tokens=args.max_tokens, seed=args.seed)
     out: dict[str, dict[str, dict]] = {}
     try:
@@ -202,6 +197,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compare-templates", metavar="DIR", help="also run PDR, SR, RTV with the *.j2 files in DIR")
     ap.add_argument("--only", nargs="+", metavar="WORD", help="run only the rows whose label contains a WORD")
+    ap.add_argument("--cache-dir", default=str(ROOT / ".tts_cache" / "quality"),
+                    help="the answer cache shared by every row and rerun (default: %(default)s)")
     ap.add_argument("--log", metavar="PATH", help="write every distinct prompt and its reply as JSON lines")
     ap.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     ap.add_argument("--plot", metavar="PNG", help="draw accuracy vs tokens of the first task set (matplotlib)")

@@ -47,6 +47,32 @@ async def test_plan_projects_measured_costs_and_runs_the_fitting_configs(tmp_pat
     assert plan.best is not None and plan.best.fits
 
 
+async def test_plan_projects_pdr_and_sequential_refinement_rounds(tmp_path):
+    async with LoopbackServer(latency=0.01) as server:
+        backend = stack_wrappers(OpenAIHTTPBackend("loop", server.url), cache_dir=tmp_path / "c", retries=0)
+        try:
+            plan = await make_plan(TASKS, backend, max_cost=1.0, pilot=2, price=price,
+                                   strategies=["pdr", "sequential-refinement"])
+        finally:
+            await backend.aclose()
+        served = dict(server.stats)
+    costs = {c.role: c for c in plan.costs}
+    sample, ws, refine = costs["sample"], costs["workspace-draft"], costs["refine"]
+    assert "judge" not in costs and ws.calls == 2 * 1 and refine.calls == 2 * 1  # pilot pdr [4,1], sr R=2
+    assert ws.cost_usd > sample.cost_usd and refine.cost_usd > sample.cost_usd  # the workspace is in the prompt
+    rows = {(r.strategy, tuple(r.config.values())): r for r in plan.rows}
+    assert {k[0] for k in rows} == {"pdr", "sequential-refinement"}
+    pdr = rows[("pdr", (8, 3))]  # [8, 8, 1]
+    assert pdr.calls_per_task == 8 + 8 + 1
+    assert pdr.cost_usd == pytest.approx((8 * sample.cost_usd + 9 * ws.cost_usd) * len(TASKS))
+    assert pdr.latency_s == pytest.approx(sample.latency_s + 2 * ws.latency_s)
+    sr = rows[("sequential-refinement", (4,))]
+    assert sr.calls_per_task == 4 and sr.cost_usd == pytest.approx((sample.cost_usd + 3 * refine.cost_usd) * len(TASKS))
+    assert sr.latency_s == pytest.approx(sample.latency_s + 3 * refine.latency_s)
+    assert all(r.fits and r.pilot_accuracy is not None for r in plan.rows)
+    assert plan.pilot_paid.calls == served["ok"]  # pdr's first round came from the pilot's samples
+
+
 async def test_plan_cli_prints_the_table(tmp_path, capsys):
     path = tmp_path / "tasks.jsonl"
     path.write_text("\n".join(json.dumps(t.model_dump(exclude_none=True, exclude={"metadata"})) for t in TASKS))

@@ -176,8 +176,12 @@ async def test_pdr_random_k_gives_each_draft_its_own_workspace(show):
     assert len(set(round2)) > 1  # bootstrapped per draft
     if show == "full":
         assert all(t.count("Earlier attempt") == 2 for t in round2)
-    else:  # short answers: each workspace (the system note) counts support among its own k drafts
-        notes = [r.messages[0].content for r in be.requests[6:10]]
+    else:  # short answers: each workspace (after the earlier turn) counts support among its own k drafts
+        told = [r.messages[-1].content for r in be.requests[6:10]]
+        assert all(t.count("(1 of 2 attempts)") == 2 for t in told)
+        be = ScriptedBackend(lambda req: f"Draft body {req.sample_index}\nAnswer: {req.sample_index}")
+        await run_task(strat.model_copy(update={"short_as": "note", "prompts": {}}), TASK, be)
+        notes = [r.messages[0].content for r in be.requests[6:10]]  # the same as a system note
         assert all(t.count("(1 of 2 attempts)") == 2 for t in notes)
 
 
@@ -263,7 +267,7 @@ def test_strategy_instances_are_frozen():
 
 def noisy_model(answers):
     """Samples answer answers[i % len]; a judge names the right candidate ('5') on 3 of 4 votes (a pure
-    function of the prompt and the vote index), else a wrong one."""
+    function of the candidates shown, their order and the vote index), else a wrong one."""
 
     def fn(req):
         text = request_text(req)
@@ -272,7 +276,8 @@ def noisy_model(answers):
         finals = re.findall(r"## Candidate (\d+)\s*\nFinal answer: (\S+)", text)
         right = [i for i, ans in finals if ans == "5"]
         wrong = [i for i, ans in finals if ans != "5"]
-        h = int(hashlib.sha256(f"{text}|{req.sample_index}|{req.replica}".encode()).hexdigest(), 16)
+        # hashed on what the judge is shown (candidates in order), not the template's wording
+        h = int(hashlib.sha256(f"{finals}|{req.sample_index}|{req.replica}".encode()).hexdigest(), 16)
         if right and (h % 4 or not wrong):
             return f"WINNER: {right[0]}"
         return f"WINNER: {(wrong or right)[h % len(wrong or right)]}"

@@ -52,9 +52,19 @@ def common_prefix(texts: list[str]) -> str:
     return first[:n]
 
 
+def seen(request) -> str:
+    """What a request shows: its messages joined, after an earlier turn of the plain task (the default
+    `short_as="turn"` puts the task, then the workspace as the model's own reply, before the request)."""
+    msgs = request.messages
+    if len(msgs) > 2 and msgs[1].role == "assistant":
+        assert (msgs[0].role, msgs[0].content) == ("user", TASK.prompt)  # the earlier turn is the task verbatim
+        msgs = msgs[1:]
+    return "\n".join(m.content for m in msgs)
+
+
 def later_prompts(be):
     """Every prompt that is not the plain task (round 2 and on, distills, judges, critiques)."""
-    return [request_text(r) for r in be.requests if request_text(r) != TASK.prompt]
+    return [seen(r) for r in be.requests if request_text(r) != TASK.prompt]
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
@@ -78,36 +88,79 @@ async def test_an_explicit_answer_format_adds_exactly_one_instruction(fmt, line)
                   SequentialRefinement(rounds=2, answer_format=fmt)):
         be = ScriptedBackend(lambda req: "7 + 7 = 14\nAnswer: 14")
         await run_task(strat, TASK, be)
-        (last,) = [request_text(r) for r in be.requests if request_text(r) != TASK.prompt]
+        (last,) = later_prompts(be)
         assert last.count(line) == 1 and line in last.rstrip().splitlines()[-1]
         assert last.count(OWN) == 1
 
 
 async def test_short_workspace_lists_answers_with_support_and_one_rationale():
     be = ScriptedBackend(fake)
-    await run_task(STRATEGIES["pdr top-2"], TASK, be)
+    await run_task(STRATEGIES["pdr top-2"].model_copy(update={"short_as": "note"}), TASK, be)
     (final,) = later_prompts(be)
     assert "answered 14 (3 of 4 attempts); 13 (1 of 4 attempts)." in final
     # the shortest rationale behind the best-supported answer, and no attempt's full text
     assert final.count("Reasoning for 14: 7 + 7 = 14") == 1 and "Seven plus seven" not in final
     assert "13." not in final.split("Reasoning")[1]
+    # as a turn (the default): the best-supported draft with the shortest rationale is the model's own
+    # earlier reply, and the support follows in the user message, right before the task
+    be = ScriptedBackend(fake)
+    await run_task(STRATEGIES["pdr top-2"], TASK, be)
+    _, said, again = be.requests[-1].messages
+    assert said.role == "assistant" and said.content == "7 + 7 = 14\nAnswer: 14"
+    assert again.content == ("Earlier attempts answered 14 (3 of 4 attempts); 13 (1 of 4 attempts). Check your "
+                             f"answer above. Keep this answer unless it is wrong.\n\n{TASK.prompt}")
 
 
+def workspace_of(messages, place: str) -> str:
+    """The short workspace a draft read, by where `short_as` puts it; the task comes last, verbatim."""
+    assert messages[-1].role == "user" and messages[-1].content.endswith(TASK.prompt)
+    if place == "note":
+        note, task = messages
+        assert note.role == "system" and task.content == TASK.prompt
+        return note.content.removeprefix("Notes on earlier attempts at this question (they may be wrong): ")
+    if place == "turn":
+        first, said, again = messages
+        assert (first.content, said.role) == (TASK.prompt, "assistant")
+        check = "Check your answer above. Keep this answer unless it is wrong."
+        told = again.content[:-len(TASK.prompt)].replace(check, "").strip()
+        return f"{said.content}\n{told}".strip()
+    (msg,) = messages
+    return msg.content[:-len(TASK.prompt)].strip().removeprefix("Notes on earlier attempts (they may be wrong): ")
+
+
+@pytest.mark.parametrize("place", ["note", "message", "turn"])
 @pytest.mark.parametrize("distill", ["top-k", "random-k", "summary"])
-async def test_short_workspace_stays_within_kappa(distill):
+async def test_short_workspace_stays_within_kappa(distill, place):
     # many distinct answers, each with a long rationale
     be = ScriptedBackend(lambda req: "because " * 60 + f"\nAnswer: {1000 + req.sample_index}")
     kappa = 30
-    strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short",
-                                  prompts={"pdr_draft_system.j2": "{{ workspace }}"})
+    strat = ParallelDistillRefine(drafts=[8, 8, 1], distill=distill, k=8, kappa=kappa, show="short", short_as=place)
     res = await run_task(strat, TASK, be)
-    drafts_on_workspace = [r for r in be.requests if request_text(r) != TASK.prompt
-                           and "compact summary" not in request_text(r)]
+    drafts_on_workspace = [r for r in be.requests if len(r.messages) > 1 or (request_text(r) != TASK.prompt
+                           and "compact summary" not in request_text(r))]
     assert len(drafts_on_workspace) == 9
-    for r in drafts_on_workspace:  # the short workspace is the system note; the task follows verbatim
-        note, task = r.messages
-        assert note.role == "system" and 0 < approx_tokens(note.content) <= kappa and task.content == TASK.prompt
+    for r in drafts_on_workspace:
+        assert 0 < approx_tokens(workspace_of(r.messages, place)) <= kappa
     assert max(res.metadata["workspace_tokens"]) <= kappa
+    if distill == "summary":  # the summary's reply is bounded by kappa itself
+        assert {r.max_tokens for r in be.requests if "compact summary" in request_text(r)} == {kappa}
+
+
+@pytest.mark.parametrize("strat", [ParallelDistillRefine(drafts=[4, 1], distill="top-k", k=2),
+                                   ParallelDistillRefine(drafts=[4, 1], distill="summary"),
+                                   SequentialRefinement(rounds=2)])
+async def test_where_the_short_workspace_goes(strat):
+    roles = {"turn": ["user", "assistant", "user"], "note": ["system", "user"], "message": ["user"]}
+    for place, expected in roles.items():
+        be = ScriptedBackend(fake)
+        await run_task(strat.model_copy(update={"short_as": place}), TASK, be)
+        last = be.requests[-1].messages
+        assert [m.role for m in last] == expected and last[-1].content.endswith(TASK.prompt)
+    # the note's template is overridable by name
+    be = ScriptedBackend(fake)
+    override = {"pdr_draft_system.j2": "NOTE", "refine_system.j2": "NOTE"}
+    await run_task(strat.model_copy(update={"short_as": "note", "prompts": override}), TASK, be)
+    assert be.requests[-1].messages[0].content == "NOTE"
 
 
 async def test_short_form_is_used_only_for_short_answers_in_short_replies():
@@ -209,3 +262,23 @@ async def test_the_short_workspace_template_is_overridable_by_name():
     await run_task(strat, TASK, be)
     (final,) = later_prompts(be)
     assert "TALLY 14=3 13=1 of 4" in final
+
+
+async def test_a_judge_over_short_answers_asks_for_the_verdict_alone_and_caps_its_reply():
+    be = ScriptedBackend(fake)
+    res = await run_task(TournamentVoting(n=4, votes=1), TASK, be)
+    judge = [r for r in be.requests if "WINNER" in request_text(r)]
+    assert len(judge) == 3 and res.metadata["tournament"]["judge_calls"] == 3  # call count unchanged
+    for r in judge:
+        text = request_text(r)
+        assert r.max_tokens == 12 and text.rstrip().endswith("Reply with only this line:\nWINNER: <number from 1 to 2>")
+        assert "Final answer: " in text and "End your reply" not in text
+    # a long reply is shown whole (as its summary) and the judge may reason: the run's max_tokens, the long line
+    be = ScriptedBackend(lambda req: "WINNER: 1" if "WINNER" in request_text(req) else "step. " * 400 + "\nAnswer: 14")
+    await run_task(TournamentVoting(n=2, votes=1), TASK, be)
+    (long_judge,) = [r for r in be.requests if "WINNER" in request_text(r)]
+    assert long_judge.max_tokens != 12 and "End your reply with one line of the form:" in request_text(long_judge)
+    # an explicit max_tokens wins over the cap
+    be = ScriptedBackend(fake)
+    await run_task(TournamentVoting(n=2, votes=1, judge=ListwiseJudge(max_tokens=40)), TASK, be)
+    assert [r.max_tokens for r in be.requests if "WINNER" in request_text(r)] == [40]

@@ -7,6 +7,13 @@ measured mean cost and latency per call (per role: sample, judge) it projects, p
 
     self-consistency N:  N calls, 1 stage
     rtv N, V (G=2):      N + V(N-1) calls, 1 + ceil(log2 N) stages
+    pdr M, R (top-k):    M samples + M(R-2) + 1 drafts on a workspace, R stages
+    sequential-ref. R:   1 sample + R-1 refines, R stages
+
+PDR and sequential refinement are measured on their smallest configuration (M=4, R=2; R=2):
+their first round is the pilot's samples again (the cache answers it), so the pilot pays only
+for what a call on a workspace costs (role `workspace-draft`: a PDR draft after round 1) and a
+refine call (`refine`).
 
 cost = calls x cost per call x tasks, latency = stages x measured latency per call (all calls of a
 stage run in parallel). Configurations that fit are then run on the pilot tasks (cached) for
@@ -28,7 +35,10 @@ from tts.run import run_many
 
 SC_GRID = (1, 2, 4, 8, 16)
 RTV_GRID = ((4, 2), (4, 4), (8, 2), (8, 4), (8, 8), (16, 4), (16, 8))
-STRATEGIES = ("self-consistency", "rtv")
+PDR_GRID = ((4, 2), (8, 2), (16, 2), (4, 3), (8, 3))
+"""(M drafts per round, R rounds): [M] * (R - 1) + [1], top-k distill (no distill call)."""
+SR_GRID = (2, 3, 4)
+STRATEGIES = ("self-consistency", "rtv", "pdr", "sequential-refinement")
 
 
 class CallCost(Record):
@@ -69,11 +79,13 @@ class Plan(Record):
         return max(fit, key=lambda r: (r.pilot_accuracy, -r.cost_usd)) if fit else None
 
 
-def call_costs(results: Sequence[RunResult], role: str, price: Callable[[CallRecord], float]) -> CallCost:
-    recs = [c for r in results for c in r.trace if c.role == role and c.error is None]
+def call_costs(results: Sequence[RunResult], role: str, price: Callable[[CallRecord], float],
+               keep: Callable[[CallRecord], bool] | None = None, name: str | None = None) -> CallCost:
+    """Mean cost of the pilot's calls of `role` (those `keep` accepts), reported as `name`."""
+    recs = [c for r in results for c in r.trace if c.role == role and c.error is None and (keep is None or keep(c))]
     sent = [c.latency_s for c in recs if not c.cached]
     n = max(1, len(recs))
-    return CallCost(role=role, calls=len(recs), cost_usd=sum(price(c) for c in recs) / n,
+    return CallCost(role=name or role, calls=len(recs), cost_usd=sum(price(c) for c in recs) / n,
                     tokens=sum(_tokens(c) for c in recs) / n, latency_s=sum(sent) / len(sent) if sent else None)
 
 
@@ -88,7 +100,7 @@ async def make_plan(tasks: Sequence[Task], backend: Any, *, max_cost: float, max
     `price(prompt_tokens, completion_tokens)` in USD overrides the accounting layer's prices.
     The backend should have a cache (`make_backend(cache_dir=...)`): the pilot's configurations
     share their samples through it."""
-    from tts.strategies import SelfConsistency, TournamentVoting
+    from tts.strategies import ParallelDistillRefine, SelfConsistency, SequentialRefinement, TournamentVoting
     from tts.wrappers import AccountingBackend
 
     acct = backend.find(AccountingBackend)
@@ -111,6 +123,13 @@ async def make_plan(tasks: Sequence[Task], backend: Any, *, max_cost: float, max
     if "rtv" in strategies:
         n0, v0 = RTV_GRID[0]
         costs["judge"] = call_costs(await run(TournamentVoting(n=n0, votes=v0)), "judge", cost_of)
+    if "pdr" in strategies:
+        m0, r0 = PDR_GRID[0]
+        pilot_pdr = await run(ParallelDistillRefine(drafts=m0, rounds=r0, distill="top-k"))
+        costs["workspace-draft"] = call_costs(pilot_pdr, "draft", cost_of, lambda c: "/round1" not in c.path,
+                                              "workspace-draft")
+    if "sequential-refinement" in strategies:
+        costs["refine"] = call_costs(await run(SequentialRefinement(rounds=SR_GRID[0])), "refine", cost_of)
     if any(c.calls and not c.tokens for c in costs.values()):
         plan.notes.append("the pilot came from the cache, which keeps no token counts: clear it or use another "
                           "--cache-dir to measure cost")
@@ -139,6 +158,15 @@ async def make_plan(tasks: Sequence[Task], backend: Any, *, max_cost: float, max
         for n, v in RTV_GRID:
             rows.append((project("rtv", {"n": n, "votes": v}, {"sample": n, "judge": v * (n - 1)},
                                  {"sample": 1, "judge": math.ceil(math.log2(n))}), TournamentVoting(n=n, votes=v)))
+    if "pdr" in strategies:
+        for m, r in PDR_GRID:
+            rows.append((project("pdr", {"drafts": m, "rounds": r}, {"sample": m, "workspace-draft": m * (r - 2) + 1},
+                                 {"sample": 1, "workspace-draft": r - 1}),
+                         ParallelDistillRefine(drafts=m, rounds=r, distill="top-k")))
+    if "sequential-refinement" in strategies:
+        for r in SR_GRID:
+            rows.append((project("sequential-refinement", {"rounds": r}, {"sample": 1, "refine": r - 1},
+                                 {"sample": 1, "refine": r - 1}), SequentialRefinement(rounds=r)))
     for row, strategy in rows:
         if row.fits:
             results = base if row.strategy == "self-consistency" and row.config["n"] == top else await run(strategy)

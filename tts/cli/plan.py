@@ -1,9 +1,10 @@
-"""`tts plan TASKS --model M --max-cost USD [--max-latency S]`: which N / V fit a budget.
+"""`tts plan TASKS --model M --max-cost USD [--max-latency S]`: which N / V / rounds fit a budget.
 
-Runs a small pilot (the first `--pilot` tasks, cached), measures what a sample and a judge call
-cost and how long they take, and prints for self-consistency and RTV the configurations with
-their projected cost for all the tasks, latency per task (stages x measured latency) and pilot
-accuracy (for those that fit). See tts.plan.
+Runs a small pilot (the first `--pilot` tasks, cached), measures what a sample, a judge call, a
+draft on a workspace and a refine call cost and how long they take, and prints for
+self-consistency (N), RTV (N, V), PDR (drafts, rounds) and sequential refinement (rounds) the
+configurations with their projected cost for all the tasks, latency per task (stages x measured
+latency) and pilot accuracy (for those that fit). See tts.plan.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tts.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("plan", help="a small pilot, then the N / V that fit a budget",
+    p = sub.add_parser("plan", help="a small pilot, then the N / V / rounds that fit a budget",
                        description=__doc__.splitlines()[0])
     p.add_argument("tasks", help="JSONL task file (the budget is for all of it; the pilot runs its first tasks)")
     p.add_argument("--model", required=True)
@@ -24,7 +25,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backend", choices=["litellm", "openai"], default="litellm")
     p.add_argument("--max-cost", type=float, required=True, help="USD for running every task of TASKS")
     p.add_argument("--max-latency", type=float, help="seconds per task")
-    p.add_argument("--strategies", default="self-consistency,rtv", help="comma-separated: self-consistency, rtv")
+    p.add_argument("--strategies", default="self-consistency,rtv,pdr,sequential-refinement",
+                   help="comma-separated: self-consistency, rtv, pdr, sequential-refinement")
     p.add_argument("--pilot", type=int, default=3, help="pilot tasks (default 3)")
     p.add_argument("--price", help="USD per million prompt,completion tokens, for a model without a known price")
     p.add_argument("--temperature", type=float, default=0.7)

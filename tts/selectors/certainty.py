@@ -51,11 +51,17 @@ def confident(cands: list[Candidate], keep: float | None, cut: float | None) -> 
     if any(v is None for v in values):
         raise ConfigError(f"confidence_keep: {NO_LOGPROBS}")
     if cut is None:
-        ranked = sorted((float(v) for v in values), reverse=True)  # type: ignore[arg-type]
-        cut = ranked[max(0, min(len(ranked), round(keep * len(ranked))) - 1)]
+        cut = certainty_cut([float(v) for v in values], keep)  # type: ignore[arg-type]
     return [c for c in cands if keeps(c, cut)], cut
 
 
 def keeps(c: Candidate, cut: float | None) -> bool:
     v = candidate_certainty(c)
     return cut is None or (v is not None and v >= cut)
+
+
+def certainty_cut(values: Sequence[float], keep: float) -> float:
+    """The self-certainty at or above which the `keep` most self-certain fraction of `values` lies
+    (at least one value is kept): DeepConf's percentile threshold."""
+    ranked = sorted(values, reverse=True)
+    return ranked[max(0, min(len(ranked), round(keep * len(ranked))) - 1)]

@@ -26,7 +26,7 @@ from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.records import Candidate, Task
 from tts.registry import Component, register
-from tts.selectors.certainty import NO_LOGPROBS, candidate_certainty
+from tts.selectors.certainty import NO_LOGPROBS, candidate_certainty, certainty_cut, self_certainty
 from tts.selectors.vote import ScoreSelect, rank_by_answer
 
 
@@ -74,3 +74,8 @@ class ConfidenceVote(Component):
         weights = borda_weights([float(v) for v in values], self.power)  # type: ignore[arg-type]
         weighted = [c.model_copy(update={"score": w}) for c, w in zip(candidates, weights, strict=True)]
         return rank_by_answer(weighted, ctx.rng("vote"), lambda c: c.score or 0.0)[:k]
+
+
+# the self-certainty functions live in tts.selectors.certainty; these names stay importable from here
+__all__ = ["NO_LOGPROBS", "ConfidenceVote", "SelfCertainty", "borda_weights", "candidate_certainty", "certainty_cut",
+           "self_certainty"]

@@ -2,7 +2,10 @@
 
 Both show the judge each candidate's summary (rendered; the no-model summary when a candidate
 has none), or, for a short answer with no model-written summary, its short form (the answer and
-a short rationale: a contest between two sums costs a couple of hundred tokens, not a thousand).
+a short rationale: a contest between two sums costs about a hundred tokens, not a thousand). When
+every candidate of a call is in short form, the judge is asked for the verdict line alone and its
+reply is capped at `verdict_tokens` (12), unless `max_tokens` is set; the same when a candidate's
+reply is short but its answer was not (an answer the extraction missed needs no essay either).
 They call the model with `use="judge"`, so a separate judge model is used when the run
 configures one under that name, else the default backend.
 """
@@ -20,9 +23,13 @@ from tts.prompts import render
 from tts.records import Candidate, Task
 from tts.registry import Component, register
 from tts.selectors.vote import ScoreSelect
-from tts.summarizers.short import RATIONALE_TOKENS, rationale, summary_text, use_short_form
+from tts.summarizers.render import approx_tokens
+from tts.summarizers.short import RATIONALE_TOKENS, SHORT_REPLY_TOKENS, rationale, summary_text, use_short_form
 
 # Most specific first; within a pattern the last match counts (a judge may reason, then decide).
+VERDICT_TOKENS = 12
+"""Reply cap of a judge call over short forms: "WINNER: 2" or "SCORE: 7" and a little slack."""
+
 _WINNER_PATTERNS = [
     re.compile(r"winner\s*[:=]\s*\**\s*(?:candidate\s*)?[#\[(]?\s*(\d+)", re.I),
     re.compile(r"best(?:\s+candidate)?\s*(?:[:=]|\bis\b)\s*\**\s*(?:candidate\s*)?[#\[(]?\s*(\d+)", re.I),
@@ -84,24 +91,43 @@ class _Judge(Component):
     """Bound on each candidate's rendered text."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on the rationale in the short form."""
+    verdict_tokens: int | None = Field(VERDICT_TOKENS, ge=1)
+    """When every candidate is shown in short form (or is a short reply) and `max_tokens` is unset: the judge is asked
+    for the verdict line alone and its reply is capped at this many tokens (a short answer needs
+    no essay to be checked; the reply, not the prompt, was most of a contest's tokens). None:
+    the run's max_tokens and the longer instruction."""
+
+    def brief(self, candidate: Candidate) -> bool:
+        """Whether a verdict on `candidate` needs no reasoning of the judge's own: it is shown in short
+        form, or its reply is short anyway (a short answer the extraction missed)."""
+        return self.in_short_form(candidate) or (self.show == "auto" and _plain(candidate)
+                                                 and approx_tokens(candidate.text) <= SHORT_REPLY_TOKENS)
+
+    def in_short_form(self, candidate: Candidate) -> bool:
+        """Whether the judge sees `candidate` as its short form (see `show`)."""
+        return self.show == "short" or (self.show == "auto" and _plain(candidate)
+                                        and use_short_form([candidate], "auto"))
 
     def shown(self, candidate: Candidate) -> str:
         if self.show == "text":
             from tts.summarizers.render import CHARS_PER_TOKEN, clip
 
             return clip(candidate.text, self.summary_tokens * CHARS_PER_TOKEN)
-        if self.show == "short" or (self.show == "auto" and _plain(candidate) and use_short_form([candidate], "auto")):
+        if self.in_short_form(candidate):
             why = rationale(candidate.text, candidate.answer, min(self.rationale_tokens, self.summary_tokens))
             answer = candidate.answer if candidate.answer is not None else "(none)"
             return f"Final answer: {answer}" + (f"\nReasoning: {why}" if why else "")
         return summary_text(candidate, self.summary_tokens)
 
-    def params(self) -> dict:
+    def params(self, short: bool = False) -> dict:
+        """Sampling overrides of a judge call; `short`: every candidate it shows is in short form."""
         out: dict = {}
         if self.temperature is not None:
             out["temperature"] = self.temperature
         if self.max_tokens is not None:
             out["max_tokens"] = self.max_tokens
+        elif short and self.verdict_tokens is not None:
+            out["max_tokens"] = self.verdict_tokens
         return out
 
 
@@ -122,10 +148,11 @@ class ListwiseJudge(_Judge):
                    role: str = "judge", texts: list[str] | None = None) -> tuple[int | None, str]:
         """One judge call over `shown` in the given order: (0-based index of the pick or None, raw reply).
         `texts`: the candidates already rendered (in the same order), to skip rendering per vote."""
-        prompt = render("judge_listwise.j2", self.prompts, task=task.text,
+        short = self.verdict_tokens is not None and all(self.brief(c) for c in shown)
+        prompt = render("judge_listwise.j2", self.prompts, task=task.text, short=short,
                         candidates=texts if texts is not None else [self.shown(c) for c in shown])
         comp = await ctx.complete([{"role": "user", "content": prompt}], role=role, sample_index=sample_index,
-                                  use=self.use, **self.params())
+                                  use=self.use, **self.params(short))
         return parse_winner(comp.text, len(shown)), comp.text
 
     async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
@@ -156,10 +183,11 @@ class PointwiseJudge(ScoreSelect, _Judge):
     scale: int = Field(10, ge=1)
 
     async def grade(self, task: Task, candidate: Candidate, ctx: RunContext, sample_index: int = 0) -> float | None:
+        short = self.verdict_tokens is not None and self.brief(candidate)
         prompt = render("judge_pointwise.j2", self.prompts, task=task.text, candidate=self.shown(candidate),
-                        scale=self.scale)
+                        scale=self.scale, short=short)
         comp = await ctx.complete([{"role": "user", "content": prompt}], role="judge", sample_index=sample_index,
-                                  use=self.use, **self.params())
+                                  use=self.use, **self.params(short))
         return parse_score(comp.text, self.scale)
 
     async def verdicts(self, task: Task, candidates: list[Candidate], ctx: RunContext) -> list[list[float | None]]:

@@ -6,10 +6,12 @@ import random
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from tts.confidence_gate import DEEPCONF_HIGH, gated_vote
 from tts.context import RunContext
 from tts.early_stop import check_early_stop, vote_in_waves
+from tts.errors import ConfigError
 from tts.records import Candidate, Task
 from tts.registry import Component, ScorerField, register
 from tts.selectors.certainty import confident, keeps
@@ -93,12 +95,22 @@ class _Vote(Component):
     """Keep only this fraction of the candidates, the most self-certain, for the vote (DeepConf's
     filter: 0.1 "low", 0.9 "high"); needs logprobs. When drawing with `early_stop`, candidates
     below the cut of the first wave are skipped as they arrive (DeepConf's online threshold)."""
+    consensus: float | None = Field(None, gt=0.5, le=1)
+    """DeepConf online stop (tts.confidence_gate): draw waves of `wave` (default n/4, at least 2),
+    the first setting a self-certainty cut (`confidence_keep`, default 0.9); candidates below it do
+    not vote; stop once one answer holds this share of the votes (0.95 in DeepConf). Needs logprobs."""
     names_its_context: ClassVar[bool] = True  # a vote makes no calls: it needs no context of its own
 
     @field_validator("early_stop")
     @classmethod
     def _valid_early_stop(cls, v: float | None) -> float | None:
         return check_early_stop(v)
+
+    @model_validator(mode="after")
+    def _one_stopping_rule(self) -> _Vote:
+        if self.consensus is not None and self.early_stop is not None:
+            raise ConfigError(f"{self.kind}: set early_stop or consensus, not both (two stopping rules)")  # type: ignore[attr-defined]
+        return self
 
     def weight(self, c: Candidate) -> float:
         return 1.0
@@ -124,6 +136,8 @@ class _Vote(Component):
         return self._tally(voters, candidates, ctx, k)
 
     async def decide_drawing(self, task: Task, draw: Draw, n: int, ctx: RunContext, k: int = 1) -> Selection:
+        if self.consensus is not None:
+            return await self._gated(task, draw, n, ctx, k)
         if self.early_stop is None:
             return await self.decide(task, await draw(0, n), ctx, k)
         cut: list[float | None] = []
@@ -144,6 +158,18 @@ class _Vote(Component):
         voters = [c for c in cands if keeps(c, cut[0] if cut else None)]
         res = self._tally(voters, cands, ctx, k)
         return res.model_copy(update={"metadata": {**res.metadata, "early_stop": stop.model_dump()}})
+
+    async def _gated(self, task: Task, draw: Draw, n: int, ctx: RunContext, k: int) -> Selection:
+        """DeepConf's online algorithm (`tts.confidence_gate`)."""
+
+        async def wave(start: int, count: int) -> list[Candidate]:
+            return await self.weighted(task, await draw(start, count), ctx)
+
+        cands, voters, gate = await gated_vote(wave, n, wave=self.wave or max(2, n // 4),
+                                               keep=self.confidence_keep or DEEPCONF_HIGH,
+                                               consensus=self.consensus or 0.95, weight=self.weighed)
+        res = self._tally(voters, cands, ctx, k)
+        return res.model_copy(update={"metadata": {**res.metadata, "confidence_gate": gate.model_dump()}})
 
     def _tally(self, voters: list[Candidate], candidates: list[Candidate], ctx: RunContext, k: int) -> Selection:
         rng = ctx.rng("vote")

@@ -12,12 +12,14 @@ by a selector: majority support by default, any selector such as RTV select-K), 
 
 What the next round reads (`show`): for short answers (the default `auto` when every draft has
 an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
-their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the shortest rationale among
-the drafts behind the first of them, within kappa, as a system note (`pdr_draft_system.j2`)
-before the task, which stays verbatim (`pdr_draft.j2`); the summary call sees each draft in that
-short form too. Otherwise (`full`) the drafts' texts, each an equal share of kappa, then the task
-restated last. The task's own answer instruction is the only one. Budgets reported in
-`RunResult.metadata`:
+their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the best-supported answer's
+shortest rationale, within kappa. Where it goes (`short_as`): for top-k and random-k, as a turn
+of the chat (the task, that draft in short form as the model's own earlier reply, then the support,
+"Check your answer above. Keep this answer unless it is wrong." and the task again); for the
+summary, the summary in a system note before the verbatim task (`pdr_draft_system.j2`). The
+summary call sees each draft in that short form too. Otherwise (`full`) the drafts' texts, each
+an equal share of kappa, then the task restated last. The task's own answer instruction is the
+only one. Budgets reported in `RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
 """
@@ -46,6 +48,7 @@ from tts.strategies.workspace import (
     last_user_text,
     with_context,
     with_note,
+    with_turn,
 )
 from tts.summarizers.short import RATIONALE_TOKENS, short_form, use_short_form
 
@@ -59,7 +62,10 @@ class _Workspace(BaseModel):
     tokens_spent: int = 0
     """Tokens of the model call that built it (the summary call), 0 for a no-model operator."""
     short: bool = False
-    """Built from drafts in short form (the drafts' templates then put it in a system note)."""
+    """Built from drafts in short form (the drafts' templates then put it where `short_as` says)."""
+    said: str = ""
+    """With `short_as="turn"`: the earlier reply the next drafts read as their own (the best-supported
+    draft in short form, or the summary); `text` is then what the user says about it."""
 
 
 def extend_chains(chains: list[int], drafts: list[Candidate], workspaces: list[_Workspace]) -> list[int]:
@@ -93,6 +99,12 @@ class ParallelDistillRefine(Strategy):
     `full` (their texts), `auto` (short when every draft has a short answer and is short)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
+    short_as: Literal["auto", "note", "message", "turn"] = "auto"
+    """Where a short workspace goes: `turn`, the task, the best-supported draft in short form (or
+    the summary) as the model's own earlier reply, then the support and the task again; `note`, a
+    system message before the verbatim task; `message`, one user message (the workspace, then
+    the task). `auto`: `turn` for top-k and random-k, `note` for summary (what measured best for
+    each on SmolLM2-135M: benchmarks/quality.py)."""
 
     @model_validator(mode="after")
     def _check_schedule(self) -> ParallelDistillRefine:
@@ -110,6 +122,13 @@ class ParallelDistillRefine(Strategy):
         if self.selector is not None and self.distill != "top-k":
             raise ConfigError(f"pdr: field 'selector' is used by distill 'top-k' only, not {self.distill!r}")
         return self
+
+    @property
+    def placement(self) -> str:
+        """`short_as` with `auto` resolved."""
+        if self.short_as != "auto":
+            return self.short_as
+        return "note" if self.distill == "summary" else "turn"
 
     @property
     def schedule(self) -> list[int]:
@@ -148,9 +167,12 @@ class ParallelDistillRefine(Strategy):
 
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
         if workspace.text:
-            variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short,
+            turn = workspace.short and self.placement == "turn"
+            place = self.placement if workspace.short else "full"
+            variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short, place=place,
                              distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
-            messages = with_note(with_context(task, render("pdr_draft.j2", self.prompts, **variables)),
+            content = render("pdr_draft.j2", self.prompts, **variables)
+            messages = with_note(with_turn(task, workspace.said, content) if turn else with_context(task, content),
                                  render("pdr_draft_system.j2", self.prompts, **variables))
         else:
             messages = task.as_messages()  # round 1: the plain task, as a single sample sees it
@@ -164,10 +186,11 @@ class ParallelDistillRefine(Strategy):
             answers = "; ".join(f"{a['answer']} ({a['support']} of {len(drafts)} attempts)"
                                 for a in answer_support(drafts)) if short else ""
             prompt = render("pdr_distill.j2", self.prompts, task=last_user_text(task), drafts=texts, answers=answers,
-                            max_words=max(10, self.kappa * 3 // 4))
+                            max_words=max(10, self.kappa * 3 // 4), short=short)
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
-            return [_Workspace(text=fit(comp.text, self.kappa), sources=list(range(len(drafts))),
-                               tokens_spent=comp.usage.total_tokens, short=short)]
+            summary = fit(comp.text, self.kappa)
+            return [_Workspace(text=summary, sources=list(range(len(drafts))), tokens_spent=comp.usage.total_tokens,
+                               short=short, said=summary if short and self.placement == "turn" else "")]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -188,10 +211,20 @@ class ParallelDistillRefine(Strategy):
         """The workspace of drafts[indices]: in short form (support counted in `support_in`,
         default the chosen drafts themselves) or their texts."""
         chosen = [drafts[i] for i in indices]
+        pool = support_in or chosen
+        answers = answer_support(pool, chosen)
+        said = ""
+        if short and self.placement == "turn" and answers:
+            # the earlier reply: the best-supported answer with its shortest rationale; the support follows
+            top = [c for c in pool if c.answer == answers[0]["answer"]]
+            forms = [short_form(c, self.rationale_tokens) for c in top]
+            said = fit(min(forms, key=lambda f: (f.startswith("Answer: "), len(f))), self.kappa // 2)
         if short:
-            text = fit_answers(support_in or chosen, chosen, self.kappa, self.rationale_tokens,
+            # the reply and the support share kappa (1: the break between them, counted rounding up)
+            room = self.kappa - approx_tokens(said) - 1 if said else self.kappa
+            text = fit_answers(pool, chosen, room, 0 if said else self.rationale_tokens,
                                lambda **v: render("pdr_answers.j2", self.prompts, **v))
         else:
             text = fit_drafts([c.text for c in chosen], self.kappa,
                               lambda texts: render("pdr_workspace.j2", self.prompts, drafts=texts))
-        return _Workspace(text=text, sources=indices, short=short)
+        return _Workspace(text=text, sources=indices, short=short, said=said)

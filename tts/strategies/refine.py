@@ -6,8 +6,9 @@ the `judge` backend when one is configured) and/or a scorer (a verifier, a point
 The refine prompt is the papers' improvement operator: check the previous attempt and keep its
 answer unless an error is found (a verdict or critique, when configured, comes with it); the
 task is restated last with its own answer instruction. A short-answer attempt is shown in short
-form (its rationale and "Answer: x") in a system note (`refine_system.j2`) before the verbatim
-task; a long one whole (within kappa) in the user message (`refine.j2`)."""
+form (its rationale and "Answer: x", one line) right before the verbatim task; a long one whole
+(within kappa) under its own heading (`refine.j2`). The model keeps its own system prompt unless
+`refine_system.j2` is overridden to render a system note."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tts.prompts import render
 from tts.records import Candidate, RunResult, Task
 from tts.registry import ScorerField, register
 from tts.strategies.base import Strategy
-from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note
+from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note, with_turn
 from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_short_form
 
 
@@ -42,6 +43,11 @@ class SequentialRefinement(Strategy):
     (its text), `auto` (short for a short answer in a short reply)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on the rationale in the short form (and never more than kappa)."""
+    short_as: Literal["note", "message", "turn"] = "turn"
+    """Where a short previous attempt goes: `note`, a system message before the verbatim task;
+    `message`, one user message (the attempt, then the
+    task); `turn`, the task, the attempt as the model's own earlier reply, then the request to
+    check it and the task again."""
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         attempts: list[Candidate] = []
@@ -58,13 +64,16 @@ class SequentialRefinement(Strategy):
                 feedback = await self._feedback(task, rctx, previous)
                 short = use_short_form([previous], self.show)
                 bound = min(self.rationale_tokens, self.kappa)
-                variables = dict(task=last_user_text(task), short=short, feedback=fit(feedback, self.kappa),
+                turn = short and self.short_as == "turn"
+                variables = dict(task=last_user_text(task), short=short, place=self.short_as if short else "full",
+                                 feedback=fit(feedback, self.kappa),
                                  previous=fit(short_form(previous, bound) if short else previous.text, self.kappa),
                                  previous_answer=previous.answer,
                                  rationale=rationale(previous.text, previous.answer, bound),
                                  answer_instruction=answer_instruction(self.answer_format))
-                messages = with_note(with_context(task, render("refine.j2", self.prompts, **variables)),
-                                     render("refine_system.j2", self.prompts, **variables))
+                content = render("refine.j2", self.prompts, **variables)
+                context = with_turn(task, variables["previous"], content) if turn else with_context(task, content)
+                messages = with_note(context, render("refine_system.j2", self.prompts, **variables))
             comp = await rctx.complete(messages, role="refine" if previous is not None else "draft")
             previous = self.candidate(comp, f"r{r}", round=r)
             attempts.append(previous)

@@ -6,8 +6,10 @@ soon as more samples would not change its winner (1.0, lossless) or very probabl
 (p < 1); see `tts.early_stop`. With `confidence_keep` only the most self-certain samples vote
 (DeepConf-style filter on the logprobs' self-certainty, `tts.selectors.certainty`).
 
+With `consensus`, DeepConf's online stop (`tts.confidence_gate`).
+
 Shortcut keywords, handed to the vote: `weighted_by` ("none" | "score": weight each vote by the
-candidate's score), `early_stop`, `wave`, `max_weight`, `confidence_keep`.
+candidate's score), `early_stop`, `wave`, `max_weight`, `confidence_keep`, `consensus`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ class SelfConsistency(GenerateSelect):
     selector: SelectorField = Field(default_factory=MajorityVote)
     """The vote: `majority` or `weighted-vote` (with its early stop and confidence filter)."""
 
-    shortcuts: ClassVar[tuple[str, ...]] = ("weighted_by", "early_stop", "wave", "max_weight", "confidence_keep")
+    shortcuts: ClassVar[tuple[str, ...]] = ("weighted_by", "early_stop", "wave", "max_weight", "confidence_keep",
+                                            "consensus")
     select_context: ClassVar[str | None] = None
     selector_kinds: ClassVar[tuple[str, ...]] = ("majority", "weighted-vote")
     """Self-consistency is a vote; any other selector is best-of-n or generate-select."""

@@ -17,8 +17,11 @@ from tts.records import Candidate, Message, Task
 from tts.summarizers.render import CHARS_PER_TOKEN, approx_tokens, clip
 from tts.summarizers.short import rationale
 
-__all__ = ["answer_instruction", "answer_support", "approx_tokens", "fit", "fit_answers", "fit_drafts",
-           "with_context", "with_note"]
+SHORT_AS = ("message", "turn")
+"""Where a short workspace goes: in the user message before the task, or as an earlier turn."""
+
+__all__ = ["SHORT_AS", "answer_instruction", "answer_support", "approx_tokens", "fit", "fit_answers", "fit_drafts",
+           "with_context", "with_note", "with_turn"]
 
 _INSTRUCTIONS = {
     "answer-line": "End your reply with one line of the form: Answer: <your final answer>",
@@ -80,6 +83,12 @@ def with_context(task: Task, content: str) -> list[Message]:
             msgs[i] = msgs[i].model_copy(update={"content": content})
             return msgs
     return [*msgs, Message(role="user", content=content)]
+
+
+def with_turn(task: Task, said: str, content: str) -> list[Message]:
+    """The task's messages, then `said` as the model's own reply, then `content` (which restates
+    the task) as the next user message: a short workspace read as an earlier turn of the chat."""
+    return [*task.as_messages(), Message(role="assistant", content=said), Message(role="user", content=content)]
 
 
 def with_note(messages: list[Message], note: str) -> list[Message]:
