@@ -144,13 +144,24 @@ class ListwiseJudge(_Judge):
 
     kind: Literal["listwise-judge"] = "listwise-judge"
 
+    def is_short(self, shown: list[Candidate]) -> bool:
+        """Whether a call over `shown` asks for the verdict line alone (every candidate is brief)."""
+        return self.verdict_tokens is not None and all(self.brief(c) for c in shown)
+
+    def prompt(self, task: Task, texts: list[str], short: bool) -> str:
+        """The listwise judge prompt over candidates already rendered, in the order shown."""
+        return render("judge_listwise.j2", self.prompts, task=task.text, short=short, candidates=texts)
+
     async def vote(self, task: Task, shown: list[Candidate], ctx: RunContext, *, sample_index: int = 0,
-                   role: str = "judge", texts: list[str] | None = None) -> tuple[int | None, str]:
+                   role: str = "judge", texts: list[str] | None = None, short: bool | None = None,
+                   prompt: str | None = None) -> tuple[int | None, str]:
         """One judge call over `shown` in the given order: (0-based index of the pick or None, raw reply).
-        `texts`: the candidates already rendered (in the same order), to skip rendering per vote."""
-        short = self.verdict_tokens is not None and all(self.brief(c) for c in shown)
-        prompt = render("judge_listwise.j2", self.prompts, task=task.text, short=short,
-                        candidates=texts if texts is not None else [self.shown(c) for c in shown])
+        `texts`, `short`, `prompt`: what a caller already rendered or decided for this order (a
+        tournament renders each order of a group once, not once per vote)."""
+        if short is None:
+            short = self.is_short(shown)
+        if prompt is None:
+            prompt = self.prompt(task, texts if texts is not None else [self.shown(c) for c in shown], short)
         comp = await ctx.complete([{"role": "user", "content": prompt}], role=role, sample_index=sample_index,
                                   use=self.use, **self.params(short))
         return parse_winner(comp.text, len(shown)), comp.text

@@ -191,12 +191,17 @@ class RTV(Component):
                        j: int) -> tuple[Candidate, GroupRecord]:
         gctx = ctx.child(f"r{r}").child(f"g{j}")
         texts = [self.judge.shown(c) for c in group]  # rendered once, not once per vote
+        short = self.judge.is_short(group)
+        prompts: dict[tuple[int, ...], str] = {}  # one prompt per order: G=2 has two, whatever V is
 
         async def one_vote(v: int) -> int | None:
             order = list(range(len(group)))
             gctx.rng(f"v{v}/order").shuffle(order)
-            pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=v,
-                                            texts=[texts[i] for i in order])
+            key = tuple(order)
+            if key not in prompts:
+                prompts[key] = self.judge.prompt(task, [texts[i] for i in order], short)
+            pick, _ = await self.judge.vote(task, [group[i] for i in order], gctx, sample_index=v, short=short,
+                                            prompt=prompts[key])
             return None if pick is None else order[pick]
 
         async def draw(start: int, count: int) -> list[int | None]:
