@@ -227,7 +227,7 @@ def preflight(backend: Backend, backends: dict[str, Backend] | None, defaults: S
 
 def run_sync(awaitable: Awaitable[T], *, uvloop: bool = False) -> T:
     """Run a coroutine from a plain script. In Jupyter, use `await` directly instead.
-    `uvloop=True` runs it on uvloop's event loop (the `uvloop` extra: `pip install 'tts[uvloop]'`),
+    `uvloop=True` runs it on uvloop's event loop (the `uvloop` extra: `pip install 'tts-scaling[uvloop]'`),
     which spends less CPU per call; the default is asyncio's own loop."""
     try:
         asyncio.get_running_loop()
@@ -244,5 +244,5 @@ def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     try:
         import uvloop
     except ImportError:
-        raise ConfigError("uvloop=True needs uvloop: pip install 'tts[uvloop]' (or leave uvloop off)") from None
+        raise ConfigError("uvloop=True needs uvloop: pip install 'tts-scaling[uvloop]' (or leave uvloop off)") from None
     return uvloop.new_event_loop
