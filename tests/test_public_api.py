@@ -48,3 +48,8 @@ def test_the_agentic_layer_stays_out_of_the_core_namespace():
     for name in ("AgenticPDR", "MiniSweAgentRunner", "SWEInstance", "run_instances", "read_trajectory"):
         assert name not in tts.__all__
     assert "AgentRunner" in tts.__all__  # the contract is core; its implementations are tts.swe
+    from importlib import import_module
+
+    swe = import_module("tts.swe")
+    for name in swe.__all__:  # where tts/swe/README.md imports them from
+        assert getattr(swe, name) is not None, name

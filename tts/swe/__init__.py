@@ -21,3 +21,25 @@ Modules, one job each:
 
 Nothing here imports mini-swe-agent, swebench, docker or ray at import time (the `swe`, `ray` extras).
 """
+
+from importlib import import_module as _import_module
+
+# public name -> module; resolved lazily, so `import tts.swe` imports none of the extras
+_EXPORTS: dict[str, str] = {
+    "AgenticPDR": "tts.swe.pipeline", "SWEResult": "tts.swe.pipeline", "run_instances": "tts.swe.pipeline",
+    "SWEInstance": "tts.swe.instance", "load_instances": "tts.swe.instance",
+    "MiniSweAgentRunner": "tts.swe.runners", "ReplayRunner": "tts.swe.runners", "ScriptedRunner": "tts.swe.runners",
+    "LLMTrajectorySummary": "tts.swe.summarize", "RuleTrajectorySummary": "tts.swe.summarize",
+    "read_trajectory": "tts.swe.readers", "read_runs": "tts.swe.readers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tts.swe' has no attribute {name!r}")
+    value = getattr(_import_module(module), name)
+    globals()[name] = value
+    return value
