@@ -5,7 +5,7 @@ Heavy modules (litellm, aiohttp, rich) load only when first used. The agentic la
 Terminal-Bench: `AgenticPDR`, `MiniSweAgentRunner`, ...) is `tts.swe`, outside this namespace.
 """
 
-from importlib import import_module as _import_module
+from tts._lazy import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
 
@@ -70,13 +70,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [*sorted(_EXPORTS), "__version__"]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tts' has no attribute {name!r}")
-    value = getattr(_import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

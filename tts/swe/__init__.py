@@ -22,7 +22,7 @@ Modules, one job each:
 Nothing here imports mini-swe-agent, swebench, docker or ray at import time (the `swe`, `ray` extras).
 """
 
-from importlib import import_module as _import_module
+from tts._lazy import lazy_exports as _lazy_exports
 
 # public name -> module; resolved lazily, so `import tts.swe` imports none of the extras
 _EXPORTS: dict[str, str] = {
@@ -36,10 +36,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tts.swe' has no attribute {name!r}")
-    value = getattr(_import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _EXPORTS)
