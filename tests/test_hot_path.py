@@ -136,7 +136,7 @@ def test_uvloop_is_opt_in(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_uvloop)
     coro = loop_name()
-    with pytest.raises(ConfigError, match=r"pip install 'tts\[uvloop\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'tts-scaling\[uvloop\]'"):
         run_sync(coro, uvloop=True)
     coro.close()
 

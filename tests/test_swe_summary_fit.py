@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tts._litellm import import_litellm
 from tts.context import RunContext
 from tts.errors import PermanentError, ServerError
 from tts.records import Step, Task, Trajectory
@@ -83,7 +84,7 @@ def test_model_list_entries_in_the_shapes_servers_write():
 
 
 def test_litellm_model_info_gives_known_windows():
-    pytest.importorskip("litellm")
+    import_litellm()  # litellm is a core dependency; imported offline, never with a bare `import litellm`
     assert cw._ask_litellm("gpt-4o-mini") == 128000
     assert cw._ask_litellm("no-such-provider/no-such-model") is None
 
