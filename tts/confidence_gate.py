@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import Field
 
+from tts.early_stop import tallies
 from tts.errors import ConfigError
 from tts.records import Candidate, Record
 from tts.selectors.certainty import NO_LOGPROBS, candidate_certainty, certainty_cut
@@ -58,10 +59,7 @@ def certainty(c: Candidate) -> float:
 
 def leader_share(voters: Sequence[Candidate], weight: Callable[[Candidate], float] | None = None) -> float:
     """The largest answer's share of the total vote weight (0 with no valid vote)."""
-    totals: dict[str, float] = {}
-    for c in voters:
-        if c.answer is not None:
-            totals[c.answer] = totals.get(c.answer, 0.0) + (1.0 if weight is None else float(weight(c)))
+    totals, _ = tallies([(c.answer, 1.0 if weight is None else float(weight(c))) for c in voters])
     whole = sum(totals.values())
     return max(totals.values()) / whole if whole > 0 else 0.0
 

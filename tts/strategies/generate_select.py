@@ -101,10 +101,10 @@ class GenerateSelect(Strategy):
         return pick(candidates, ctx) if pick is not None else super().pick_partial(candidates, ctx)
 
 
-def preset_selector(kind: str, defaults: dict[str, Any], given: dict[str, Any], selector: Any) -> Any:
+def preset_selector(kind: str, given: dict[str, Any], selector: Any) -> Any:
     """A `kind` selector from shortcut keywords `given`, on top of `selector` when it is one."""
     base = build("selector", selector).model_dump(exclude_unset=True) if selector is not None else {}
-    return {**defaults, **base, **given, "kind": kind}
+    return {**base, **given, "kind": kind}
 
 
 __all__ = ["GenerateSelect", "as_selector", "preset_selector"]

@@ -36,7 +36,7 @@ class TournamentVoting(GenerateSelect):
 
     @classmethod
     def selector_from(cls, given: dict[str, Any], selector: Any) -> Any:
-        return preset_selector("rtv", {}, given, selector)
+        return preset_selector("rtv", given, selector)
 
     def active_selector(self) -> Any:
         if not self.prompts or not isinstance(self.selector, RTV):

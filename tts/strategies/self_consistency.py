@@ -53,5 +53,5 @@ class SelfConsistency(GenerateSelect):
                               f"(allowed: 'none', 'score')")
         if weighted_by == "none":
             given.pop("max_weight", None)  # only a weighted vote has a weight to bound
-            return preset_selector("majority", {}, given, selector)
-        return preset_selector("weighted-vote", {}, given, selector)
+            return preset_selector("majority", given, selector)
+        return preset_selector("weighted-vote", given, selector)
