@@ -15,7 +15,7 @@ pytestmark = [
 
 
 def llama_servers():
-    found = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-f", "tts._llama_server"], capture_output=True, text=True)
     return set(found.stdout.split())
 
 
@@ -38,5 +38,5 @@ def test_tts_run_on_the_local_model(tmp_path):
         assert r["usage"]["calls"] == 2 and r["usage"]["completion_tokens"] > 0
         assert isinstance(r["correct"], bool)
     assert "accuracy" in proc.stdout
-    # the server was stopped: no llama_cpp.server process is left behind
+    # the server was stopped: no server process is left behind
     assert llama_servers() <= before

@@ -126,6 +126,50 @@ async def test_server_that_never_answers_times_out_and_is_killed(extra_present: 
     assert server.proc is None
 
 
+# A server that starts, then dies with SIGSEGV on the first completion (as llama.cpp's AMX path did
+# in a VM without AMX state): /v1/models answers, a POST kills the process.
+CRASHING_SERVER = textwrap.dedent("""
+    import http.server, os, signal, sys
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.end_headers(); self.wfile.write(b'{"data": []}')
+        def do_POST(self):
+            print("llama: crashing on a request", flush=True)
+            os.kill(os.getpid(), signal.SIGSEGV)
+        def log_message(self, *a):
+            pass
+    http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+""")
+
+
+async def test_a_server_that_dies_while_answering_is_restarted_once_then_reported(
+        extra_present: None, fresh_shared: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tts.local_backend as lb
+
+    started: list[FakeServer] = []
+
+    class Crashing(FakeServer):
+        def command(self) -> list[str]:
+            return [sys.executable, "-c", CRASHING_SERVER, str(self.port)]
+
+    def make(**kw: object) -> FakeServer:
+        started.append(Crashing("", **kw))
+        return started[-1]
+
+    monkeypatch.setattr(lb, "LocalServer", make)
+    backend = tts.stack_wrappers(LocalBackend(), retries=8)
+    with pytest.raises(PermanentError) as err:
+        await backend.complete(ask("hi", max_tokens=4))
+    message = str(err.value)
+    assert "died twice while answering (killed by SIGSEGV)" in message
+    assert "llama: crashing on a request" in message  # the server's own last words
+    assert len(started) == 2  # one restart, not one per retry
+    with pytest.raises(PermanentError, match="died twice"):  # later calls fail at once, starting nothing
+        await backend.complete(ask("again", max_tokens=4))
+    assert len(started) == 2
+    await backend.aclose()
+
+
 def test_stop_kills_a_child_that_ignores_terminate(extra_present: None) -> None:
     server = FakeServer("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)",
                         grace=0.5)
@@ -318,7 +362,10 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
         return SimpleNamespace(api_base="http://127.0.0.1:9/v1")
 
     monkeypatch.setattr(LocalBackend, "_server", fake_server)
-    monkeypatch.setattr(LocalBackend, "_backend", lambda self, server: slow)
+    async def fake_backend(self: LocalBackend, server: object) -> SlowServer:
+        return slow
+
+    monkeypatch.setattr(LocalBackend, "_backend", fake_backend)
     backend = RetryBackend(ThrottleBackend(LocalBackend(), concurrency=64), max_attempts=3, timeout=1.0)
     started = time.monotonic()
     outs = await asyncio.gather(*(backend.complete(ask("hi", sample_index=i)) for i in range(12)))
@@ -326,3 +373,16 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
     assert [o[0].sample_index for o in outs] == list(range(12))
     assert backend.retries == 0 and slow.calls == 12
     assert slow.max_active == 1  # one at a time
+
+
+@needs_extra
+def test_the_server_loads_the_model_without_extra_buffer_types() -> None:
+    # llama.cpp's AMX buffer type crashes in VMs without AMX state; the server turns them all off.
+    import llama_cpp.llama_cpp as lib
+
+    from tts._llama_server import _without_extra_buffer_types
+
+    assert lib.llama_model_default_params().use_extra_bufts  # llama.cpp's default, before the patch
+    _without_extra_buffer_types()
+    assert not lib.llama_model_default_params().use_extra_bufts
+    assert LocalServer().command()[1:3] == ["-m", "tts._llama_server"]

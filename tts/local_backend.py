@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
 import weakref
 from typing import Any, ClassVar
 
 from tts.backend import ChatRequest
-from tts.errors import PermanentError
+from tts.errors import ConnectionFailed, PermanentError, ServerError
 from tts.local_extra import MODEL_NAME, N_CTX, require_local_extra
 from tts.local_server import LocalServer
 from tts.records import Completion
@@ -21,6 +23,8 @@ class _Shared:
     server: ClassVar[LocalServer | None] = None
     users: ClassVar[int] = 0
     start_error: ClassVar[BaseException | None] = None
+    crashes: ClassVar[int] = 0
+    """Times the server died while answering since it last answered (one restart is tried)."""
     guard: ClassVar[threading.Lock] = threading.Lock()
     # asyncio primitives belong to one event loop; a process may run several loops (asyncio.run twice).
     locks: ClassVar[weakref.WeakKeyDictionary[Any, asyncio.Lock]] = weakref.WeakKeyDictionary()
@@ -45,6 +49,7 @@ def stop_shared_server() -> None:
     server, _Shared.server = _Shared.server, None
     _Shared.users = 0
     _Shared.start_error = None
+    _Shared.crashes = 0
     if server is not None:
         server.stop()
 
@@ -104,13 +109,26 @@ class LocalBackend:
                 _Shared.users += 1
             return server
 
-    def _backend(self, server: LocalServer) -> Any:
+    async def _backend(self, server: LocalServer) -> Any:
         if self._http is None or self._api_base != server.api_base:
             from tts.backends.openai_http import OpenAIHTTPBackend
 
-            self._http = OpenAIHTTPBackend(MODEL_NAME, server.api_base, timeout=self.timeout)
+            old, self._http = self._http, OpenAIHTTPBackend(MODEL_NAME, server.api_base, timeout=self.timeout)
             self._api_base = server.api_base
+            if old is not None:  # a restarted server has a new port: the old connections are dead
+                await old.aclose()
         return self._http
+
+    async def _send(self, server: LocalServer, request: ChatRequest) -> list[Completion]:
+        """One request to the server; its death while answering is told apart from a refused call."""
+        try:
+            got = await (await self._backend(server)).complete(request)
+        except ConnectionFailed:
+            if not await _exited(server):
+                raise
+            raise _died(server) from None
+        _Shared.crashes = 0
+        return got
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
         # Waiting for the server to start, or for our turn, is not the call hanging.
@@ -123,7 +141,7 @@ class LocalBackend:
                 "seed": None if request.seed is None else request.seed + i})
             async with _per_loop(_Shared.turns, lambda: asyncio.Semaphore(1)):
                 start_call_timeout()
-                got = await self._backend(server).complete(one)
+                got = await self._send(server, one)
                 pause_call_timeout()
             out.extend(c.model_copy(update={"sample_index": one.sample_index}) for c in got[:1])
         start_call_timeout()
@@ -140,3 +158,30 @@ class LocalBackend:
                 server, _Shared.server = _Shared.server, None
                 _Shared.users = 0
                 await server.astop()
+
+
+async def _exited(server: LocalServer, wait: float = 0.5) -> bool:
+    """Whether the server process has exited (given a moment: a dropped connection comes first)."""
+    for _ in range(int(wait / 0.05)):
+        if server.proc is None or server.proc.poll() is not None:
+            return server.proc is not None
+        await asyncio.sleep(0.05)
+    return False
+
+
+def _died(server: LocalServer) -> ServerError | PermanentError:
+    """The error for a server that died while answering: transient the first time (the next call
+    starts a fresh server), permanent, with its log, when it dies again before answering anything
+    (every queued call then fails at once instead of restarting it again)."""
+    code = server.proc.poll() if server.proc is not None else None
+    how = f"exit code {code}"
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            how = f"killed by {signal.Signals(-code).name}"
+    _Shared.crashes += 1
+    if _Shared.crashes < 2:
+        return ServerError(f"the embedded model server died while answering ({how}); restarting it")
+    error = PermanentError(f"the embedded model server died twice while answering ({how}), so this machine "
+                           f"cannot run it as built; its log ends: {server.log_tail(6)}")
+    _Shared.start_error = error
+    return error

@@ -99,7 +99,7 @@ class LocalServer:
         return self.proc is not None and self.proc.poll() is None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_file or model_path()),
+        return [sys.executable, "-m", "tts._llama_server", "--model", str(self.model_file or model_path()),
                 "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
                 "--n_threads_batch", str(self.n_threads), "--verbose", "False"]
