@@ -8,7 +8,10 @@ fresh cache directory), tts's litellm backend with every wrapper on, and tts on 
 wall time / ideal (ideal = ceil(calls / in-flight) x latency) and CPU ms per call (this process's
 CPU time; the server runs in another process). Each path first does one untimed warm-up round of
 `in-flight` calls (imports, connections), so the table measures the steady state. The machine is
-shared, so every path runs `--repeat` times, interleaved, and the table shows the medians.
+shared, so every path runs `--repeat` times, interleaved (the two litellm paths in alternating
+order), and the table shows the medians. litellm does part of each call's work later, in its
+logging worker (cost, callbacks): each litellm path's clock runs until that worker has drained,
+so neither path is charged for the other's leftovers.
 """
 
 from __future__ import annotations
@@ -35,10 +38,25 @@ def prompt(tag: str, i: int) -> str:
     return f"[{tag} #{i}] What is {i % 10} + {(i * 7) % 10}? End with ANSWER: <number>."
 
 
-async def timed(calls: int, fn: Callable[[int], Awaitable[object]]) -> tuple[float, float]:
+async def timed(calls: int, fn: Callable[[int], Awaitable[object]], settle: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds of `calls` calls; with `settle`, the clock also runs while litellm's
+    logging worker finishes the work those calls queued, so each litellm path pays its own
+    deferred work instead of leaving it to the path measured after it."""
+    if settle:
+        await flush_litellm_logging()  # what earlier paths left queued is not this path's cost
     wall0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(fn(i) for i in range(calls)))
+    if settle:
+        await flush_litellm_logging()
     return time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+async def flush_litellm_logging() -> None:
+    try:
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    except ImportError:
+        return
+    await GLOBAL_LOGGING_WORKER.flush()
 
 
 async def bench_raw_aiohttp(base: str, calls: int, in_flight: int, tag: str) -> tuple[float, float]:
@@ -69,11 +87,12 @@ async def bench_raw_litellm(base: str, calls: int, in_flight: int, tag: str) -> 
                                           temperature=TEMPERATURE, max_tokens=MAX_TOKENS)
             return r.choices[0].message.content
 
-    await timed(in_flight, lambda i: one(i, tag + "-warm"))
-    return await timed(calls, one)
+    await timed(in_flight, lambda i: one(i, tag + "-warm"), settle=True)
+    return await timed(calls, one, settle=True)
 
 
-async def bench_tts(backend, calls: int, in_flight: int, tag: str, warm: bool = True) -> tuple[float, float]:
+async def bench_tts(backend, calls: int, in_flight: int, tag: str, warm: bool = True,
+                    settle: bool = False) -> tuple[float, float]:
     from tts.backend import ChatRequest
     from tts.records import Message
 
@@ -83,8 +102,8 @@ async def bench_tts(backend, calls: int, in_flight: int, tag: str, warm: bool = 
         return (await backend.complete(req))[0].text
 
     if warm:
-        await timed(in_flight, lambda i: one(i, tag + "-warm"))
-    return await timed(calls, one)
+        await timed(in_flight, lambda i: one(i, tag + "-warm"), settle=settle)
+    return await timed(calls, one, settle=settle)
 
 
 async def main() -> None:
@@ -114,12 +133,16 @@ async def main() -> None:
             cache = lean.find(CacheBackend)
             usage = lean.find(AccountingBackend).usage
             await lean.aclose()
-            runs.setdefault("raw litellm.acompletion", []).append(
-                await bench_raw_litellm(base, args.calls, args.in_flight, f"raw-ll{r}"))
             viall = make_backend("openai/sim", backend="litellm", api_base=base, api_key="sk-bench",
                                  cache_dir=Path(tmp, f"litellm{r}"), concurrency=args.in_flight)
-            runs.setdefault("tts litellm + all wrappers (misses)", []).append(
-                await bench_tts(viall, args.calls, args.in_flight, f"ll{r}"))
+            litellm_paths = [
+                ("raw litellm.acompletion",
+                 lambda r=r: bench_raw_litellm(base, args.calls, args.in_flight, f"raw-ll{r}")),
+                ("tts litellm + all wrappers (misses)",
+                 lambda r=r, b=viall: bench_tts(b, args.calls, args.in_flight, f"ll{r}", settle=True)),
+            ]
+            for name, bench in litellm_paths[::1 if r % 2 == 0 else -1]:  # alternate which goes first
+                runs.setdefault(name, []).append(await bench())
             await viall.aclose()
 
     print(f"{args.calls} calls, {args.in_flight} in flight, server latency {args.ttft} s, ideal {ideal:.2f} s; "

@@ -159,6 +159,7 @@ def targets(rows: dict[str, dict]) -> list[str]:
 def plot(points: dict[str, tuple[float, int]], path: Path, title: str) -> None:
     """Accuracy against total tokens, one point per strategy (matplotlib, no pyplot state kept)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -170,6 +171,10 @@ def plot(points: dict[str, tuple[float, int]], path: Path, title: str) -> None:
         ax.annotate(name, (tokens, acc * 100), textcoords="offset points", xytext=(5, 5 if i % 2 else -12),
                     fontsize=8)
     ax.set_xscale("log")
+    # plain token counts at 1, 2 and 5 of each decade (log-scale minor labels overlap)
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.margins(x=0.25)
     ax.set_xlabel("total tokens (prompt + completion, all tasks)")
     ax.set_ylabel("accuracy (%)")

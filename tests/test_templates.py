@@ -107,8 +107,8 @@ async def test_short_workspace_lists_answers_with_support_and_one_rationale():
     await run_task(STRATEGIES["pdr top-2"], TASK, be)
     _, said, again = be.requests[-1].messages
     assert said.role == "assistant" and said.content == "7 + 7 = 14\nAnswer: 14"
-    assert again.content == ("Earlier attempts answered 14 (3 of 4 attempts); 13 (1 of 4 attempts). Check your "
-                             f"answer above. Keep this answer unless it is wrong.\n\n{TASK.prompt}")
+    assert again.content == ("Earlier attempts answered 14 (3 of 4 attempts); 13 (1 of 4 attempts). Keep this "
+                             f"answer unless it is wrong.\n\n{TASK.prompt}")
 
 
 def workspace_of(messages, place: str) -> str:
@@ -121,8 +121,10 @@ def workspace_of(messages, place: str) -> str:
     if place == "turn":
         first, said, again = messages
         assert (first.content, said.role) == (TASK.prompt, "assistant")
-        check = "Check your answer above. Keep this answer unless it is wrong."
-        told = again.content[:-len(TASK.prompt)].replace(check, "").strip()
+        told = again.content[:-len(TASK.prompt)]
+        for check in ("Check your answer above. ", "Keep this answer unless it is wrong."):
+            told = told.replace(check, "")
+        told = told.strip()
         return f"{said.content}\n{told}".strip()
     (msg,) = messages
     return msg.content[:-len(TASK.prompt)].strip().removeprefix("Notes on earlier attempts (they may be wrong): ")

@@ -15,7 +15,7 @@ an answer of at most 40 characters in a reply of at most 256 tokens) the distinc
 their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the best-supported answer's
 shortest rationale, within kappa. Where it goes (`short_as`): for top-k and random-k, as a turn
 of the chat (the task, that draft in short form as the model's own earlier reply, then the support,
-"Check your answer above. Keep this answer unless it is wrong." and the task again); for the
+"Keep this answer unless it is wrong." and the task again); for the
 summary, the summary in a system note before the verbatim task (`pdr_draft_system.j2`). The
 summary call sees each draft in that short form too. Otherwise (`full`) the drafts' texts, each
 an equal share of kappa, then the task restated last. The task's own answer instruction is the
