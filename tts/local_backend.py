@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import threading
 import weakref
 from typing import Any, ClassVar
@@ -12,7 +10,7 @@ from typing import Any, ClassVar
 from tts.backend import ChatRequest
 from tts.errors import ConnectionFailed, PermanentError, ServerError
 from tts.local_extra import MODEL_NAME, N_CTX, require_local_extra
-from tts.local_server import LocalServer
+from tts.local_server import LocalServer, how_it_ended
 from tts.records import Completion
 from tts.wrappers.call_timeout import pause_call_timeout, start_call_timeout
 
@@ -124,9 +122,9 @@ class LocalBackend:
         try:
             got = await (await self._backend(server)).complete(request)
         except ConnectionFailed:
-            if not await _exited(server):
+            if (code := await _exited(server)) is None:
                 raise
-            raise _died(server) from None
+            raise _died(server, code) from None
         _Shared.crashes = 0
         return got
 
@@ -160,28 +158,27 @@ class LocalBackend:
                 await server.astop()
 
 
-async def _exited(server: LocalServer, wait: float = 0.5) -> bool:
-    """Whether the server process has exited (given a moment: a dropped connection comes first)."""
+async def _exited(server: LocalServer, wait: float = 0.5) -> int | None:
+    """The server process's exit status once it has exited, given a moment (the dropped connection
+    comes before the exit); None while it runs, or when it was stopped on purpose."""
     for _ in range(int(wait / 0.05)):
-        if server.proc is None or server.proc.poll() is not None:
-            return server.proc is not None
+        if server.proc is None:
+            return None
+        if (code := server.proc.poll()) is not None:
+            return code
         await asyncio.sleep(0.05)
-    return False
+    return None
 
 
-def _died(server: LocalServer) -> ServerError | PermanentError:
+def _died(server: LocalServer, code: int) -> ServerError | PermanentError:
     """The error for a server that died while answering: transient the first time (the next call
     starts a fresh server), permanent, with its log, when it dies again before answering anything
     (every queued call then fails at once instead of restarting it again)."""
-    code = server.proc.poll() if server.proc is not None else None
-    how = f"exit code {code}"
-    if code is not None and code < 0:
-        with contextlib.suppress(ValueError):
-            how = f"killed by {signal.Signals(-code).name}"
+    how = how_it_ended(code)
     _Shared.crashes += 1
     if _Shared.crashes < 2:
         return ServerError(f"the embedded model server died while answering ({how}); restarting it")
     error = PermanentError(f"the embedded model server died twice while answering ({how}), so this machine "
                            f"cannot run it as built; its log ends: {server.log_tail(6)}")
-    _Shared.start_error = error
+    _Shared.start_error = error  # like a failed start: no more restarts
     return error

@@ -23,6 +23,14 @@ from tts.errors import PermanentError
 from tts.local_extra import MODEL_NAME, N_CTX, model_path
 
 
+def how_it_ended(code: int) -> str:
+    """A child's exit status in words: "code 3", or "killed by SIGSEGV" for a signal."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"code {code}"
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -124,7 +132,8 @@ class LocalServer:
         assert self.proc is not None
         code = self.proc.poll()
         if code is not None:
-            raise PermanentError(f"the embedded model server exited during startup (code {code}): {self.log_tail()}")
+            raise PermanentError(f"the embedded model server exited during startup ({how_it_ended(code)}): "
+                                 f"{self.log_tail()}")
         try:
             with urllib.request.urlopen(f"{self.api_base}/models", timeout=2) as resp:
                 return bool(resp.status == 200)
