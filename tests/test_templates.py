@@ -109,6 +109,13 @@ async def test_short_workspace_lists_answers_with_support_and_one_rationale():
     assert said.role == "assistant" and said.content == "7 + 7 = 14\nAnswer: 14"
     assert again.content == ("Earlier attempts answered 14 (3 of 4 attempts); 13 (1 of 4 attempts). Keep this "
                              f"answer unless it is wrong.\n\n{TASK.prompt}")
+    # split: the same turn, the support moved into a system note before it
+    be = ScriptedBackend(fake)
+    await run_task(STRATEGIES["pdr top-2"].model_copy(update={"short_as": "split"}), TASK, be)
+    note, first, said, again = be.requests[-1].messages
+    assert (note.role, first.content, said.content) == ("system", TASK.prompt, "7 + 7 = 14\nAnswer: 14")
+    assert note.content == "Earlier attempts answered 14 (3 of 4 attempts); 13 (1 of 4 attempts)."
+    assert again.content == f"Keep this answer unless it is wrong.\n\n{TASK.prompt}"
 
 
 def workspace_of(messages, place: str) -> str:
@@ -118,6 +125,11 @@ def workspace_of(messages, place: str) -> str:
         note, task = messages
         assert note.role == "system" and task.content == TASK.prompt
         return note.content.removeprefix("Notes on earlier attempts at this question (they may be wrong): ")
+    if place == "split" and messages[0].role == "system":  # the turn below, the support as a note before it
+        note, *messages = messages
+        return f"{workspace_of(messages, 'turn')}\n{note.content}"
+    if place == "split":  # summary: the summary is the earlier reply, as with turn
+        place = "turn"
     if place == "turn":
         first, said, again = messages
         assert (first.content, said.role) == (TASK.prompt, "assistant")
@@ -130,7 +142,7 @@ def workspace_of(messages, place: str) -> str:
     return msg.content[:-len(TASK.prompt)].strip().removeprefix("Notes on earlier attempts (they may be wrong): ")
 
 
-@pytest.mark.parametrize("place", ["note", "message", "turn"])
+@pytest.mark.parametrize("place", ["note", "message", "turn", "split"])
 @pytest.mark.parametrize("distill", ["top-k", "random-k", "summary"])
 async def test_short_workspace_stays_within_kappa(distill, place):
     # many distinct answers, each with a long rationale
@@ -158,6 +170,11 @@ async def test_where_the_short_workspace_goes(strat):
         await run_task(strat.model_copy(update={"short_as": place}), TASK, be)
         last = be.requests[-1].messages
         assert [m.role for m in last] == expected and last[-1].content.endswith(TASK.prompt)
+    if isinstance(strat, ParallelDistillRefine):  # split: the turn, with top-k's support as a system note first
+        be = ScriptedBackend(fake)
+        await run_task(strat.model_copy(update={"short_as": "split"}), TASK, be)
+        expected = roles["turn"] if strat.distill == "summary" else ["system", *roles["turn"]]
+        assert [m.role for m in be.requests[-1].messages] == expected
     # the note's template is overridable by name
     be = ScriptedBackend(fake)
     override = {"pdr_draft_system.j2": "NOTE", "refine_system.j2": "NOTE"}

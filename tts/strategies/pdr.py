@@ -14,11 +14,12 @@ What the next round reads (`show`): for short answers (the default `auto` when e
 an answer of at most 40 characters in a reply of at most 256 tokens) the distinct answers with
 their support ("14 (3 of 4 attempts); 13 (1 of 4 attempts)") and the best-supported answer's
 shortest rationale, within kappa. Where it goes (`short_as`): for top-k and random-k, as a turn
-of the chat (the task, that draft in short form as the model's own earlier reply, then the support,
-"Keep this answer unless it is wrong." and the task again); for the
-summary, the summary in a system note before the verbatim task (`pdr_draft_system.j2`). The
-summary call sees each draft in that short form too. Otherwise (`full`) the drafts' texts, each
-an equal share of kappa, then the task restated last. The task's own answer instruction is the
+of the chat (the task, that draft in short form as the model's own earlier reply, then the
+support, "Keep this answer unless it is wrong." and the task again; `split` moves the support
+into a system note, fewer tokens and measured a little less accurate); for the summary, the
+summary in a system note before the verbatim task (`pdr_draft_system.j2`). The summary call
+sees each draft in that short form too. Otherwise (`full`) the drafts' texts, each an equal
+share of kappa, then the task restated last. The task's own answer instruction is the
 only one. Budgets reported in `RunResult.metadata`:
 `B_total` (every token of the run) and `B_seq` (the longest chain of drafts and distills that led
 to the final draft: a latency proxy).
@@ -64,7 +65,7 @@ class _Workspace(BaseModel):
     short: bool = False
     """Built from drafts in short form (the drafts' templates then put it where `short_as` says)."""
     said: str = ""
-    """With `short_as="turn"`: the earlier reply the next drafts read as their own (the best-supported
+    """With `short_as="turn"` or `"split"`: the earlier reply the next drafts read as their own (the best-supported
     draft in short form, or the summary); `text` is then what the user says about it."""
 
 
@@ -99,9 +100,11 @@ class ParallelDistillRefine(Strategy):
     `full` (their texts), `auto` (short when every draft has a short answer and is short)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on each rationale in the short form (the workspace as a whole stays within kappa)."""
-    short_as: Literal["auto", "note", "message", "turn"] = "auto"
+    short_as: Literal["auto", "note", "message", "turn", "split"] = "auto"
     """Where a short workspace goes: `turn`, the task, the best-supported draft in short form (or
-    the summary) as the model's own earlier reply, then the support and the task again; `note`, a
+    the summary) as the model's own earlier reply, then the support and the task again; `split`,
+    the same turn with the support moved into a system note (a few tokens cheaper: on a model
+    with a default system prompt the note replaces it; the same as `turn` for summary); `note`, a
     system message before the verbatim task; `message`, one user message (the workspace, then
     the task). `auto`: `turn` for top-k and random-k, `note` for summary (what measured best for
     each on SmolLM2-135M: benchmarks/quality.py)."""
@@ -167,7 +170,7 @@ class ParallelDistillRefine(Strategy):
 
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
         if workspace.text:
-            turn = workspace.short and self.placement == "turn"
+            turn = workspace.short and self.placement in ("turn", "split")
             place = self.placement if workspace.short else "full"
             variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short, place=place,
                              distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
@@ -190,7 +193,7 @@ class ParallelDistillRefine(Strategy):
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
             summary = fit(comp.text, self.kappa)
             return [_Workspace(text=summary, sources=list(range(len(drafts))), tokens_spent=comp.usage.total_tokens,
-                               short=short, said=summary if short and self.placement == "turn" else "")]
+                               short=short, said=summary if short and self.placement in ("turn", "split") else "")]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -214,7 +217,7 @@ class ParallelDistillRefine(Strategy):
         pool = support_in or chosen
         answers = answer_support(pool, chosen)
         said = ""
-        if short and self.placement == "turn" and answers:
+        if short and self.placement in ("turn", "split") and answers:
             # the earlier reply: the best-supported answer with its shortest rationale; the support follows
             top = [c for c in pool if c.answer == answers[0]["answer"]]
             forms = [short_form(c, self.rationale_tokens) for c in top]
