@@ -134,6 +134,11 @@ class ParallelDistillRefine(Strategy):
         return "note" if self.distill == "summary" else "turn"
 
     @property
+    def as_turn(self) -> bool:
+        """Whether a short workspace is read as the model's own earlier reply (`turn`, `split`)."""
+        return self.placement in ("turn", "split")
+
+    @property
     def schedule(self) -> list[int]:
         """M_1..M_R."""
         if isinstance(self.drafts, list):
@@ -170,7 +175,7 @@ class ParallelDistillRefine(Strategy):
 
     async def _draft(self, task: Task, ctx: RunContext, i: int, r: int, workspace: _Workspace) -> Candidate:
         if workspace.text:
-            turn = workspace.short and self.placement in ("turn", "split")
+            turn = workspace.short and self.as_turn
             place = self.placement if workspace.short else "full"
             variables = dict(task=last_user_text(task), workspace=workspace.text, short=workspace.short, place=place,
                              distill=self.distill, answer_instruction=answer_instruction(self.answer_format))
@@ -193,7 +198,7 @@ class ParallelDistillRefine(Strategy):
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="distill", max_tokens=self.kappa)
             summary = fit(comp.text, self.kappa)
             return [_Workspace(text=summary, sources=list(range(len(drafts))), tokens_spent=comp.usage.total_tokens,
-                               short=short, said=summary if short and self.placement in ("turn", "split") else "")]
+                               short=short, said=summary if short and self.as_turn else "")]
         if self.distill == "top-k":
             k = min(self.k, len(drafts))
             if self.selector is not None:
@@ -217,8 +222,9 @@ class ParallelDistillRefine(Strategy):
         pool = support_in or chosen
         answers = answer_support(pool, chosen)
         said = ""
-        if short and self.placement in ("turn", "split") and answers:
+        if short and self.as_turn and answers:
             # the earlier reply: the best-supported answer with its shortest rationale; the support follows
+            # (split: in a system note before it)
             top = [c for c in pool if c.answer == answers[0]["answer"]]
             forms = [short_form(c, self.rationale_tokens) for c in top]
             said = fit(min(forms, key=lambda f: (f.startswith("Answer: "), len(f))), self.kappa // 2)
