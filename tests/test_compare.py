@@ -457,3 +457,35 @@ async def test_run_many_progress_is_off_by_default_outside_jupyter_and_on_when_a
     await tts.run_many(tts.SingleSample(), ["a", "b", "c"], backend, progress=True)
     err = capsys.readouterr().err
     assert "3/3" in err and "tasks" in err
+
+
+def test_plot_labels_clear_each_other_and_stay_inside_the_axes():
+    """Neighbours at the same accuracy and similar tokens (as the README's SR and PDR rows are),
+    one near the right edge: no label overprints another or a marker, none is cut off."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import Bbox
+
+    from tts.experiments.report import place_labels
+
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    points = [("seq. refinement R=2", 5489, 66.7), ("seq. refinement R=2, keep unless likelier", 5489, 70.0),
+              ("pdr [4,1] top-2", 11427, 73.3), ("pdr [4,1] top-2, support as system note", 11049, 70.0),
+              ("self-consistency@4", 7541, 73.3), ("rtv n=4 G=2 V=1, at the right edge", 21932, 63.3)]
+    ax.scatter([p[1] for p in points], [p[2] for p in points])
+    ax.set_xscale("log")
+    fig.tight_layout()
+    place_labels(ax, points)
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(p[0] for p in points)
+    frame = ax.get_window_extent(renderer)
+    assert all(frame.x0 <= b.x0 and b.x1 <= frame.x1 for b in boxes)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    r = 4 * fig.dpi / 72
+    markers = [Bbox.from_extents(x - r, y - r, x + r, y + r)
+               for x, y in (ax.transData.transform((p[1], p[2])) for p in points)]
+    assert not any(b.overlaps(m) for b in boxes for m in markers)

@@ -246,6 +246,23 @@ async def test_self_consistency_two_samples_through_the_full_stack(fresh_shared:
 
 @pytest.mark.local_model
 @needs_extra
+async def test_sequential_refinement_likelier_gets_logprobs_from_the_local_server(fresh_shared: None) -> None:
+    """llama.cpp's server returns logprobs only when top_logprobs is asked for too: without them
+    accept='likelier' would silently be accept='last' (the result's accept_note)."""
+    task = Task(id="sum", prompt="What is 7 + 7? Answer with just the number.", answer="14")
+    backend = tts.make_backend("local")
+    try:
+        res = await tts.SequentialRefinement(rounds=2, accept="likelier").run(
+            task, backend, defaults=tts.SamplingDefaults(temperature=0.7, max_tokens=24, seed=0))
+    finally:
+        await backend.aclose()
+    assert res.status == "ok", res.error
+    assert "accept_note" not in res.metadata and res.metadata["accepted_round"] in (1, 2)
+    assert all(c.metadata["seq_tokens"] > 0 and c.metadata["seq_logprob"] < 0 for c in res.candidates)
+
+
+@pytest.mark.local_model
+@needs_extra
 async def test_n_is_split_into_seeded_requests_and_seeds_reproduce(fresh_shared: None) -> None:
     backend = LocalBackend()
     try:

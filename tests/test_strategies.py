@@ -3,6 +3,7 @@ exact call counts, PDR's kappa bound and budgets, nesting, and concurrent use of
 
 import asyncio
 import hashlib
+import itertools
 import re
 from collections import Counter
 
@@ -102,6 +103,68 @@ async def test_sequential_refinement_stops_when_the_verifier_passes():
     be = model(["5"])
     res = await run_task(SequentialRefinement(rounds=4, scorer=Verifier(), stop_at=1.0), TASK, be)
     assert be.calls == 1 and res.answer == "5" and res.best.score == 1.0
+
+
+def sure_of(confidence: dict[str, float], *, logprobs: bool = True):
+    """Attempts answer 4, 5, 4, 5, ... by call; each reply's tokens get the mean logprob
+    `confidence[answer]` (as two tokens), or no logprobs at all."""
+    from tts.records import Completion, TokenLogprob, Usage
+
+    answers = itertools.cycle(["4", "5"])
+
+    def fn(req):
+        answer = next(answers)
+        lp = confidence[answer]
+        tokens = [TokenLogprob(token="Answer:", logprob=lp - 0.5), TokenLogprob(token=answer, logprob=lp + 0.5)]
+        return Completion(text=f"Answer: {answer}", finish_reason="stop", usage=Usage.of(20, 2, 1),
+                          logprobs=tokens if logprobs else None)
+
+    return ScriptedBackend(fn)
+
+
+async def test_sequential_refinement_likelier_keeps_the_answer_the_model_was_surer_of():
+    be = sure_of({"4": -0.1, "5": -2.0})  # the refinements to 5 are less likely than the draft's 4
+    res = await run_task(SequentialRefinement(rounds=3, accept="likelier"), TASK, be)
+    assert be.calls == 3 and roles(res) == {"draft": 1, "refine": 2}  # the papers' calls, whatever stands
+    assert all(r.logprobs and r.top_logprobs for r in be.requests)  # llama.cpp needs both to return any
+    assert res.answer == "4" and res.best.id == "r1" and res.metadata["accepted_round"] == 1
+    assert "Answer: 4" in request_text(be.requests[2])  # round 3 refines the attempt that stands, not r2
+    assert [c.answer for c in res.candidates] == ["4", "5", "4"]
+    assert res.metadata["B_seq"] == res.metadata["B_total"] == res.usage.total_tokens
+    assert "accept_note" not in res.metadata
+
+
+async def test_sequential_refinement_likelier_takes_a_surer_refinement_and_is_last_without_logprobs():
+    res = await run_task(SequentialRefinement(rounds=2, accept="likelier"), TASK, sure_of({"4": -2.0, "5": -0.1}))
+    assert res.answer == "5" and res.metadata["accepted_round"] == 2
+    # no logprobs: nothing to tell the attempts apart, so the refinement is accepted and the result says so
+    res = await run_task(SequentialRefinement(rounds=2, accept="likelier"), TASK,
+                         sure_of({"4": -0.1, "5": -2.0}, logprobs=False))
+    assert res.answer == "5" and "no logprobs" in res.metadata["accept_note"]
+    # the papers' rule: the last refinement, and no logprobs asked for
+    be = sure_of({"4": -0.1, "5": -2.0})
+    res = await run_task(SequentialRefinement(rounds=2), TASK, be)
+    assert res.answer == "5" and not any(r.logprobs for r in be.requests) and "accepted_round" not in res.metadata
+
+
+async def test_sequential_refinement_likelier_with_a_verifier_scores_the_standing_attempt_once():
+    be = sure_of({"4": -0.1, "5": -2.0})
+    res = await run_task(SequentialRefinement(rounds=3, accept="likelier", scorer=Verifier(check="answer")), TASK, be)
+    assert be.calls == 3 and res.answer == "4" and res.best.score == 0.0
+    assert [c.score for c in res.candidates] == [0.0, None, None]  # r1 stood throughout: scored once
+
+
+def test_sequential_refinement_likelier_partial_pick_is_the_standing_attempt():
+    from tts.records import Candidate
+
+    def attempt(r, answer, lp):
+        return Candidate(id=f"r{r}", text=f"Answer: {answer}", answer=answer,
+                         metadata={"round": r, "seq_logprob": 2 * lp, "seq_tokens": 2})
+
+    got = [attempt(2, "5", -2.0), attempt(1, "4", -0.1), attempt(3, "6", -0.05)]
+    assert SequentialRefinement(rounds=4, accept="likelier").pick_partial(got[:2], None)[0].id == "r1"
+    assert SequentialRefinement(rounds=4, accept="likelier").pick_partial(got, None)[0].id == "r3"
+    assert SequentialRefinement(rounds=4).pick_partial(got[:2], None)[0].id == "r2"
 
 
 # -- PDR ----------------------------------------------------------------------------------------

@@ -32,9 +32,11 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
     if x not in AXES:
         raise ValueError(f"x must be one of {', '.join(AXES)}")
     _require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure  # a bare Figure: no pyplot, no global state, no GUI backend
 
     fig = Figure(figsize=(7.5, 4.8))
+    FigureCanvasAgg(fig)  # a canvas that can measure text, for placing the labels
     ax = fig.subplots()
     rows = [r for r in comparison.rows if not math.isnan(r["accuracy"])]
     several_models = len({r["model"] for r in rows}) > 1
@@ -48,23 +50,19 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
         err = [[100 * (r["accuracy"] - r["ci_low"]) for r in members],
                [100 * (r["ci_high"] - r["accuracy"]) for r in members]]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
-        for r in members:
-            ax.annotate(r["label"].removeprefix(r["family"]).strip() or r["family"], (r[x], 100 * r["accuracy"]),
-                        textcoords="offset points", xytext=(4, 4), fontsize=7)
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r[x])
     if front:
         ax.plot([r[x] for r in front], [100 * r["accuracy"] for r in front], "k--", lw=1, alpha=0.6, marker="o",
                 ms=13, mfc="none", label="Pareto frontier")
     if rows and all(r[x] > 0 for r in rows):
-        from matplotlib.ticker import FuncFormatter
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.set_xscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if x == "total_tokens" else f"{v:.3g}")
+        # plain numbers at 1, 2 and 5 of each decade (log-scale minor labels overprint each other)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(plain)
-        xs = [r[x] for r in rows]
-        if max(xs) / min(xs) < 10:  # within one decade the major ticks are too few: label the minor ones
-            ax.xaxis.set_minor_formatter(plain)
-            ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(AXES[x])
     ax.set_ylabel("accuracy (%), 95% bootstrap interval")
     ax.set_ylim(-2, 108)
@@ -74,7 +72,42 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
     ax.set_title(f"{comparison.meta.get('tasks')} tasks · {', '.join(sorted({r['model'] for r in rows}))}",
                  fontsize=9)
     fig.tight_layout()
+    # after the layout, which moves the axes; a label is the row's own words beyond its family's
+    place_labels(ax, [(r["label"].removeprefix(r["family"]).strip() or r["family"], r[x], 100 * r["accuracy"])
+                      for r in rows])
     return fig
+
+
+def place_labels(ax: Any, points: list[tuple[str, float, float]], fontsize: float = 7) -> None:
+    """Name each point (name, x, y in data units) beside it: at the first spot, level with it or
+    above or below, right or left, whose text stays inside the axes and clears every marker and
+    every label placed so far (neighbours at the same accuracy and similar tokens would otherwise
+    overprint). A thin line ties a label above or below its point to it. Call it once the layout
+    is final."""
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    radius = 4 * ax.figure.dpi / 72
+    placed = [Bbox.from_extents(px - radius, py - radius, px + radius, py + radius)
+              for px, py in (ax.transData.transform((x, y)) for _, x, y in points)]
+    # level with the point first (right, then left), then higher and lower, tied to it by a line
+    spots = [(dx, dy) for dy in (0, 12, -12, 24, -24, 36, -36, 48, -48) for dx in (6, -6)]
+    for name, x, y in sorted(points, key=lambda p: (-p[2], p[1])):
+        for dx, dy in [*spots, (6, 0)]:  # the last: give up, overprint
+            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                                ha="left" if dx > 0 else "right", va="center")
+            box = label.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                break
+            label.remove()
+        placed.append(box)
+        if dy:  # above or below its point: a line shows whose it is
+            label.remove()
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                        ha="left" if dx > 0 else "right", va="center",
+                        arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"))
 
 
 def plot_png(comparison: Comparison, x: str = "total_tokens") -> bytes:

@@ -8,7 +8,13 @@ answer unless an error is found (a verdict or critique, when configured, comes w
 task is restated last with its own answer instruction. A short-answer attempt is shown in short
 form (its rationale and "Answer: x", one line) right before the verbatim task; a long one whole
 (within kappa) under its own heading (`refine.j2`). The model keeps its own system prompt unless
-`refine_system.j2` is overridden to render a system note."""
+`refine_system.j2` is overridden to render a system note.
+
+`accept="likelier"` makes a refinement replace the attempt it refines only when the model itself
+gave the new reply a higher mean token logprob (a lower perplexity) than that attempt: the
+model's own confidence is the reason to change an answer. The calls and rounds are the papers';
+what changes is which attempt stands, and so which one the next round refines and the run
+returns."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from pydantic import Field
 
 from tts.context import RunContext
 from tts.prompts import render
-from tts.records import Candidate, RunResult, Task
+from tts.records import Candidate, Message, RunResult, Task
 from tts.registry import ScorerField, register
 from tts.strategies.base import Strategy
 from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note, with_turn
@@ -43,6 +49,11 @@ class SequentialRefinement(Strategy):
     (its text), `auto` (short for a short answer in a short reply)."""
     rationale_tokens: int = Field(RATIONALE_TOKENS, ge=0)
     """Bound on the rationale in the short form (and never more than kappa)."""
+    accept: Literal["last", "likelier"] = "last"
+    """Whether a refinement replaces the attempt it refines: `last` (the papers'), always;
+    `likelier`, only when the model gave it a higher mean token logprob than that attempt (the
+    calls ask for logprobs), else the attempt stands and is refined again. A reply without
+    logprobs is accepted, and the result's metadata says so."""
     short_as: Literal["note", "message", "turn"] = "turn"
     """Where a short previous attempt goes: `note`, a system message before the verbatim task;
     `message`, one user message (the attempt, then the
@@ -51,41 +62,68 @@ class SequentialRefinement(Strategy):
 
     async def solve(self, task: Task, ctx: RunContext) -> RunResult:
         attempts: list[Candidate] = []
-        previous: Candidate | None = None
+        standing: int | None = None  # the attempt that stands: the next round refines it
+        # top_logprobs too: llama.cpp's server returns no logprobs without it
+        params = {"logprobs": True, "top_logprobs": 1} if self.accept == "likelier" else {}
         for r in range(1, self.rounds + 1):
             rctx = ctx.child(f"round{r}")
-            if previous is None:
+            if standing is None:
                 messages = task.as_messages()
             else:
-                if self.scorer is not None:
-                    previous = attempts[-1] = await self._scored(task, rctx, previous)
+                previous = attempts[standing]
+                if self.scorer is not None and previous.score is None:
+                    previous = attempts[standing] = await self._scored(task, rctx, previous)
                     if self.stop_at is not None and previous.score >= self.stop_at:
                         break  # accepted: no more refinement
-                feedback = await self._feedback(task, rctx, previous)
-                short = use_short_form([previous], self.show)
-                bound = min(self.rationale_tokens, self.kappa)
-                turn = short and self.short_as == "turn"
-                variables = dict(task=last_user_text(task), short=short, place=self.short_as if short else "full",
-                                 feedback=fit(feedback, self.kappa),
-                                 previous=fit(short_form(previous, bound) if short else previous.text, self.kappa),
-                                 previous_answer=previous.answer,
-                                 rationale=rationale(previous.text, previous.answer, bound),
-                                 answer_instruction=answer_instruction(self.answer_format))
-                content = render("refine.j2", self.prompts, **variables)
-                context = with_turn(task, variables["previous"], content) if turn else with_context(task, content)
-                messages = with_note(context, render("refine_system.j2", self.prompts, **variables))
-            comp = await rctx.complete(messages, role="refine" if previous is not None else "draft")
-            previous = self.candidate(comp, f"r{r}", round=r)
-            attempts.append(previous)
-        if self.scorer is not None and attempts[-1].score is None:
-            attempts[-1] = await self._scored(task, ctx.child("final"), attempts[-1])
+                messages = await self._refine_messages(task, rctx, previous)
+            comp = await rctx.complete(messages, role="refine" if standing is not None else "draft", **params)
+            attempts.append(self.candidate(comp, f"r{r}", round=r))
+            if standing is None or self._replaces(attempts[-1], attempts[standing]) is not False:
+                standing = len(attempts) - 1
+        if self.scorer is not None and attempts[standing].score is None:
+            attempts[standing] = await self._scored(task, ctx.child("final"), attempts[standing])
         total = ctx.usage.total_tokens
-        return self.result(task, ctx, [attempts[-1]], attempts, B_total=total, B_seq=total, rounds=len(attempts))
+        return self.result(task, ctx, [attempts[standing]], attempts, B_total=total, B_seq=total,
+                           rounds=len(attempts), **self._accept_metadata(attempts, attempts[standing]))
+
+    async def _refine_messages(self, task: Task, ctx: RunContext, previous: Candidate) -> list[Message]:
+        """The refine call's messages: the previous attempt (short or whole), its feedback, the task."""
+        feedback = await self._feedback(task, ctx, previous)
+        short = use_short_form([previous], self.show)
+        bound = min(self.rationale_tokens, self.kappa)
+        turn = short and self.short_as == "turn"
+        variables = dict(task=last_user_text(task), short=short, place=self.short_as if short else "full",
+                         feedback=fit(feedback, self.kappa),
+                         previous=fit(short_form(previous, bound) if short else previous.text, self.kappa),
+                         previous_answer=previous.answer,
+                         rationale=rationale(previous.text, previous.answer, bound),
+                         answer_instruction=answer_instruction(self.answer_format))
+        content = render("refine.j2", self.prompts, **variables)
+        context = with_turn(task, variables["previous"], content) if turn else with_context(task, content)
+        return with_note(context, render("refine_system.j2", self.prompts, **variables))
+
+    def _replaces(self, new: Candidate, old: Candidate) -> bool | None:
+        """Whether refinement `new` replaces attempt `old`; None: no logprobs to tell (it does)."""
+        if self.accept == "last":
+            return True
+        return likelier(new, old)
+
+    def _accept_metadata(self, attempts: list[Candidate], final: Candidate) -> dict:
+        if self.accept == "last":
+            return {}
+        out = {"accepted_round": self.round_of(final)}
+        if len(attempts) > 1 and any(mean_logprob(a) is None for a in attempts):
+            out["accept_note"] = ("the backend returned no logprobs for a refinement, so it was accepted "
+                                  "unchecked (as accept='last')")
+        return out
 
     def pick_partial(self, candidates: list[Candidate], ctx: RunContext) -> list[Candidate]:
-        """Stopped early: the latest attempt (the refinement of all before it)."""
-        latest = max(self.round_of(c) for c in candidates)
-        return [[c for c in candidates if self.round_of(c) == latest][-1]]
+        """Stopped early: the attempt standing after the last round that came back."""
+        standing: Candidate | None = None
+        for cand in sorted(candidates, key=self.round_of):
+            if standing is None or self._replaces(cand, standing) is not False:
+                standing = cand
+        return [standing] if standing is not None else []
 
     async def _scored(self, task: Task, ctx: RunContext, cand: Candidate) -> Candidate:
         score = (await self.scorer.score(task, [cand], ctx.child("score")))[0]
@@ -102,6 +140,19 @@ class SequentialRefinement(Strategy):
             comp = await ctx.complete([{"role": "user", "content": prompt}], role="feedback", use="judge")
             parts.append(comp.text.strip())
         return "\n\n".join(parts)
+
+
+def mean_logprob(cand: Candidate) -> float | None:
+    """The mean token logprob of a candidate's reply (minus log perplexity); None without logprobs."""
+    total, tokens = cand.metadata.get("seq_logprob"), cand.metadata.get("seq_tokens")
+    return total / tokens if total is not None and tokens else None
+
+
+def likelier(new: Candidate, old: Candidate) -> bool | None:
+    """Whether the model gave `new` a strictly higher mean token logprob than `old` (a tie keeps
+    `old`); None when either has no logprobs."""
+    a, b = mean_logprob(new), mean_logprob(old)
+    return None if a is None or b is None else a > b
 
 
 def _verdict(score: float) -> str:
