@@ -93,21 +93,22 @@ def place_labels(ax: Any, points: list[tuple[str, float, float]], fontsize: floa
               for px, py in (ax.transData.transform((x, y)) for _, x, y in points)]
     # level with the point first (right, then left), then higher and lower, tied to it by a line
     spots = [(dx, dy) for dy in (0, 12, -12, 24, -24, 36, -36, 48, -48) for dx in (6, -6)]
+    def label(name: str, x: float, y: float, dx: int, dy: int, **extra: Any) -> Any:
+        return ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                           ha="left" if dx > 0 else "right", va="center", **extra)
+
     for name, x, y in sorted(points, key=lambda p: (-p[2], p[1])):
         for dx, dy in [*spots, (6, 0)]:  # the last: give up, overprint
-            label = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                                ha="left" if dx > 0 else "right", va="center")
-            box = label.get_window_extent(renderer)
+            text = label(name, x, y, dx, dy)
+            box = text.get_window_extent(renderer)  # the text alone (a line would widen it)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             if inside and not any(box.overlaps(other) for other in placed):
                 break
-            label.remove()
+            text.remove()
         placed.append(box)
         if dy:  # above or below its point: a line shows whose it is
-            label.remove()
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                        ha="left" if dx > 0 else "right", va="center",
-                        arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"))
+            text.remove()
+            label(name, x, y, dx, dy, arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"))
 
 
 def plot_png(comparison: Comparison, x: str = "total_tokens") -> bytes:

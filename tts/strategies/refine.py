@@ -26,6 +26,7 @@ from tts.context import RunContext
 from tts.prompts import render
 from tts.records import Candidate, Message, RunResult, Task
 from tts.registry import ScorerField, register
+from tts.selectors.rpc import path_probability
 from tts.strategies.base import Strategy
 from tts.strategies.workspace import answer_instruction, fit, last_user_text, with_context, with_note, with_turn
 from tts.summarizers.short import RATIONALE_TOKENS, rationale, short_form, use_short_form
@@ -78,7 +79,7 @@ class SequentialRefinement(Strategy):
                 messages = await self._refine_messages(task, rctx, previous)
             comp = await rctx.complete(messages, role="refine" if standing is not None else "draft", **params)
             attempts.append(self.candidate(comp, f"r{r}", round=r))
-            if standing is None or self._replaces(attempts[-1], attempts[standing]) is not False:
+            if standing is None or self._replaces(attempts[-1], attempts[standing]):
                 standing = len(attempts) - 1
         if self.scorer is not None and attempts[standing].score is None:
             attempts[standing] = await self._scored(task, ctx.child("final"), attempts[standing])
@@ -102,17 +103,15 @@ class SequentialRefinement(Strategy):
         context = with_turn(task, variables["previous"], content) if turn else with_context(task, content)
         return with_note(context, render("refine_system.j2", self.prompts, **variables))
 
-    def _replaces(self, new: Candidate, old: Candidate) -> bool | None:
-        """Whether refinement `new` replaces attempt `old`; None: no logprobs to tell (it does)."""
-        if self.accept == "last":
-            return True
-        return likelier(new, old)
+    def _replaces(self, new: Candidate, old: Candidate) -> bool:
+        """Whether refinement `new` replaces attempt `old` (it does when there are no logprobs to tell)."""
+        return self.accept == "last" or likelier(new, old) is not False
 
     def _accept_metadata(self, attempts: list[Candidate], final: Candidate) -> dict:
         if self.accept == "last":
             return {}
         out = {"accepted_round": self.round_of(final)}
-        if len(attempts) > 1 and any(mean_logprob(a) is None for a in attempts):
+        if len(attempts) > 1 and any(path_probability(a) is None for a in attempts):
             out["accept_note"] = ("the backend returned no logprobs for a refinement, so it was accepted "
                                   "unchecked (as accept='last')")
         return out
@@ -121,7 +120,7 @@ class SequentialRefinement(Strategy):
         """Stopped early: the attempt standing after the last round that came back."""
         standing: Candidate | None = None
         for cand in sorted(candidates, key=self.round_of):
-            if standing is None or self._replaces(cand, standing) is not False:
+            if standing is None or self._replaces(cand, standing):
                 standing = cand
         return [standing] if standing is not None else []
 
@@ -142,16 +141,10 @@ class SequentialRefinement(Strategy):
         return "\n\n".join(parts)
 
 
-def mean_logprob(cand: Candidate) -> float | None:
-    """The mean token logprob of a candidate's reply (minus log perplexity); None without logprobs."""
-    total, tokens = cand.metadata.get("seq_logprob"), cand.metadata.get("seq_tokens")
-    return total / tokens if total is not None and tokens else None
-
-
 def likelier(new: Candidate, old: Candidate) -> bool | None:
-    """Whether the model gave `new` a strictly higher mean token logprob than `old` (a tie keeps
-    `old`); None when either has no logprobs."""
-    a, b = mean_logprob(new), mean_logprob(old)
+    """Whether the model gave `new` a strictly higher mean token logprob than `old` (a lower
+    perplexity; a tie keeps `old`); None when either has no logprobs."""
+    a, b = path_probability(new), path_probability(old)  # exp(mean token logprob): the same order
     return None if a is None or b is None else a > b
 
 
