@@ -37,7 +37,7 @@ def fmt(kind: str, x: float) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    from tts.drill import cap_drill
+    from tts.testing.drill import cap_drill
     from tts.wrappers.accounting import AccountingBackend
 
     reserve = AccountingBackend.worst_case

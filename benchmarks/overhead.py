@@ -93,8 +93,8 @@ async def bench_raw_litellm(base: str, calls: int, in_flight: int, tag: str) -> 
 
 async def bench_tts(backend, calls: int, in_flight: int, tag: str, warm: bool = True,
                     settle: bool = False) -> tuple[float, float]:
-    from tts.backend import ChatRequest
     from tts.records import Message
+    from tts.seam import ChatRequest
 
     async def one(i: int, tag: str = tag) -> str:
         req = ChatRequest(messages=[Message(role="user", content=prompt(tag, i))], temperature=TEMPERATURE,

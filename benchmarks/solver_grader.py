@@ -72,8 +72,8 @@ class ExtractorRouter:
 
 
 def scenarios():
-    from tts.grading import GradeFormat
     from tts.strategies import ConjectureExtraction, SolverGrader
+    from tts.strategies.grading import GradeFormat
 
     fmt = GradeFormat(pattern=SIM_GRADE)
     low, top = grader_prompt(1, 2), grader_prompt(3, 4)

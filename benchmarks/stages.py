@@ -28,7 +28,7 @@ if not SIMSERVER.is_file():
 
 def strategies():
     from tts.selectors.judge import ListwiseJudge
-    from tts.selectors.rtv import RTV
+    from tts.selectors.tournament import RTV
     from tts.selectors.verifier import Verifier
     from tts.strategies import (
         BestOfN,

@@ -9,12 +9,12 @@ import json
 import pytest
 
 from tts._litellm import import_litellm
-from tts.backend import ChatRequest
 from tts.build import stack_wrappers
-from tts.drill import cap_drill, list_price
 from tts.errors import BudgetExceeded
 from tts.records import Message
+from tts.seam import ChatRequest
 from tts.testing import LoopbackServer, ScriptedBackend
+from tts.testing.drill import cap_drill, list_price
 from tts.wrappers import AccountingBackend
 from tts.wrappers.accounting import prompt_token_bound
 

@@ -1,4 +1,4 @@
-"""The code-execution sandbox (tts.code_exec): pass, fail, an infinite loop killed within the limit
+"""The code-execution sandbox (tts.code.sandbox): pass, fail, an infinite loop killed within the limit
 with no orphan process left, a memory bomb, a test that tries the network, a crash, and code
 extraction from candidates."""
 
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tts.code_exec import SandboxLimits, run_tests
-from tts.code_tasks import build_program, extract_code
+from tts.code.sandbox import SandboxLimits, run_tests
+from tts.code.tasks import build_program, extract_code
 from tts.records import Task
 
 PROGRAM = "def add(a, b):\n    return a + b\n"

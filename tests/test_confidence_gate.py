@@ -1,4 +1,4 @@
-"""DeepConf online (tts.confidence_gate) through self-consistency, on a scripted backend that
+"""DeepConf online (tts.selectors.confidence_gate) through self-consistency, on a scripted backend that
 returns logprobs: the warm-up's cut drops unsure samples from the vote, the vote stops at
 consensus, no sample is sent after the decision, and no logprobs is a clear error."""
 

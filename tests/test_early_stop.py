@@ -1,4 +1,4 @@
-"""Early stopping of votes (tts.early_stop): the rules, self-consistency on the loopback server
+"""Early stopping of votes (tts.selectors.early_stop): the rules, self-consistency on the loopback server
 (answers and calls checked against the server's own counters), and RTV's exact call counts."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 from tts.backends.openai_http import OpenAIHTTPBackend
 from tts.build import stack_wrappers
 from tts.context import SamplingDefaults
-from tts.early_stop import cannot_lose, decide, vote_in_waves, win_probability
 from tts.errors import ConfigError
 from tts.records import Task
 from tts.run import run_many
 from tts.selectors import RTV
+from tts.selectors.early_stop import cannot_lose, decide, vote_in_waves, win_probability
 from tts.spec import strategy_from_spec
 from tts.strategies import SelfConsistency, TournamentVoting
 from tts.testing import LoopbackServer, ScriptedBackend, request_text

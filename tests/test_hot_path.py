@@ -8,13 +8,13 @@ import builtins
 
 import pytest
 
-from tts.backend import ChatRequest
 from tts.backends._common import parse_chat
 from tts.backends.openai_http import parse_chat_body
 from tts.context import RunContext, SamplingDefaults, call_record
 from tts.errors import ConfigError, MalformedResponse
 from tts.records import CallRecord, Completion, Message, Usage
 from tts.run import run_sync, run_task
+from tts.seam import ChatRequest
 from tts.strategies.self_consistency import SelfConsistency
 from tts.testing import ScriptedBackend
 from tts.wrappers.throttle import ThrottleBackend, answer_received

@@ -13,7 +13,6 @@ import urllib.request
 
 import pytest
 
-from tts.backend import ChatRequest
 from tts.backends._common import parse_retry_after
 from tts.backends.openai_http import OpenAIHTTPBackend
 from tts.build import make_backend
@@ -28,6 +27,7 @@ from tts.errors import (
     ServerError,
 )
 from tts.records import Message, Task
+from tts.seam import ChatRequest
 from tts.testing import LoopbackServer
 from tts.wrappers import AccountingBackend, RetryBackend
 

@@ -92,7 +92,7 @@ def test_importing_tts_loads_no_backend_library() -> None:
 def test_lean_path_prices_from_the_packaged_table_without_importing_litellm() -> None:
     code = (
         "import asyncio, sys\n"
-        "from tts.backend import ChatRequest\nfrom tts.records import Completion, Message, Usage\n"
+        "from tts.seam import ChatRequest\nfrom tts.records import Completion, Message, Usage\n"
         "from tts.wrappers.accounting import AccountingBackend\n"
         "class B:\n"
         "    model = 'openai/gpt-4o-mini'\n"
@@ -113,8 +113,8 @@ def test_accounting_prices_a_known_model(model: str) -> None:
     import asyncio
 
     from tts._litellm import import_litellm
-    from tts.backend import ChatRequest
     from tts.records import Completion, Message, Usage
+    from tts.seam import ChatRequest
     from tts.wrappers.accounting import AccountingBackend
 
     class Priced:

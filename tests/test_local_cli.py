@@ -15,7 +15,7 @@ pytestmark = [
 
 
 def llama_servers():
-    found = subprocess.run(["pgrep", "-f", "tts._llama_server"], capture_output=True, text=True)
+    found = subprocess.run(["pgrep", "-f", "tts.local._llama_server"], capture_output=True, text=True)
     return set(found.stdout.split())
 
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 import tts
-from tts import local, local_extra
-from tts.backend import ChatRequest
+from tts import local
 from tts.cli.main import main as cli_main
 from tts.errors import MissingDependency, PermanentError
 from tts.local import MODEL_NAME, LocalBackend, LocalServer, shared_server, stop_shared_server
+from tts.local import extra as local_extra
 from tts.records import Message, Task
+from tts.seam import ChatRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_LOCAL = all(local._installed(m) for m in local._REQUIRED)
@@ -144,7 +145,7 @@ CRASHING_SERVER = textwrap.dedent("""
 
 async def test_a_server_that_dies_while_answering_is_restarted_once_then_reported(
         extra_present: None, fresh_shared: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tts.local_backend as lb
+    import tts.local.backend as lb
 
     started: list[FakeServer] = []
 
@@ -297,7 +298,7 @@ def test_no_orphan_when_the_process_exits_or_is_killed(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import asyncio, sys, time
         from tts.local import LocalBackend, shared_server
-        from tts.backend import ChatRequest
+        from tts.seam import ChatRequest
         from tts.records import Message
 
         async def main():
@@ -397,9 +398,9 @@ def test_the_server_loads_the_model_without_extra_buffer_types() -> None:
     # llama.cpp's AMX buffer type crashes in VMs without AMX state; the server turns them all off.
     import llama_cpp.llama_cpp as lib
 
-    from tts._llama_server import _without_extra_buffer_types
+    from tts.local._llama_server import _without_extra_buffer_types
 
     assert lib.llama_model_default_params().use_extra_bufts  # llama.cpp's default, before the patch
     _without_extra_buffer_types()
     assert not lib.llama_model_default_params().use_extra_bufts
-    assert LocalServer().command()[1:3] == ["-m", "tts._llama_server"]
+    assert LocalServer().command()[1:3] == ["-m", "tts.local._llama_server"]

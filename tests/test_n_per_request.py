@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from types import SimpleNamespace
 
-from tts.backend import ChatRequest
 from tts.backends._common import cached_prompt_tokens
 from tts.backends.openai_http import OpenAIHTTPBackend, parse_chat_body
 from tts.build import stack_wrappers
 from tts.context import SamplingDefaults
 from tts.records import Message, Task
 from tts.run import run_task
+from tts.seam import ChatRequest
 from tts.strategies import SelfConsistency
 from tts.testing import LoopbackServer, ScriptedBackend, loopback_reply
 from tts.wrappers import AccountingBackend

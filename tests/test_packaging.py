@@ -33,7 +33,7 @@ def test_the_wheel_ships_every_prompt_template(wheel: Path) -> None:
     in_repo = {p.name for p in (ROOT / "prompts").glob("*.j2")}
     assert in_repo, "no templates in prompts/"
     assert shipped == in_repo
-    assert "tts/__init__.py" in names and "tts/local.py" in names and "tts/cli/main.py" in names
+    assert "tts/__init__.py" in names and "tts/local/__init__.py" in names and "tts/cli/main.py" in names
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "examples/"))]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "tts = tts.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -9,7 +9,7 @@ import pytest
 from tts.backends.openai_http import OpenAIHTTPBackend
 from tts.build import stack_wrappers
 from tts.cli.main import main
-from tts.plan import make_plan
+from tts.experiments.plan import make_plan
 from tts.records import Task
 from tts.testing import LoopbackServer
 

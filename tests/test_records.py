@@ -3,7 +3,6 @@
 import pytest
 from pydantic import ValidationError
 
-from tts.backend import ChatRequest
 from tts.records import (
     CallRecord,
     Candidate,
@@ -18,6 +17,7 @@ from tts.records import (
     TrajectorySummary,
     Usage,
 )
+from tts.seam import ChatRequest
 
 SUMMARY = TrajectorySummary(
     source_id="r1", hypotheses=["off by one in parse()"], approach="bisect", decisions=["patch parse"],

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from tts.backend import ChatRequest
 from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.records import Candidate, Task, TokenLogprob
+from tts.seam import ChatRequest
 from tts.selectors import (
     RTV,
     ConfidenceVote,

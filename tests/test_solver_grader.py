@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from tts.errors import ConfigError
-from tts.grading import GradeFormat, feedback_of, parse_grade
 from tts.records import Task
 from tts.spec import strategy_from_spec
+from tts.strategies.grading import GradeFormat, feedback_of, parse_grade
 from tts.strategies.solver_grader import Attempt, SolverGrader, rank
 from tts.testing import ScriptedBackend, request_text
 

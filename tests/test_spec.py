@@ -10,7 +10,7 @@ from tts.cli.strategy_flags import add_strategy_flags, build_strategy
 from tts.errors import ConfigError
 from tts.records import Task
 from tts.run import run_task
-from tts.selectors.rtv import RTV
+from tts.selectors.tournament import RTV
 from tts.selectors.verifier import Verifier
 from tts.spec import load_spec, strategy_from_spec
 from tts.strategies import (

@@ -13,7 +13,7 @@ from tts.errors import ConfigError
 from tts.records import Task
 from tts.run import run_many, run_task
 from tts.selectors.judge import ListwiseJudge
-from tts.selectors.rtv import RTV
+from tts.selectors.tournament import RTV
 from tts.selectors.verifier import Verifier
 from tts.strategies import (
     BestOfN,

@@ -9,7 +9,7 @@ import pytest
 from tts.records import Candidate, Task
 from tts.run import run_task
 from tts.selectors.judge import ListwiseJudge
-from tts.selectors.rtv import RTV
+from tts.selectors.tournament import RTV
 from tts.selectors.verifier import Verifier
 from tts.strategies import ParallelDistillRefine, SequentialRefinement, TournamentVoting
 from tts.strategies.workspace import answer_support, approx_tokens

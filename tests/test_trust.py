@@ -15,9 +15,9 @@ import pytest
 import tts
 from tts._litellm import import_litellm
 from tts.build import make_backend, stack_wrappers
+from tts.display.progress import summary_rows
 from tts.errors import ConfigError
 from tts.records import Completion, Usage
-from tts.report import summary_rows
 from tts.run import run_many
 from tts.testing import LoopbackServer, ScriptedBackend
 from tts.trace import TraceWriter, read_trace
@@ -192,10 +192,10 @@ def test_litellm_connection_refused_is_a_connection_failure() -> None:
     import_litellm()  # litellm is a core dependency; imported offline, never with a bare `import litellm`
     import asyncio
 
-    from tts.backend import ChatRequest
     from tts.backends.litellm import LiteLLMBackend
     from tts.errors import ConnectionFailed
     from tts.records import Message
+    from tts.seam import ChatRequest
 
     async def go() -> None:
         url = f"http://127.0.0.1:{_free_port()}/v1"
@@ -213,7 +213,7 @@ def test_litellm_connection_refused_is_a_connection_failure() -> None:
 
 LITELLM_CLOSE = textwrap.dedent('''
     import asyncio, sys
-    from tts.backend import ChatRequest
+    from tts.seam import ChatRequest
     from tts.records import Message
     from tts.testing import LoopbackServer
     from tts.backends.litellm import LiteLLMBackend

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tts.backend import ChatRequest
 from tts.build import stack_wrappers
 from tts.context import RunContext
 from tts.errors import AuthError, BudgetExceeded, CallTimeout, PermanentError, RateLimited, ServerError
 from tts.records import Completion, Message, Usage
+from tts.seam import ChatRequest
 from tts.testing import ScriptedBackend
 from tts.wrappers import AccountingBackend, CacheBackend, RetryBackend, ThrottleBackend
 from tts.wrappers.accounting import prompt_token_bound
@@ -94,7 +94,7 @@ async def test_cache_n_choices_one_cached_call(tmp_path: Path) -> None:
 async def test_cache_survives_a_new_process(tmp_path: Path) -> None:
     script = (
         "import asyncio, sys\n"
-        "from tts.backend import ChatRequest\nfrom tts.records import Message\n"
+        "from tts.seam import ChatRequest\nfrom tts.records import Message\n"
         "from tts.testing import ScriptedBackend\nfrom tts.wrappers import CacheBackend\n"
         "b = CacheBackend(ScriptedBackend(['from the other process']), sys.argv[1])\n"
         "asyncio.run(b.complete(ChatRequest(messages=[Message(role='user', content='What is 2 + 3?')])))\n"

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tts.backend import Backend
 from tts.records import Completion, Message
+from tts.seam import Backend
 
 if TYPE_CHECKING:
     from tts.context import RunContext

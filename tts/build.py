@@ -20,8 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from tts.backend import Backend, BackendWrapper, require_namespace
 from tts.errors import ConfigError
+from tts.seam import Backend, BackendWrapper, require_namespace
 
 BACKENDS = ("litellm", "openai")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import Field
 
-from tts.backend import Backend, ChatRequest
 from tts.errors import BackendError, BudgetExceeded
 from tts.records import CallRecord, Completion, Message, Record, Usage, trusted
+from tts.seam import Backend, ChatRequest
 
 CANDIDATE_ROLES = frozenset({"sample", "draft", "refine", "solve"})
 """Trace roles whose answers are attempts at the task itself. Every other role (judge, distill,

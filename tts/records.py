@@ -167,7 +167,7 @@ class Evidence(Record):
 
 
 class TrajectorySummary(Record):
-    """The shared representation every selector and refiner works on (algorithms.md §0)."""
+    """The shared representation every selector and refiner works on (docs/algorithms.md#trajectory-summary)."""
 
     format_version: int = FORMAT_VERSION
     source_id: str
@@ -276,7 +276,7 @@ class RunResult(Record):
     def best(self) -> Candidate | None:
         return self.chosen[0] if self.chosen else None
 
-    # Notebook / rich display (tts/display.py, imported lazily).
+    # Notebook / rich display (tts/display/, imported lazily).
     def _repr_html_(self) -> str:
         from tts.display import result_renderable, to_html
 

@@ -227,5 +227,16 @@ TestWriterField = role_field("test-writer")
 __all__ = [
     "BUILTIN_MODULES", "ENTRY_POINT_GROUP", "Component", "Config", "ScorerField", "SelectorField",
     "StrategyField", "SummarizerField", "TestWriterField", "build", "classes", "component_class",
-    "describe_validation_error", "find_class", "kind_of", "kinds", "load_plugin", "register", "role_field", "roles_of",
+    "component_from_spec", "describe_validation_error", "find_class", "kind_of", "kinds", "load_plugin",
+    "register", "role_field", "roles_of",
 ]
+
+
+def component_from_spec(spec: object, role: str | None = None) -> object:
+    """A component from an instance, a kind name, or a mapping with a `kind` (see `build`); without a
+    `role`, the first of selector, scorer, summarizer, test-writer that has the kind."""
+    if role is None:
+        kind = spec if isinstance(spec, str) else spec.get("kind") if isinstance(spec, dict) else None
+        found = find_class(kind, ("selector", "scorer", "summarizer", "test-writer")) if isinstance(kind, str) else None
+        role = found[0] if found else "selector"
+    return build(role, spec)

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tts.answers import is_correct
-from tts.backend import Backend
-from tts.code_tasks import is_code_task, passes_task_tests
+from tts.code.tasks import is_code_task, passes_task_tests
 from tts.context import RunContext, SamplingDefaults
 from tts.errors import BackendError, BudgetExceeded, ConfigError, TaskDataError
 from tts.records import CallRecord, RunResult, RunStatus, Task
+from tts.seam import Backend
 
 if TYPE_CHECKING:
     from tts.strategies.base import Strategy
@@ -149,8 +149,8 @@ async def run_many(
     gets every task at once)."""
     from contextlib import nullcontext
 
-    from tts.backend import BackendWrapper
-    from tts.report import in_notebook, progress_bar
+    from tts.display.progress import in_notebook, progress_bar
+    from tts.seam import BackendWrapper
     from tts.wrappers.throttle import ThrottleBackend
 
     preflight(backend, kwargs.get("backends"), seeded(kwargs.get("defaults"), kwargs.get("seed")))
@@ -216,7 +216,7 @@ def fewer_collections() -> Iterator[None]:
 
 def preflight(backend: Backend, backends: dict[str, Backend] | None, defaults: SamplingDefaults) -> None:
     """One line each, before any call, for what a budget cap of these backends cannot bound."""
-    from tts.backend import BackendWrapper
+    from tts.seam import BackendWrapper
     from tts.wrappers.accounting import AccountingBackend
 
     for b in (backend, *(backends or {}).values()):

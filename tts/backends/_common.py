@@ -13,7 +13,7 @@ from tts.errors import AuthError, BackendError, MalformedResponse, PermanentErro
 from tts.records import Completion, TokenLogprob, Usage, trusted
 
 if TYPE_CHECKING:
-    from tts.backend import ChatRequest
+    from tts.seam import ChatRequest
 
 
 def parse_retry_after(value: str | None) -> float | None:

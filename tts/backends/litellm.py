@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 from tts._litellm import import_litellm
-from tts.backend import ChatRequest
 from tts.backends._common import error_for_status, parse_chat, retry_after_from_headers
 from tts.errors import (
     AuthError,
@@ -27,6 +26,7 @@ from tts.errors import (
     ServerError,
 )
 from tts.records import Completion
+from tts.seam import ChatRequest
 from tts.wrappers.throttle import answer_received
 
 

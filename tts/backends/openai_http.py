@@ -13,10 +13,10 @@ import json
 import time
 from typing import Any
 
-from tts.backend import ChatRequest
 from tts.backends._common import error_for_status, parse_chat, short
 from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
 from tts.records import Completion
+from tts.seam import ChatRequest
 from tts.wrappers.throttle import answer_received
 
 

@@ -4,7 +4,7 @@ Runs a small pilot (the first `--pilot` tasks, cached), measures what a sample, 
 draft on a workspace and a refine call cost and how long they take, and prints for
 self-consistency (N), RTV (N, V), PDR (drafts, rounds) and sequential refinement (rounds) the
 configurations with their projected cost for all the tasks, latency per task (stages x measured
-latency) and pilot accuracy (for those that fit). See tts.plan.
+latency) and pilot accuracy (for those that fit). See tts.experiments.plan.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ async def _handle(args: argparse.Namespace) -> int:
     from tts.build import make_backend
     from tts.cli.run import default_cache_dir
     from tts.context import SamplingDefaults
-    from tts.plan import STRATEGIES, make_plan
+    from tts.experiments.plan import STRATEGIES, make_plan
     from tts.tasks import load_tasks
 
     if args.max_cost <= 0:

@@ -220,7 +220,7 @@ def run_title(args: argparse.Namespace, strategy: Any) -> str:
 
 
 async def _handle(args: argparse.Namespace) -> int:
-    from tts.report import print_summary, progress_bar
+    from tts.display.progress import print_summary, progress_bar
     from tts.run import run_many
     from tts.tasks import load_tasks
 

@@ -204,7 +204,7 @@ def _contest_flags(given: dict[str, Any], rtv: bool) -> dict[str, Any]:
 
 def _selector_flag(name: str, kind: str, fields: dict, spec: dict[str, Any], unused, distill: str | None) -> None:
     """--selector KIND: the strategy's `selector` field (validated now: an unknown kind is one line)."""
-    from tts.selectors.registry import component_from_spec
+    from tts.registry import component_from_spec
     from tts.spec import strategy_class
 
     allowed = getattr(strategy_class(kind), "selector_kinds", None)

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _humaneval(args: argparse.Namespace) -> int:
-    from tts.humaneval import humaneval_tasks
+    from tts.code.humaneval import humaneval_tasks
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")

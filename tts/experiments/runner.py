@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.context import SamplingDefaults
 from tts.errors import ConfigError
 from tts.experiments.grid import Config, expand_grid
 from tts.experiments.stats import stages
 from tts.experiments.table import Comparison, summarize
 from tts.records import Completion, RunResult, Task, Usage
+from tts.seam import Backend, BackendWrapper, ChatRequest
 
 RESULTS = "results.jsonl"
 LATENCY = "latency.json"
@@ -152,7 +152,7 @@ async def compare(
     told about every (configuration, task) run now (e.g. to write traces). A backend without a cache gets
     one (in `out/cache`, else a temporary directory): sharing samples and resuming need it.
     """
-    from tts.report import in_notebook, progress_bar
+    from tts.display.progress import in_notebook, progress_bar
     from tts.run import run_many
     from tts.spec import strategy_from_spec
     from tts.wrappers.accounting import AccountingBackend

@@ -3,25 +3,18 @@
 Importing this package registers every built-in selector in `tts.registry`.
 """
 
+from tts.contracts import Scorer, Selector, Summarizer
+from tts.registry import Component, ScorerField, SelectorField, SummarizerField, component_from_spec
 from tts.selectors.annotate import TopScore
 from tts.selectors.b4 import B4, b4_rank, b4_scores, max_pass_rank
-from tts.selectors.base import Scorer, Selector, Summarizer
 from tts.selectors.certainty import self_certainty
 from tts.selectors.code_tests import TestGenerator, TestsVerifier, parse_tests
 from tts.selectors.confidence import ConfidenceVote, SelfCertainty, borda_weights
 from tts.selectors.judge import ListwiseJudge, PointwiseJudge, parse_score, parse_winner
 from tts.selectors.pessimistic import PessimisticVerification, pessimistic_scores
 from tts.selectors.ptrue import PTrue, p_true_from_logprobs, parse_verdict
-from tts.selectors.registry import (
-    Component,
-    ScorerField,
-    SelectorField,
-    SummarizerField,
-    component_from_spec,
-    register_component,
-)
 from tts.selectors.rpc import RPC, fit_weibull_mixture, path_probability, prune_mask, rpc_weights
-from tts.selectors.rtv import RTV, Tournament
+from tts.selectors.tournament import RTV, Tournament
 from tts.selectors.verifier import Verifier, check_expression, safe_eval
 from tts.selectors.vote import MajorityVote, WeightedVote, rank_by_answer, top_k_by_score, vote, vote_tally
 
@@ -51,7 +44,6 @@ __all__ = [
     "parse_winner",
     "pessimistic_scores",
     "rank_by_answer",
-    "register_component",
     "safe_eval",
     "self_certainty",
     "top_k_by_score",

@@ -1,7 +1,7 @@
 """B4 (Chen et al., "B4: Towards Optimal Assessment of Plausible Code Solutions with Plausible
 Tests", ASE 2024): pick code by the posterior over which solutions and tests are correct.
 
-Every candidate runs against every test (`tts.code_exec`), giving a 0/1 pass matrix E (rows:
+Every candidate runs against every test (`tts.code.sandbox`), giving a 0/1 pass matrix E (rows:
 solutions, columns: tests). The paper's MAP problem over (x = which solutions are correct,
 y = which tests are correct) is intractable; its approximation enumerates the consistent sets:
 each distinct row pattern of E proposes x = the solutions with that exact row, y = that row.
@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tts.code_tasks import report_summary
+from tts.code.tasks import report_summary
 from tts.context import RunContext
 from tts.records import Candidate, Task
 from tts.registry import register

@@ -1,4 +1,4 @@
-"""Self-certainty of a candidate from its logprobs (2025; algorithms.md §7), and the DeepConf-style
+"""Self-certainty of a candidate from its logprobs (2025; docs/algorithms.md), and the DeepConf-style
 filter that lets only the most self-certain candidates vote. Pure functions, shared by the votes
 (`tts.selectors.vote`) and the confidence selectors (`tts.selectors.confidence`)."""
 

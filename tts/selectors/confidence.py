@@ -1,4 +1,4 @@
-"""Logprob-based confidence: self-certainty (2025; algorithms.md §7) and a Borda-weighted vote.
+"""Logprob-based confidence: self-certainty (2025; docs/algorithms.md) and a Borda-weighted vote.
 
 Self-certainty of a response is the per-token KL divergence of the model's next-token
 distribution from uniform, averaged over the response. Providers return only the top-k

@@ -1,4 +1,4 @@
-"""Pessimistic verification (Heimdall, 2025; algorithms.md §7).
+"""Pessimistic verification (Heimdall, 2025; docs/algorithms.md#pessimistic-verification-heimdall).
 
 N solutions, M pointwise judge verdicts each; group by answer a and pick
     argmax_a  mean_score(a) - alpha * sqrt( ln(N*M) / (n_a*M + 1) )

@@ -1,6 +1,6 @@
 """P(True) (Kadavath et al., "Language Models (Mostly) Know What They Know", 2022): ask the model
 whether a proposed answer is correct, "(A) True / (B) False", and score the candidate by the
-probability of True (algorithms.md §7).
+probability of True (docs/algorithms.md#ptrue).
 
 How the probability is measured (recorded per candidate in `metadata["p_true_method"]`):
 - `logprobs`: one greedy call asking for the top logprobs; at the first generated token that

@@ -8,13 +8,13 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tts.confidence_gate import DEEPCONF_HIGH, gated_vote
 from tts.context import RunContext
-from tts.early_stop import check_early_stop, vote_in_waves
 from tts.errors import ConfigError
 from tts.records import Candidate, Task
 from tts.registry import Component, ScorerField, register
 from tts.selectors.certainty import confident, keeps
+from tts.selectors.confidence_gate import DEEPCONF_HIGH, gated_vote
+from tts.selectors.early_stop import check_early_stop, vote_in_waves
 from tts.selectors.selection import Draw, Selection
 
 
@@ -82,7 +82,7 @@ class ScoreSelect:
 
 
 class _Vote(Component):
-    """A vote over normalized answers that can stop early (`tts.early_stop`) and can let only
+    """A vote over normalized answers that can stop early (`tts.selectors.early_stop`) and can let only
     the most self-certain candidates vote (DeepConf's filter, `tts.selectors.confidence`)."""
 
     early_stop: float | None = None
@@ -96,7 +96,7 @@ class _Vote(Component):
     filter: 0.1 "low", 0.9 "high"); needs logprobs. When drawing with `early_stop`, candidates
     below the cut of the first wave are skipped as they arrive (DeepConf's online threshold)."""
     consensus: float | None = Field(None, gt=0.5, le=1)
-    """DeepConf online stop (tts.confidence_gate): draw waves of `wave` (default n/4, at least 2),
+    """DeepConf online stop (tts.selectors.confidence_gate): draw waves of `wave` (default n/4, at least 2),
     the first setting a self-certainty cut (`confidence_keep`, default 0.9); candidates below it do
     not vote; stop once one answer holds this share of the votes (0.95 in DeepConf). Needs logprobs."""
     names_its_context: ClassVar[bool] = True  # a vote makes no calls: it needs no context of its own
@@ -160,7 +160,7 @@ class _Vote(Component):
         return res.model_copy(update={"metadata": {**res.metadata, "early_stop": stop.model_dump()}})
 
     async def _gated(self, task: Task, draw: Draw, n: int, ctx: RunContext, k: int) -> Selection:
-        """DeepConf's online algorithm (`tts.confidence_gate`)."""
+        """DeepConf's online algorithm (`tts.selectors.confidence_gate`)."""
 
         async def wave(start: int, count: int) -> list[Candidate]:
             return await self.weighted(task, await draw(start, count), ctx)

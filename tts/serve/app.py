@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tts.backend import Backend
 from tts.context import SamplingDefaults
 from tts.errors import RequestError
 from tts.records import RunResult
+from tts.seam import Backend
 from tts.serve import stream
 from tts.serve.conversation import Progress
 from tts.serve.convert import ServeRequest, parse_request, strategy_for

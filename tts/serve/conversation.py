@@ -14,9 +14,9 @@ import asyncio
 import re
 from typing import Any
 
-from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import BackendError
 from tts.records import CallRecord, Completion, Message, Usage
+from tts.seam import Backend, BackendWrapper, ChatRequest
 
 _ROUND = re.compile(r"(?:^|/)round(\d+)(?:/|$)")
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tts.backend import Backend
 from tts.context import SamplingDefaults
 from tts.errors import AuthError, BackendError, BudgetExceeded, PermanentError
 from tts.records import RunResult
+from tts.seam import Backend
 from tts.serve.conversation import ConversationBackend, Progress
 from tts.serve.convert import Budget, ServeRequest, call_params
 from tts.serve.respond import error_body, pick

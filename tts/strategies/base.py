@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from tts.answers import check_format, extract_answer
-from tts.backend import Backend
 from tts.context import RunContext, SamplingDefaults
 from tts.records import Candidate, Completion, RunResult, Task
 from tts.registry import Config
+from tts.seam import Backend
 from tts.selectors.certainty import self_certainty
 
 

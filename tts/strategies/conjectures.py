@@ -1,4 +1,4 @@
-"""Conjecture extraction with context detachment (algorithms.md §5, §6).
+"""Conjecture extraction with context detachment (docs/algorithms.md#conjecture-extraction-with-context-detachment).
 
 After a solver-grader phase, each loop: an extractor turns the gaps of the top attempts into
 self-contained conjectures and their negations (validated JSON) plus a solution that assumes
@@ -21,10 +21,10 @@ from pydantic import Field
 
 from tts.context import RunContext
 from tts.errors import ParseError
-from tts.grading import parse_grade
 from tts.prompts import render
 from tts.records import Message, RunResult, Task
 from tts.registry import register
+from tts.strategies.grading import parse_grade
 from tts.strategies.lemmas import (
     Conjecture,
     ConjectureOutcome,

@@ -1,7 +1,7 @@
 """Generate, then select: N candidates from any strategy, one (or K) picked by any selector.
 
-Self-consistency, best-of-N and RTV are this one loop with another selector (algorithms.md §1,
-§6): a majority vote, a scorer's top score, a tournament. The three kinds stay as presets
+Self-consistency, best-of-N and RTV (docs/algorithms.md#generate-then-select) are one loop with another selector:
+a majority vote, a scorer's top score, a tournament. The three kinds stay as presets
 (`self-consistency`, `best-of-n`, `rtv`), each a default selector plus shortcut keywords that
 configure it (`SelfConsistency(n=16, early_stop=1.0)` is `GenerateSelect(n=16,
 selector=MajorityVote(early_stop=1.0))` under its own kind); the fields live on the selector once.

@@ -1,4 +1,4 @@
-"""The records of conjecture extraction (algorithms.md §5): conjectures and their negations as the
+"""The records of conjecture extraction (docs/algorithms.md): conjectures and their negations as the
 extractor's validated JSON, the outcome of checking each in a detached context, and the lemma
 memory kept across loops. Pure data and parsing; the loop is `tts.strategies.conjectures`."""
 

@@ -1,4 +1,4 @@
-"""Parallel-Distill-Refine (algorithms.md §2).
+"""Parallel-Distill-Refine (docs/algorithms.md#parallel-distill-refine-pdr).
 
     workspace = ""                                  # empty in round 1
     for r in 1..R:
@@ -70,7 +70,7 @@ class _Workspace(BaseModel):
 
 
 def extend_chains(chains: list[int], drafts: list[Candidate], workspaces: list[_Workspace]) -> list[int]:
-    """B_seq bookkeeping (algorithms.md §2): the longest chain of tokens ending in each new draft
+    """B_seq bookkeeping (docs/algorithms.md#parallel-distill-refine-pdr): the longest chain ending in each new draft
     is its own tokens, plus its workspace's (the distill call that built it), plus the longest
     chain among the previous round's drafts that workspace was built from. Draft i reads
     workspace i mod len(workspaces)."""

@@ -1,4 +1,4 @@
-"""Sequential refinement (SR, algorithms.md §2): PDR with one draft per round, where the workspace
+"""Sequential refinement (SR, docs/algorithms.md): PDR with one draft per round, where the workspace
 is the previous attempt itself. R rounds = R refine calls (round 1 is the first draft), plus,
 when asked, one feedback step before each refinement: an LLM critique (role `feedback`, sent to
 the `judge` backend when one is configured) and/or a scorer (a verifier, a pointwise judge).

@@ -1,4 +1,4 @@
-"""Recursive Tournament Voting as a strategy (algorithms.md §1): N candidates from a generator
+"""Recursive Tournament Voting as a strategy (docs/algorithms.md): N candidates from a generator
 (any strategy), each summarized (no model call by default), then RTV picks one (or K).
 
 A preset of generate-then-select (`tts.strategies.generate_select`) whose selector is `RTV`;
@@ -18,7 +18,7 @@ from pydantic import Field
 from tts.context import RunContext
 from tts.records import Candidate, Task
 from tts.registry import SelectorField, register
-from tts.selectors.rtv import RTV
+from tts.selectors.tournament import RTV
 from tts.strategies.generate_select import GenerateSelect, preset_selector
 
 

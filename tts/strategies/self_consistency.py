@@ -3,10 +3,10 @@
 A preset of generate-then-select (`tts.strategies.generate_select`) whose selector is a vote
 (`tts.selectors.vote`). With `early_stop` the N samples are drawn in waves and the vote ends as
 soon as more samples would not change its winner (1.0, lossless) or very probably would not
-(p < 1); see `tts.early_stop`. With `confidence_keep` only the most self-certain samples vote
+(p < 1); see `tts.selectors.early_stop`. With `confidence_keep` only the most self-certain samples vote
 (DeepConf-style filter on the logprobs' self-certainty, `tts.selectors.certainty`).
 
-With `consensus`, DeepConf's online stop (`tts.confidence_gate`).
+With `consensus`, DeepConf's online stop (`tts.selectors.confidence_gate`).
 
 Shortcut keywords, handed to the vote: `weighted_by` ("none" | "score": weight each vote by the
 candidate's score), `early_stop`, `wave`, `max_weight`, `confidence_keep`, `consensus`.

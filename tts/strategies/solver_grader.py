@@ -1,4 +1,4 @@
-"""Solver-grader loop (algorithms.md §4, "Escaping the Cognitive Well").
+"""Solver-grader loop (docs/algorithms.md#solver-grader-loop, "Escaping the Cognitive Well").
 
 S solvers run in parallel. Each solution is graded by a strict grader in a fresh conversation;
 a grade at the threshold is accepted only when k more independent graders agree. Below it,
@@ -20,11 +20,11 @@ from pydantic import Field, model_validator
 
 from tts.answers import extract_answer
 from tts.context import RunContext
-from tts.grading import Grade, GradeFormat, feedback_of, parse_grade
 from tts.prompts import render
 from tts.records import CallRecord, Candidate, Message, Record, RunResult, Task
 from tts.registry import register
 from tts.strategies.base import Strategy
+from tts.strategies.grading import Grade, GradeFormat, feedback_of, parse_grade
 
 
 class Attempt(Record):

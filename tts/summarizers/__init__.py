@@ -1,4 +1,4 @@
-"""Summarizers: turn an attempt into the shared bounded `TrajectorySummary` (algorithms.md §0).
+"""Summarizers: turn an attempt into the shared bounded `TrajectorySummary` (docs/algorithms.md#trajectory-summary).
 
 Importing this package registers the built-in summarizers in `tts.registry`.
 """

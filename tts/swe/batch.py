@@ -1,6 +1,6 @@
 """Many instances at once, on the core's runner (`tts.run.run_many`, `RunResult`): every instance in
 flight together, rollouts bounded across all of them, with the core's progress display
-(`tts.report.counting_bars`)."""
+(`tts.display.progress.counting_bars`)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from tts.backend import Backend
 from tts.context import RunContext, SamplingDefaults
 from tts.errors import UsageError
 from tts.records import Candidate, RunResult, Task
+from tts.seam import Backend
 from tts.swe.executor import on_executor
 from tts.swe.instance import SWEInstance
 from tts.swe.results import Event, SWEResult
@@ -95,7 +95,7 @@ def swe_result_of(res: RunResult) -> SWEResult:
 @contextmanager
 def rollout_bars(n_instances: int, n_rollouts: int, *, disable: bool) -> Iterator[Event]:
     """Two bars, instances and rollouts; yields `on_event(kind, instance_id)` that advances them."""
-    from tts.report import counting_bars
+    from tts.display.progress import counting_bars
 
     with counting_bars({"instances": n_instances, "rollouts": n_rollouts}, disable=disable) as (progress, ids):
         def on_event(kind: str, iid: str) -> None:

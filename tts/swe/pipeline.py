@@ -1,4 +1,4 @@
-"""RTV over rollouts and agentic PDR (algorithms.md §1, §3), over one instance or many.
+"""RTV over rollouts and agentic PDR (docs/algorithms.md#agentic-pdr), over one instance or many.
 
     S0 = [summarize(rollout(instance)) for _ in N]                 # round 0: no prior context
     ctx = RTV(S0, select K)                                        # select-K
@@ -24,13 +24,13 @@ from typing import Any
 
 from pydantic import Field
 
-from tts.backend import Backend
 from tts.context import RunContext, SamplingDefaults
 from tts.errors import ConfigError
 from tts.records import Candidate, Task, Trajectory, TrajectorySummary
 from tts.registry import Component, SummarizerField
+from tts.seam import Backend
 from tts.selectors.judge import ListwiseJudge
-from tts.selectors.rtv import RTV
+from tts.selectors.tournament import RTV
 from tts.swe.batch import rollout_bars, run_instances
 from tts.swe.executor import on_executor
 from tts.swe.instance import SWEInstance

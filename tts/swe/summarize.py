@@ -1,4 +1,4 @@
-"""Agent trajectory -> bounded `TrajectorySummary` (algorithms.md §0).
+"""Agent trajectory -> bounded `TrajectorySummary` (docs/algorithms.md#trajectory-summary).
 
 `RuleTrajectorySummary` needs no model: the commands with their exit codes, the last errors, the
 last test results, the files the patch touches, the exit status, the patch itself.

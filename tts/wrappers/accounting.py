@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tts._litellm import is_imported
-from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import BudgetExceeded
 from tts.records import Completion, Usage
+from tts.seam import Backend, BackendWrapper, ChatRequest
 from tts.wrappers.call_timeout import pause_call_timeout, start_call_timeout
 from tts.wrappers.pricing import Pricing
 

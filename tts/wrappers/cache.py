@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import TypeAdapter
 
-from tts.backend import Backend, BackendWrapper, ChatRequest, require_namespace
 from tts.records import Completion
+from tts.seam import Backend, BackendWrapper, ChatRequest, require_namespace
 
 log = logging.getLogger("tts.cache")
 

@@ -19,9 +19,9 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
-from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.errors import CallTimeout, RateLimited, TransientError
 from tts.records import Completion
+from tts.seam import Backend, BackendWrapper, ChatRequest
 from tts.wrappers.call_timeout import CALL_TIMEOUT, pause_call_timeout, start_call_timeout
 
 log = logging.getLogger("tts.retry")

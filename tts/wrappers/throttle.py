@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from tts.backend import Backend, BackendWrapper, ChatRequest
 from tts.records import Completion
+from tts.seam import Backend, BackendWrapper, ChatRequest
 from tts.wrappers.call_timeout import start_call_timeout
 
 _FREE_SLOT: ContextVar[Callable[[], None] | None] = ContextVar("tts_free_slot", default=None)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tts.cli.swe_executor import uses_ray
+from tts.cli.swe.executor import uses_ray
 from tts.errors import ConfigError, UsageError
 
 
@@ -115,7 +115,7 @@ def make_runner(args: argparse.Namespace) -> Any:
         native_dir=str(Path(args.run_dir) / "mini-swe-agent")))
 
 
-def make_backends(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+def make_swe_backends(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     from tts.build import make_backend
 
     if not args.model:

@@ -26,8 +26,8 @@ refcounted server); their public names are importable from here.
 
 from __future__ import annotations
 
-from tts.local_backend import LocalBackend, _Shared, shared_server, stop_shared_server
-from tts.local_extra import (
+from tts.local.backend import LocalBackend, _Shared, shared_server, stop_shared_server
+from tts.local.extra import (
     _REQUIRED,
     GGUF_FILE,
     MODEL_NAME,
@@ -37,7 +37,7 @@ from tts.local_extra import (
     model_path,
     require_local_extra,
 )
-from tts.local_server import LocalServer, _die_with_parent
+from tts.local.server import LocalServer, _die_with_parent
 
 # With the internals that lived here (`_REQUIRED`, `_installed`, `_Shared`, `_die_with_parent`), kept
 # reachable for the tests that probe the extra and the shared server.

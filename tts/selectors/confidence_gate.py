@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from pydantic import Field
 
-from tts.early_stop import tallies
 from tts.errors import ConfigError
 from tts.records import Candidate, Record
 from tts.selectors.certainty import NO_LOGPROBS, candidate_certainty, certainty_cut
+from tts.selectors.early_stop import tallies
 
 DEEPCONF_HIGH = 0.9
 """Default `keep`: DeepConf-high, the variant that drops only the least certain tenth."""

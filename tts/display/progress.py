@@ -88,7 +88,7 @@ def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any =
     table.add_column("")
     for key, value in summary_rows(results, wall_s):
         table.add_row(key, value)
-    from tts.backend import BackendWrapper
+    from tts.seam import BackendWrapper
     from tts.wrappers.retry import RetryBackend
 
     retry = backend.find(RetryBackend) if isinstance(backend, BackendWrapper) else None

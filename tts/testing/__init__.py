@@ -4,7 +4,7 @@
 last user message) or a function of the request; it records every request it was sent. A
 scripted item that is an exception instance is raised instead of answered, for failure drills.
 
-`LoopbackServer` (tts/loopback.py, re-exported here) is an OpenAI-compatible HTTP server on
+`LoopbackServer` (tts/testing/loopback.py, re-exported here) is an OpenAI-compatible HTTP server on
 127.0.0.1 with fault injection, for tests of the HTTP path; `python -m tts.testing serve --port P` runs it standalone.
 """
 
@@ -15,9 +15,9 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tts.backend import ChatRequest
-from tts.loopback import FAULTS, LoopbackServer, _serve_main, loopback_reply  # the server, re-exported
 from tts.records import Completion, Usage
+from tts.seam import ChatRequest
+from tts.testing.loopback import FAULTS, LoopbackServer, loopback_reply  # the server, re-exported
 
 Reply = str | Completion | BaseException
 Script = Sequence[Reply] | Mapping[str, Reply] | Callable[[ChatRequest], Any]
@@ -93,6 +93,3 @@ class ScriptedBackend:
 
 
 __all__ = ["FAULTS", "LoopbackServer", "ScriptedBackend", "loopback_reply", "request_text"]
-
-if __name__ == "__main__":
-    _serve_main()

@@ -18,9 +18,9 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-import tts.local_extra as extra
+import tts.local.extra as extra
 from tts.errors import PermanentError
-from tts.local_extra import MODEL_NAME, N_CTX, model_path
+from tts.local.extra import MODEL_NAME, N_CTX, model_path
 
 
 def how_it_ended(code: int) -> str:
@@ -107,7 +107,7 @@ class LocalServer:
         return self.proc is not None and self.proc.poll() is None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "tts._llama_server", "--model", str(self.model_file or model_path()),
+        return [sys.executable, "-m", "tts.local._llama_server", "--model", str(self.model_file or model_path()),
                 "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
                 "--n_threads_batch", str(self.n_threads), "--verbose", "False"]

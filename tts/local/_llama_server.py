@@ -1,4 +1,4 @@
-"""`python -m tts._llama_server ARGS`: llama-cpp-python's server (`python -m llama_cpp.server ARGS`)
+"""`python -m tts.local._llama_server ARGS`: llama-cpp-python's server (`python -m llama_cpp.server ARGS`)
 with llama.cpp's extra CPU buffer types off.
 
 Why: on a CPU with AMX (Sapphire Rapids and later), a llama.cpp built natively routes matrix

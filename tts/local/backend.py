@@ -7,11 +7,11 @@ import threading
 import weakref
 from typing import Any, ClassVar
 
-from tts.backend import ChatRequest
 from tts.errors import ConnectionFailed, PermanentError, ServerError
-from tts.local_extra import MODEL_NAME, N_CTX, require_local_extra
-from tts.local_server import LocalServer, how_it_ended
+from tts.local.extra import MODEL_NAME, N_CTX, require_local_extra
+from tts.local.server import LocalServer, how_it_ended
 from tts.records import Completion
+from tts.seam import ChatRequest
 from tts.wrappers.call_timeout import pause_call_timeout, start_call_timeout
 
 

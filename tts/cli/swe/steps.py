@@ -7,18 +7,18 @@ import sys
 import time
 from typing import Any
 
-from tts.cli.swe_common import (
+from tts.cli.swe.common import (
     close_all,
     instance_ctx,
     load_rows,
-    make_backends,
     make_runner,
     make_strategy,
+    make_swe_backends,
     open_rundir,
     require_positive,
     saved_rounds,
 )
-from tts.cli.swe_executor import make_executor
+from tts.cli.swe.executor import make_executor
 from tts.errors import UsageError
 from tts.swe.results import error_lines
 
@@ -61,10 +61,10 @@ async def step_summarize(args: argparse.Namespace) -> int:
     from tts.records import Trajectory
 
     rd = open_rundir(args)
-    rows = load_rows(args, rd)
+    rows = rd.matched(load_rows(args, rd), only=args.instance_ids, source=args.dataset)
     strat = make_strategy(args)
     # The rule summarizer makes no model call: no backend, no context.
-    backend, extra = (None, {}) if args.summarizer == "rule" else make_backends(args)
+    backend, extra = (None, {}) if args.summarizer == "rule" else make_swe_backends(args)
     made = 0
     try:
         async def one(inst: Any) -> int:
@@ -93,10 +93,10 @@ async def step_select(args: argparse.Namespace) -> int:
     from tts.swe.results import SWEResult, candidate_of, count_errors, usable
 
     rd = open_rundir(args)
-    rows = load_rows(args, rd)
+    rows = rd.matched(load_rows(args, rd), only=args.instance_ids, source=args.dataset)
     k = args.select_k or 1
     strat = make_strategy(args, select_k=k)
-    backend, extra = make_backends(args)
+    backend, extra = make_swe_backends(args)
     try:
         async def one(inst: Any) -> SWEResult:
             iid = inst.instance_id
@@ -143,7 +143,7 @@ async def step_pdr(args: argparse.Namespace) -> int:
     runner = make_runner(args)
     strat = make_strategy(args, rounds=args.rounds, n=args.n, select_k=args.select_k or 4)
     executor = await make_executor(args, runner)
-    backend, extra = make_backends(args)
+    backend, extra = make_swe_backends(args)
     started = time.perf_counter()
     try:
         results = await run_instances(strat, rows, runner, backend, backends=extra, rundir=rd,

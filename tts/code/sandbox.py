@@ -1,6 +1,6 @@
 """Run a candidate program against tests in a sandboxed subprocess; never in our own process.
 
-`run_tests(program, tests)` starts `python -I tts/_sandbox_child.py` (the interpreter running tts)
+`run_tests(program, tests)` starts `python -I tts/code/_sandbox_child.py` (the interpreter running tts)
 and returns an `ExecReport`: one `TestOutcome` per test, passed / failed (an AssertionError) /
 timeout / error (any other exception, the program not loading, the process dying).
 

@@ -1,4 +1,4 @@
-"""Recursive Tournament Voting (algorithms.md §1): select 1 (or K) of N by repeated small-group votes.
+"""Recursive Tournament Voting (docs/algorithms.md): select 1 (or K) of N by repeated small-group votes.
 
 Each round shuffles the population (seeded) and cuts it into groups of G; all groups run in
 parallel, each with V listwise-judge votes in parallel, every vote seeing the group in a freshly
@@ -21,10 +21,10 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tts.context import RunContext
-from tts.early_stop import check_early_stop, vote_in_waves
 from tts.errors import ConfigError
 from tts.records import Candidate, Record, Task
 from tts.registry import Component, SummarizerField, register
+from tts.selectors.early_stop import check_early_stop, vote_in_waves
 from tts.selectors.judge import ListwiseJudge
 from tts.selectors.selection import Selection
 from tts.selectors.vote import vote
@@ -115,7 +115,7 @@ class RTV(Component):
     """`rng`: a seeded draw (the call count stays exactly V per contest). `extra-vote`: one more
     judge call (sample index V) over the tied candidates; if it names none of them, the draw."""
     early_stop: float | None = None
-    """Stop a contest's votes early (tts.early_stop): 1.0 once the winner is certain (the same
+    """Stop a contest's votes early (tts.selectors.early_stop): 1.0 once the winner is certain (the same
     winner as all V votes: a unanimous contest takes ceil((V+1)/2)), p < 1 once it is the all-V
     winner with posterior probability >= p. None: always V votes."""
     wave: int | None = Field(None, ge=1)

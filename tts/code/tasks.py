@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tts.code_exec import ExecReport, SandboxLimits, run_tests
+from tts.code.sandbox import ExecReport, SandboxLimits, run_tests
 from tts.errors import ConfigError
 from tts.records import Candidate, Task
 
