@@ -16,7 +16,7 @@ _EXPORTS: dict[str, str] = {
     "Candidate": "tts.records", "Trajectory": "tts.records", "TrajectorySummary": "tts.records",
     "RunResult": "tts.records", "CallRecord": "tts.records", "Evidence": "tts.records", "Step": "tts.records",
     # the contracts and the seam
-    "Backend": "tts.contracts", "ChatRequest": "tts.backend", "AgentRunner": "tts.contracts",
+    "Backend": "tts.contracts", "ChatRequest": "tts.seam", "AgentRunner": "tts.swe.runners",
     "TestWriter": "tts.contracts",
     "RunContext": "tts.context", "SamplingDefaults": "tts.context",
     # running
@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "BestOfN": "tts.strategies.best_of_n", "ParallelDistillRefine": "tts.strategies.pdr",
     "SequentialRefinement": "tts.strategies.refine", "TournamentVoting": "tts.strategies.rtv",
     "SolverGrader": "tts.strategies.solver_grader", "ConjectureExtraction": "tts.strategies.conjectures",
-    "GradeFormat": "tts.grading", "parse_grade": "tts.grading",
+    "GradeFormat": "tts.strategies.grading", "parse_grade": "tts.strategies.grading",
     "load_spec": "tts.spec", "strategy_from_spec": "tts.spec",
     # traces and display
     "TraceWriter": "tts.trace", "read_trace": "tts.trace", "show": "tts.display",
@@ -53,12 +53,12 @@ _EXPORTS: dict[str, str] = {
     "Selection": "tts.selectors.selection", "TopScore": "tts.selectors.annotate",
     "MajorityVote": "tts.selectors.vote", "WeightedVote": "tts.selectors.vote",
     "ListwiseJudge": "tts.selectors.judge", "PointwiseJudge": "tts.selectors.judge",
-    "Verifier": "tts.selectors.verifier", "RTV": "tts.selectors.rtv",
+    "Verifier": "tts.selectors.verifier", "RTV": "tts.selectors.tournament",
     "PessimisticVerification": "tts.selectors.pessimistic",
     "SelfCertainty": "tts.selectors.confidence", "ConfidenceVote": "tts.selectors.confidence",
     "PTrue": "tts.selectors.ptrue", "RPC": "tts.selectors.rpc", "B4": "tts.selectors.b4",
     "TestsVerifier": "tts.selectors.code_tests", "TestGenerator": "tts.selectors.code_tests",
-    "run_tests": "tts.code_exec", "humaneval_tasks": "tts.humaneval",
+    "run_tests": "tts.code.sandbox", "humaneval_tasks": "tts.code.humaneval",
     "ShortSummarizer": "tts.summarizers.short", "LLMSummarizer": "tts.summarizers.llm",
     "render_summary": "tts.summarizers.render",
     # backend wrappers and the scripted fake (tests, docs, offline notebooks)

@@ -6,7 +6,6 @@
     Scorer       `score(task, candidates, ctx) -> list[float]` (higher is better)
     Summarizer   `summarize(task, candidate, ctx) -> TrajectorySummary`
     TestWriter   `write_tests(task, ctx) -> list[str]` (model-written tests for a code task)
-    AgentRunner  `run(instance, prior, rollout_id=...) -> Trajectory` (one agent rollout)
 
 Concrete components are frozen pydantic configs registered by `kind` (`tts.registry`); anything
 with the method works where a protocol is asked for. This module imports nothing at run time
@@ -15,14 +14,12 @@ beyond `typing`, so every other module may import it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from tts.backend import ChatRequest
     from tts.context import RunContext
-    from tts.records import Candidate, Completion, RunResult, Task, Trajectory, TrajectorySummary
-    from tts.swe.instance import SWEInstance
+    from tts.records import Candidate, Completion, RunResult, Task, TrajectorySummary
+    from tts.seam import ChatRequest
 
 
 @runtime_checkable
@@ -75,18 +72,10 @@ class TestWriter(Protocol):
     async def write_tests(self, task: Task, ctx: RunContext) -> list[str]: ...
 
 
-@runtime_checkable
-class AgentRunner(Protocol):
-    """One agent rollout on an instance, seeing summaries of earlier attempts (`prior`)."""
-
-    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
-                  rollout_id: str = "r0") -> Trajectory: ...
-
-
 # role name -> (protocol, its one method): what the registry checks a component against
 ROLES: dict[str, tuple[type, str]] = {
     "strategy": (Strategy, "solve"), "selector": (Selector, "select"), "scorer": (Scorer, "score"),
     "summarizer": (Summarizer, "summarize"), "test-writer": (TestWriter, "write_tests"),
 }
 
-__all__ = ["ROLES", "AgentRunner", "Backend", "Scorer", "Selector", "Strategy", "Summarizer", "TestWriter"]
+__all__ = ["ROLES", "Backend", "Scorer", "Selector", "Strategy", "Summarizer", "TestWriter"]
