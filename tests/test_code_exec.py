@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+from tts.code.code_task import build_program, extract_code
 from tts.code.sandbox import SandboxLimits, run_tests
-from tts.code.tasks import build_program, extract_code
 from tts.records import Task
 
 PROGRAM = "def add(a, b):\n    return a + b\n"

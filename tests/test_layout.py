@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles, no module over ~300 lines.
+"""The package's shape: the root is the core alone, each feature area a folder, no module name twice,
+no import cycles, no module over ~300 lines.
 
 Imports are read with `ast` from every module under tts/: module-level and function-level (lazy)
 imports count, `if TYPE_CHECKING:` blocks do not. Run as a script to print the cycles and the
@@ -135,6 +136,58 @@ def test_known_exceptions_are_still_needed() -> None:
     counts = line_counts()
     assert all(counts.get(m, 0) > MAX_LINES for m in KNOWN_LONG), \
         f"no longer long: {[m for m in KNOWN_LONG if counts.get(m, 0) <= MAX_LINES]}"
+
+
+# The root holds the core alone: contracts, records, errors, the seam and its builder, context,
+# registry, spec, run, prompts, task files, traces, answers. A new root module needs a reason here.
+CORE = {
+    "__init__", "_lazy", "_litellm", "answers", "batching", "build", "context", "contracts", "errors", "prompts",
+    "records", "registry", "run", "seam", "spec", "tasks", "tool_calls", "trace",
+}
+# Every feature area is a folder whose name says what it is.
+FEATURE_AREAS = {
+    "backends", "wrappers", "strategies", "selectors", "summarizers", "local", "code", "testing", "display",
+    "experiments", "serve", "swe", "cli",
+}
+# Extras the core must never import (at run time or lazily): the core works without them.
+EXTRAS = ("tts.swe", "tts.serve", "tts.local", "tts.code", "tts.experiments", "tts.cli")
+CORE_CONTRACTS = ("tts.contracts", "tts.records", "tts.errors", "tts.seam", "tts.registry")
+
+
+def test_the_root_is_the_core_alone() -> None:
+    root = {p.stem for p in ROOT.glob("*.py")}
+    assert root == CORE, f"root modules beyond the core: {sorted(root - CORE)}; missing: {sorted(CORE - root)}"
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert folders == FEATURE_AREAS, f"unexpected folders: {sorted(folders ^ FEATURE_AREAS)}"
+
+
+def test_no_module_name_twice() -> None:
+    """One `report`, one `backend`: a module's file name is unique in the package. The CLI's modules are
+    named for their commands (`cli/run.py` is `tts run`), so they may repeat the module they drive."""
+    seen: dict[str, list[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if path.stem in ("__init__", "__main__") or rel.parts[0] == "cli":
+            continue
+        seen.setdefault(path.stem, []).append(str(rel))
+    for path in (ROOT / "cli").rglob("*.py"):  # nor may two CLI modules share a name
+        if path.stem not in ("__init__", "__main__"):
+            seen.setdefault("cli:" + path.stem, []).append(str(path.relative_to(ROOT)))
+    twice = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not twice, f"module names used twice: {twice}"
+    folder_and_module = {p.stem for p in ROOT.glob("*.py")} & {p.name for p in ROOT.iterdir() if p.is_dir()}
+    assert not folder_and_module, f"a root module and a folder share a name: {folder_and_module}"
+
+
+def test_the_core_contracts_import_no_extra() -> None:
+    graph = import_graph()
+    for module in CORE_CONTRACTS:
+        bad = sorted(m for m in graph[module] if m.startswith(EXTRAS))
+        assert not bad, f"{module} imports extras: {bad}"
+    for path in ROOT.glob("*.py"):  # the TYPE_CHECKING imports too: a contract names no extra's type
+        text = path.read_text()
+        if module_name(path) in CORE_CONTRACTS:
+            assert not any(f"from {e}" in text or f"import {e}" in text for e in EXTRAS), module_name(path)
 
 
 if __name__ == "__main__":

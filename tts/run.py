@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tts.answers import is_correct
-from tts.code.tasks import is_code_task, passes_task_tests
+from tts.code.code_task import is_code_task, passes_task_tests
 from tts.context import RunContext, SamplingDefaults
 from tts.errors import BackendError, BudgetExceeded, ConfigError, TaskDataError
 from tts.records import CallRecord, RunResult, RunStatus, Task

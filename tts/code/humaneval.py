@@ -2,7 +2,7 @@
 (`pip install 'tts-scaling[humaneval]'`); nothing is downloaded.
 
 Each problem becomes a task whose prompt asks for the completed function (`prompts/code_task.j2`)
-and whose metadata carries what `--verifier tests` and `--selector b4` need (`tts.code.tasks`):
+and whose metadata carries what `--verifier tests` and `--selector b4` need (`tts.code.code_task`):
 `entry_point`, `code_prefix` (the problem's prompt: imports, helpers, signature and docstring),
 and `tests`. A `check(candidate)` whose body is only `assert` statements is split into one test
 per assert (its module-level lines, e.g. METADATA, become `test_setup`), so a score can be the

@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tts.code.tasks import report_summary
+from tts.code.code_task import report_summary
 from tts.context import RunContext
 from tts.records import Candidate, Task
 from tts.registry import register

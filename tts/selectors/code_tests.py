@@ -7,7 +7,7 @@ names its entry point, call it; duplicates are dropped.
 When the model writes no test that parses, nothing is run: the tests verifier scores every
 candidate 0 and B4 keeps a seeded random order, each saying so in `metadata["tests_note"]`.
 
-`TestsVerifier` (`--verifier tests`) runs each candidate's code (see `tts.code.tasks`) against
+`TestsVerifier` (`--verifier tests`) runs each candidate's code (see `tts.code.code_task`) against
 the task's own tests (`tests="task"`, the default), model-written ones (`"generated"`), or both,
 in the sandbox of `tts.code.sandbox`. A candidate's score is the fraction of tests it passed (1.0 =
 all); its `metadata["tests_run"]` records every test's outcome (passed / failed / timeout /
@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from tts.code.code_task import report_summary, run_candidate, task_tests
 from tts.code.sandbox import ExecReport, SandboxLimits
-from tts.code.tasks import report_summary, run_candidate, task_tests
 from tts.context import RunContext
 from tts.errors import ConfigError
 from tts.prompts import render

@@ -18,7 +18,7 @@ import argparse
 from typing import Any
 
 from tts.cli.swe.common import guarded
-from tts.cli.swe.executor import add_executor_flags
+from tts.cli.swe.executor_flags import add_executor_flags
 from tts.cli.swe.files import step_eval, step_import, step_preds, step_run
 from tts.cli.swe.steps import step_pdr, step_rollout, step_select, step_summarize
 from tts.swe.results import error_lines  # noqa: F401  (re-exported: it lived here)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tts.cli.swe.executor import uses_ray
+from tts.cli.swe.executor_flags import uses_ray
 from tts.errors import ConfigError, UsageError
 
 

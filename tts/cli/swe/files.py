@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tts.cli.swe.common import load_rows, open_rundir
-from tts.cli.swe.executor import uses_ray
+from tts.cli.swe.executor_flags import uses_ray
 from tts.cli.swe.steps import step_pdr
 from tts.errors import UsageError
 
@@ -75,7 +75,7 @@ def eval_here(args: argparse.Namespace) -> int:
 
 async def step_eval(args: argparse.Namespace) -> int:
     if uses_ray(args):
-        from tts.cli.swe.executor import eval_on_ray
+        from tts.cli.swe.executor_flags import eval_on_ray
 
         return await eval_on_ray(args, open_rundir(args), load_rows)
     return eval_here(args)

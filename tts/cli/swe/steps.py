@@ -18,7 +18,7 @@ from tts.cli.swe.common import (
     require_positive,
     saved_rounds,
 )
-from tts.cli.swe.executor import make_executor
+from tts.cli.swe.executor_flags import make_executor
 from tts.errors import UsageError
 from tts.swe.results import error_lines
 
