@@ -1,10 +1,14 @@
 """Saved runs -> round-0 rollouts of a run dir, idempotently.
 
     import_runs(rd, trajectories) -> ImportReport
+    instances_of(trajectories, have) -> list[SWEInstance]   the instances.jsonl rows of the imported runs
+    instance_id(traj) -> str                                 the instance a saved run is a rollout of
 
 A trajectory is identified by a hash of its content (everything but its id), so importing the same
 files twice adds nothing; a run whose file held nothing at all (no messages, no patch) is skipped with
-its warning. Rollouts are grouped by `task_id` (the instance), numbered after those already there.
+its warning. Rollouts are grouped by `instance_id(traj)` (its `task_id`, which each reader decides, e.g.
+`read_terminal.atif_task_id` for an ATIF file), numbered after those already there; `instances_of` names
+the rows of `instances.jsonl` by the same function, so every imported rollout has its instance.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ class ImportReport(Record):
         return msg
 
 
+def instance_id(traj: Trajectory) -> str:
+    """The instance a saved run is a rollout of: the one id its rollout folder (`rollouts/<iid>/`), its
+    `instances.jsonl` row and a replay lookup use. The reader's `task_id`, else the run's id."""
+    return traj.task_id or traj.id
+
+
 def content_hash(traj: Trajectory) -> str:
     meta = {k: v for k, v in traj.metadata.items() if k not in ("content_hash", "warnings")}
     body = traj.model_copy(update={"id": "", "metadata": meta}).model_dump_json()
@@ -62,7 +72,7 @@ def import_runs(rd: RunDir, trajectories: Sequence[Trajectory]) -> ImportReport:
         if _is_empty(traj):
             report.skipped.extend(traj.metadata.get("warnings") or [f"{traj.id}: an empty run"])
             continue
-        iid = traj.task_id or traj.id
+        iid = instance_id(traj)
         if iid not in known:
             known[iid] = set()
             for path in rd.rollouts_of(iid):
@@ -91,15 +101,17 @@ def problem_statement(traj: Trajectory) -> str:
 
 
 def instances_of(trajectories: Sequence[Trajectory], have: Sequence[SWEInstance] = ()) -> list[SWEInstance]:
-    """`have`, plus a row for each imported instance it lacks (its problem statement taken from the run), so
-    summaries and the judge see the task without a dataset (SWE-bench Verified needs the network)."""
+    """`have`, plus a row for each imported instance it lacks (its problem statement taken from the run, empty
+    when the run does not state it), so summaries and the judge see the task without a dataset (SWE-bench
+    Verified needs the network). The rows are named as `import_runs` names the rollouts (`instance_id`), and
+    every instance it imported gets one (an empty run, which it skips, gets none)."""
     rows = list(have)
     known = {r.instance_id for r in rows}
+    stated: dict[str, str] = {}  # instance id -> the first problem statement one of its runs gives
     for traj in trajectories:
-        iid = traj.task_id or traj.id
-        text = problem_statement(traj)
-        if iid in known or not text:
-            continue
-        known.add(iid)
-        rows.append(SWEInstance(instance_id=iid, problem_statement=text, metadata={"from": "import"}))
+        iid = instance_id(traj)
+        if iid not in known and not _is_empty(traj) and not stated.get(iid):
+            stated[iid] = problem_statement(traj)
+    rows.extend(SWEInstance(instance_id=iid, problem_statement=text, metadata={"from": "import"})
+                for iid, text in stated.items())
     return rows

@@ -75,16 +75,21 @@ def _atif_instruction(steps: list[dict[str, Any]]) -> str:
     return (m.group(1) if m else first).strip()
 
 
-def _atif_task_id(data: dict[str, Any], steps: list[dict[str, Any]], path: Path | None) -> str | None:
-    """The real task name: a field of the file, harbor's trial `result.json` (`<trial>/agent/trajectory.json`
-    next to `<trial>/result.json`), else a stable id from the instruction. Never the session id (a UUID
-    per run in harbor), which would keep the rollouts of one task apart."""
+def atif_task_id(data: dict[str, Any], path: Path | None = None, traj_id: str | None = None) -> str:
+    """The instance an ATIF trajectory is a rollout of: the one id `tts swe import` names its rollout
+    folder and its `instances.jsonl` row by (through `tts.swe.importing.instance_id`). A field of the file
+    (`task_id`/`task_name`, also under `extra`), harbor's trial `result.json` (`<trial>/agent/trajectory.json`
+    next to `<trial>/result.json`), else a stable id from the instruction; with no instruction, the run's own
+    name (`traj_id`, the file name, harbor's trial dir) or a hash of its steps. Never the session id: a UUID
+    per run in harbor (it would keep the rollouts of one task apart) or a placeholder shared by unrelated
+    files (`NORMALIZED_SESSION_ID` in harbor's golden trajectories, which would lump them together)."""
     extra = data.get("extra") if isinstance(data.get("extra"), dict) else {}
     for value in (data.get("task_id"), data.get("task_name"), extra.get("task_id"), extra.get("task_name")):
         if value:
             return str(value)
+    in_trial = path is not None and path.parent.name == "agent"
     if path is not None:
-        for trial in (path.parent.parent, path.parent) if path.parent.name == "agent" else (path.parent,):
+        for trial in (path.parent.parent, path.parent) if in_trial else (path.parent,):
             res = trial / "result.json"
             if res.is_file():
                 try:
@@ -93,10 +98,15 @@ def _atif_task_id(data: dict[str, Any], steps: list[dict[str, Any]], path: Path 
                     name = None
                 if name:
                     return str(name)
-    instruction = _atif_instruction(steps)
+    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    instruction = _atif_instruction([s for s in steps if isinstance(s, dict)])
     if instruction:
         return "task-" + hashlib.sha256(instruction.encode()).hexdigest()[:12]
-    return None
+    if traj_id:
+        return traj_id
+    if path is not None:
+        return path.parent.parent.name if in_trial else path.name.split(".")[0]
+    return "task-" + hashlib.sha256(json.dumps(steps, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def read_atif(src: str | Path | dict[str, Any], traj_id: str | None = None) -> Trajectory:
@@ -156,6 +166,6 @@ def read_atif(src: str | Path | dict[str, Any], traj_id: str | None = None) -> T
         meta["warnings"] = [f"{name}: no steps (an empty run)"]
     return Trajectory(
         id=traj_id or data.get("session_id") or stem or "trajectory",
-        task_id=_atif_task_id(data, raw_steps, path), messages=messages, steps=steps,
+        task_id=atif_task_id(data, path, traj_id), messages=messages, steps=steps,
         outcome=extra.get("exit_status"), metadata=meta,
     )

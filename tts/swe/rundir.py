@@ -8,14 +8,18 @@
     <run>/preds.json                              swebench predictions, written by `tts swe preds`
 
 Files are written atomically (temp file + rename): a crash leaves a step absent, never half-written.
+A step over saved rollouts (`summarize`, `select`) first matches them to the instances
+(`RunDir.matched`): rollouts no instance names are never skipped without a word.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +29,7 @@ from tts.errors import UsageError
 from tts.swe.instance import SWEInstance
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("tts.swe")
 
 
 def safe_name(iid: str) -> str:
@@ -105,3 +110,52 @@ class RunDir:
             return int(r), int(k)
 
         return sorted(d.glob("round*-*.json"), key=key) if d.is_dir() else []
+
+    def rollout_instance(self, folder: str) -> str:
+        """The instance id the rollouts in `rollouts/<folder>/` name (their folder is its `safe_name`)."""
+        for path in self.rollouts_of(folder):
+            try:
+                iid = json.loads(path.read_text(encoding="utf-8")).get("task_id")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if iid and safe_name(iid) == folder:
+                return str(iid)
+        return folder
+
+    def matched(self, rows: Sequence[SWEInstance], *, only: Sequence[str] | None = None,
+                source: str | None = None) -> list[SWEInstance]:
+        """`rows` (the instances a step works on, from `source`: a dataset, else `instances.jsonl`), once it
+        has said what does not match the saved rollouts: a warning (logger `tts.swe`) naming each instance
+        whose rollouts no row names, as they are left out, and one naming the rows with no rollouts; a
+        one-line UsageError when no row has a rollout (none saved, or all under other ids). `only` (the ids
+        asked for): rollouts of other instances are meant to be left out and are not named."""
+        folders = sorted(d.name for d in (self.root / "rollouts").glob("*") if self.rollouts_of(d.name))
+        saved = set(folders)
+        names = {safe_name(r.instance_id) for r in rows}
+        bare = [r.instance_id for r in rows if safe_name(r.instance_id) not in saved]
+        orphans = [self.rollout_instance(d) for d in folders if d not in names]
+        where, src = self.root / "rollouts", source or str(self.instances)
+        if not folders:
+            raise UsageError(f"no rollouts saved in {where}; run 'tts swe rollout' or 'tts swe import' first")
+        if not rows:
+            raise UsageError(f"none of the instances asked for ({_listing(list(only))}) is in {src}" if only
+                             else f"{src} names no instance; rollouts are saved for {_listing(folders)}")
+        if len(bare) == len(rows):
+            which = (f"none of the instances asked for ({_listing(list(only))})" if only
+                     else f"no instance in {src} ({_listing(bare)})")
+            raise UsageError(f"{which} has rollouts in {where}; it holds rollouts of {_listing(orphans)} "
+                             f"(rollouts/<instance id>/), which {src} must name")
+        if not only:
+            for iid in orphans:
+                n = len(self.rollouts_of(iid))
+                log.warning(f"{n} rollout{'s' * (n != 1)} of {iid} in {where} match{'es' * (n == 1)} no instance "
+                            f"in {src}: left out")
+        if bare:
+            log.warning(f"no rollouts in {where} for {len(bare)} instance{'s' * (len(bare) != 1)} of {src}: "
+                        f"{_listing(bare)}")
+        return list(rows)
+
+
+def _listing(ids: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(ids[:limit]) or "none"
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

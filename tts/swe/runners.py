@@ -14,9 +14,8 @@ import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from tts.contracts import AgentRunner
 from tts.errors import UsageError
 from tts.records import Trajectory, TrajectorySummary
 from tts.swe.git import clone_at, working_tree_diff
@@ -32,6 +31,14 @@ __all__ = ["LOCAL_AGENT", "LOCAL_CONFIG_SPEC", "LOCAL_MODEL", "LOCAL_REPLY_TOKEN
            "one_line", "refused", "render_prior", "swebench_image", "working_tree_diff"]
 
 
+class AgentRunner(Protocol):
+    """One agent rollout on an instance, seeing summaries of earlier attempts (`prior`)."""
+
+    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
+                  rollout_id: str = "r0") -> Trajectory: ...
+
+
+
 class ReplayRunner:
     """Hands out saved trajectories: the i-th rollout of an instance gets its i-th saved run
     (cycling). `prior` is ignored but recorded in the trajectory's metadata."""
@@ -42,12 +49,13 @@ class ReplayRunner:
 
     @classmethod
     def from_paths(cls, paths: Sequence[str | Path]) -> ReplayRunner:
+        from tts.swe.importing import instance_id
         from tts.swe.readers import read_runs
 
         by_iid: dict[str, list[Trajectory]] = {}
         for p in paths:
             for t in read_runs(p):
-                by_iid.setdefault(t.task_id or t.id, []).append(t)
+                by_iid.setdefault(instance_id(t), []).append(t)
         return cls(by_iid)
 
     async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
