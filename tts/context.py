@@ -36,6 +36,21 @@ class SamplingDefaults(Record):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
+LOGPROBS = {"logprobs": True, "top_logprobs": 5}
+"""What a call asks for when a component reads the candidates' logprobs (top-5: self-certainty's k)."""
+
+
+def defaults_for(defaults: SamplingDefaults, *strategies: Any) -> SamplingDefaults:
+    """`defaults` with what these strategies need of every call (`tts.registry.needs`): logprobs
+    when a component reads them. The one place `tts run`, `tts compare`, `tts serve` and
+    `run_task` decide it (compare passes every strategy of its grid, so their samples stay shared)."""
+    from tts.registry import needs
+
+    if "logprobs" in needs(*strategies) and "logprobs" not in defaults.extra:
+        return defaults.model_copy(update={"extra": {**defaults.extra, **LOGPROBS}})
+    return defaults
+
+
 @functools.lru_cache(maxsize=4096)
 def replica_offset(replica: str) -> int:
     """The seed offset of a nested copy (hashed once per replica name, not once per call)."""
@@ -47,6 +62,15 @@ def call_record(path: str, role: str, sample_index: int, usage: Usage, latency_s
     """A trace entry from figures the run measured itself: built without validation."""
     return trusted(CallRecord, {"path": path, "role": role, "sample_index": sample_index, "usage": usage,
                                 "latency_s": latency_s, "cached": cached, "started_s": started_s, "error": error})
+
+
+def with_turn(params: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
+    """A call's own parameters under the task's turn: the turn's fields win, `extra` is merged
+    (idempotent: `sample` applies it, then `complete` again)."""
+    out = {**params, **turn}
+    if "extra" in params or "extra" in turn:
+        out["extra"] = {**params.get("extra", {}), **turn.get("extra", {})}
+    return out
 
 
 class RunContext:
@@ -67,6 +91,7 @@ class RunContext:
         replica: str = "",
         parent: RunContext | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
+        turn: dict[str, Any] | None = None,
     ) -> None:
         self.backends: dict[str, Backend] = dict(backends or {})
         if backend is not None:
@@ -90,6 +115,9 @@ class RunContext:
         self._in_flight = 0
         self._idle: asyncio.Event | None = None
         self._kept: dict[tuple[str, str], Any] = {} if parent is None else parent.root._kept
+        self.turn = turn if parent is None else parent.root.turn
+        """The task's turn (`tts.tool_calls.turn_params`): tools, tool choice, response format and a
+        client's parameters, given to every call in a CANDIDATE_ROLES role and to no other."""
 
     # -- tree ---------------------------------------------------------------------------
     def child(self, name: str, replica: str | int | None = None) -> RunContext:
@@ -201,7 +229,10 @@ class RunContext:
         self, messages: Sequence[Message | dict], *, role: str, sample_index: int = 0, use: str = "default",
         **params: Any,
     ) -> Completion:
-        """One completion. `role` names the call in the trace (draft, judge, distill, ...)."""
+        """One completion. `role` names the call in the trace (draft, judge, distill, ...); a call in a
+        candidate role answers the task, so it carries the task's turn (its tools, format, ...)."""
+        if self.turn is not None and role in CANDIDATE_ROLES:
+            params = with_turn(params, self.turn)
         req = self.request(messages, sample_index=sample_index, **params)
         return (await self.call(self.backends.get(use) or self.backends["default"], req, role))[0]
 
@@ -231,6 +262,8 @@ class RunContext:
         """`n` independent samples in parallel, sample indices start..start+n-1; `per_request` (default
         `defaults.n_per_request`) samples per request where the backend supports `n`."""
         k = per_request or self.defaults.n_per_request
+        if self.turn is not None and role in CANDIDATE_ROLES:
+            params = with_turn(params, self.turn)
         if k > 1 and n > 1:
             from tts.batching import sample_batched
 

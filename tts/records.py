@@ -138,11 +138,19 @@ class Task(Record):
     answer: str | None = None
     """The reference answer, when one is known (used for `correct`, never shown to a model)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    tools: list[dict[str, Any]] | None = None
+    """An agent turn's tools (OpenAI function tools): every call that answers the task gets them."""
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    """A JSON schema (or json_object) the answer must follow, as in OpenAI's `response_format`."""
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> Task:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a task needs exactly one of 'prompt' or 'messages'")
+        from tts.tool_calls import check_turn
+
+        check_turn(self)
         return self
 
     def as_messages(self) -> list[Message]:

@@ -57,6 +57,38 @@ class Config(BaseModel):
         except ConfigError as exc:  # from a field holding a component: say whose field it is
             raise ConfigError(f"{_label(type(self))}: {exc}") from None
 
+    def needs(self) -> frozenset[str]:
+        """What this component needs of a run (collected over a nested spec by `needs`):
+        "logprobs" when it reads the candidates' token logprobs (its own calls ask for their own),
+        "text-only" when it answers in text only (no tools, no JSON format)."""
+        return frozenset()
+
+
+def components(root: Any) -> list[Config]:
+    """`root` and every component nested in its fields (lists and mappings included), outside in."""
+    out: list[Config] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Config):
+            out.append(value)
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(root)
+    return out
+
+
+def needs(*roots: Any) -> frozenset[str]:
+    """Everything the components of these strategies need (see `Config.needs`): the one place
+    `tts run`, `tts compare`, `tts serve` and `run_task` learn, e.g., whether to ask for logprobs."""
+    return frozenset().union(*(c.needs() for root in roots for c in components(root)))
+
 
 class Component(Config):
     """Base of every selector, scorer and summarizer config."""
@@ -227,8 +259,8 @@ TestWriterField = role_field("test-writer")
 __all__ = [
     "BUILTIN_MODULES", "ENTRY_POINT_GROUP", "Component", "Config", "ScorerField", "SelectorField",
     "StrategyField", "SummarizerField", "TestWriterField", "build", "classes", "component_class",
-    "component_from_spec", "describe_validation_error", "find_class", "kind_of", "kinds", "load_plugin",
-    "register", "role_field", "roles_of",
+    "component_from_spec", "components", "describe_validation_error", "find_class", "kind_of", "kinds", "load_plugin",
+    "needs", "register", "role_field", "roles_of",
 ]
 
 

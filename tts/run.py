@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tts.answers import is_correct
 from tts.code.code_task import is_code_task, passes_task_tests
-from tts.context import RunContext, SamplingDefaults
+from tts.context import RunContext, SamplingDefaults, defaults_for
 from tts.errors import BackendError, BudgetExceeded, ConfigError, TaskDataError
 from tts.records import CallRecord, RunResult, RunStatus, Task
+from tts.registry import components
 from tts.seam import Backend
+from tts.tool_calls import text_only, turn_params, wants_json
 
 if TYPE_CHECKING:
     from tts.strategies.base import Strategy
@@ -49,8 +51,15 @@ async def run_task(
     timeout: float | None = None,
     cancel: asyncio.Event | None = None,
     trace: bool = True,
+    turn: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run `strategy` on one task.
+
+    An agent turn (a task with `tools`, `tool_choice`, `response_format`) reaches every call that
+    answers the task (samples, drafts, refinements) and no other (judges, distills, summaries);
+    `turn` adds call parameters of the same reach (`tts serve` passes its client's sampling
+    parameters). A strategy that answers in text only refuses such a task with a ConfigError
+    before any call is made.
 
     `seed` seeds sampling (sample i gets seed + i, see `SamplingDefaults.seed`) and every random
     stream of the strategy (tie-breaks, shuffles); the same as `defaults.seed`. `timeout`: seconds
@@ -65,9 +74,11 @@ async def run_task(
     candidates so far by the strategy's own rule (`Strategy.partial`).
     """
     task = as_task(task)
-    defaults = seeded(defaults, seed)
+    check_answers_turn(strategy, task)
+    defaults = defaults_for(seeded(defaults, seed), strategy)
     ctx = RunContext(backend, backends=backends, defaults=defaults, seed=defaults.seed or 0, path=strategy.name,
-                     on_call=on_call)
+                     on_call=on_call, turn=turn_params(task, turn) if task.tools or task.response_format or turn
+                     else None)
     started = time.perf_counter()
     status: RunStatus = "ok"
     error: str | None = None
@@ -97,6 +108,17 @@ async def run_task(
         "correct": await passes_task_tests(task, res.best) if is_code_task(task) and task.answer is None
         else is_correct(res.answer, task.answer),
     })
+
+
+def check_answers_turn(strategy: Any, task: Task) -> None:
+    """ConfigError when `task` is an agent turn (tools, a JSON format) and a component of `strategy`
+    answers in text only (solver-grader, conjecture extraction): nothing is silently dropped."""
+    if not (task.tools or wants_json(task)):
+        return
+    for part in components(strategy):
+        if "text-only" in part.needs():
+            text_only(task, getattr(part, "name", type(part).__name__),
+                      "pdr, sequential-refinement, self-consistency, best-of-n or rtv")
 
 
 class _Stopped(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from typing import Any
 
 from tts._litellm import import_litellm
@@ -43,6 +44,8 @@ class LiteLLMBackend:
         self.timeout = timeout
         self._litellm = import_litellm()
         self._supports_n: bool | None = None
+        self._closers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        """Per event loop: closes litellm's clients of that loop when it shuts down."""
         self._kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0, **extra}
         if api_base:
             self._kwargs["api_base"] = api_base
@@ -91,6 +94,10 @@ class LiteLLMBackend:
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
         litellm = self._litellm
+        loop = asyncio.get_running_loop()
+        if loop not in self._closers:  # litellm caches its HTTP clients per loop: close them at the loop's end
+            self._closers[loop] = closer = _close_clients_at_loop_end(litellm)
+            await closer.__anext__()
         started = time.perf_counter()
         try:
             response = await litellm.acompletion(
@@ -116,6 +123,29 @@ class LiteLLMBackend:
 async def close_litellm(litellm: Any) -> None:
     """Close litellm's process-wide async clients and stop its logging worker (each step only
     when this litellm version has it)."""
+    await close_litellm_clients(litellm)
+    try:
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    except ImportError:
+        return
+    try:  # let queued success callbacks (the user's, if any) run, briefly, then stop the worker
+        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), 2.0)
+    except (TimeoutError, Exception):
+        pass
+    await GLOBAL_LOGGING_WORKER.stop()
+
+
+async def _close_clients_at_loop_end(litellm: Any) -> Any:
+    """Finalized by the loop's shutdown (`asyncio.run`'s end) while it still runs: the clients
+    litellm opened on it are closed, so a backend used from several loops leaves no socket open."""
+    try:
+        yield
+    finally:
+        await close_litellm_clients(litellm)
+
+
+async def close_litellm_clients(litellm: Any) -> None:
+    """Close litellm's cached async clients and empty the cache (a later call opens fresh ones)."""
     try:
         from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
     except ImportError:
@@ -126,15 +156,6 @@ async def close_litellm(litellm: Any) -> None:
     flush_cache = getattr(cache, "flush_cache", None)
     if callable(flush_cache):
         flush_cache()
-    try:
-        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
-    except ImportError:
-        return
-    try:  # let queued success callbacks (the user's, if any) run, briefly, then stop the worker
-        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), 2.0)
-    except (TimeoutError, Exception):
-        pass
-    await GLOBAL_LOGGING_WORKER.stop()
 
 
 def _connection_failure(exc: BaseException) -> str | None:

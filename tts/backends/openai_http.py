@@ -37,6 +37,8 @@ class OpenAIHTTPBackend:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: Any = None
+        """Closes the session when its event loop shuts down (see `_close_at_loop_end`)."""
 
     @property
     def namespace(self) -> str:
@@ -51,6 +53,7 @@ class OpenAIHTTPBackend:
             import aiohttp
 
             # One session per backend and event loop; a session from a finished loop is dropped.
+            self._closer = None  # the old loop's closer closed (or will close) the old session
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -68,6 +71,9 @@ class OpenAIHTTPBackend:
         import aiohttp
 
         session = self._get_session()
+        if self._closer is None:
+            self._closer = _close_at_loop_end(session)
+            await self._closer.__anext__()
         data = json.dumps(self.payload(request)).encode()
         started = time.perf_counter()
         try:
@@ -98,6 +104,17 @@ class OpenAIHTTPBackend:
                 await session.close()
             except RuntimeError:  # its event loop is gone; nothing left to close
                 pass
+
+
+async def _close_at_loop_end(session: Any) -> Any:
+    """An async generator started once per session: asyncio's loop shutdown (`asyncio.run`'s end,
+    `loop.shutdown_asyncgens`) finalizes it while the loop still runs, which closes the session
+    cleanly. So a backend used from several `asyncio.run` calls leaves no session unclosed."""
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
 
 
 def _error_message(raw: bytes) -> str:

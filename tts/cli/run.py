@@ -195,18 +195,13 @@ def make_backends(args: argparse.Namespace, model: str | None = None,
 
 
 def sampling_defaults(args: argparse.Namespace, strategies: list[Any]) -> Any:
-    """Sampling flags as SamplingDefaults; logprobs are asked for only when something in one of the
-    strategies reads them (a confidence selector, rpc, self-consistency's confidence_keep or consensus)."""
-    from tts.context import SamplingDefaults
+    """Sampling flags as SamplingDefaults, with what the strategies need of every call
+    (`tts.context.defaults_for`: logprobs only when a component reads them)."""
+    from tts.context import SamplingDefaults, defaults_for
 
-    dumped = " ".join(s.model_dump_json() for s in strategies)
-    wants_logprobs = any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote", "rpc"))
-    wants_logprobs = wants_logprobs or any(not part.startswith("null")  # self-consistency's confidence gates
-                                           for key in ('"confidence_keep":', '"consensus":')
-                                           for part in dumped.split(key)[1:])
-    return SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                            n_per_request=args.n_per_request,
-                            extra={"logprobs": True, "top_logprobs": 5} if wants_logprobs else {})
+    base = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+                            n_per_request=args.n_per_request)
+    return defaults_for(base, *strategies)
 
 
 def run_title(args: argparse.Namespace, strategy: Any) -> str:

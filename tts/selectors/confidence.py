@@ -46,6 +46,9 @@ class SelfCertainty(ScoreSelect, Component):
 
     kind: Literal["self-certainty"] = "self-certainty"
 
+    def needs(self) -> frozenset[str]:
+        return frozenset({"logprobs"})  # reads the candidates' token logprobs
+
     async def score(self, task: Task, candidates: list[Candidate], ctx: RunContext | None = None) -> list[float]:
         values = [candidate_certainty(c) for c in candidates]
         if any(v is None for v in values):
@@ -62,6 +65,9 @@ class ConfidenceVote(Component):
     """p in (N - r + 1)^p."""
     fallback: Literal["error", "majority"] = "error"
     """Without logprobs: raise ConfigError, or vote unweighted and note it on the chosen candidate."""
+
+    def needs(self) -> frozenset[str]:
+        return frozenset({"logprobs"})  # reads the candidates' token logprobs
 
     async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
         values = [candidate_certainty(c) for c in candidates]

@@ -156,6 +156,9 @@ class RPC(Component):
     min_paths_to_prune: int = Field(4, ge=2)
     """Fewer paths than this: no mixture is fitted, nothing is pruned."""
 
+    def needs(self) -> frozenset[str]:
+        return frozenset({"logprobs"})  # reads the candidates' token logprobs
+
     async def select(self, task: Task, candidates: list[Candidate], ctx: RunContext, k: int = 1) -> list[Candidate]:
         if not candidates:
             return []

@@ -101,6 +101,11 @@ class _Vote(Component):
     not vote; stop once one answer holds this share of the votes (0.95 in DeepConf). Needs logprobs."""
     names_its_context: ClassVar[bool] = True  # a vote makes no calls: it needs no context of its own
 
+    def needs(self) -> frozenset[str]:
+        # DeepConf's filter and its online stop read the candidates' self-certainty
+        gated = self.confidence_keep is not None or self.consensus is not None
+        return frozenset({"logprobs"}) if gated else frozenset()
+
     @field_validator("early_stop")
     @classmethod
     def _valid_early_stop(cls, v: float | None) -> float | None:

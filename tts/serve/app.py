@@ -29,7 +29,7 @@ from tts.serve import stream
 from tts.serve.conversation import Progress
 from tts.serve.convert import ServeRequest, parse_request, strategy_for
 from tts.serve.request import classify_error, planned, run_request
-from tts.serve.respond import chunks, completion_body, error_body, pick, tts_object
+from tts.serve.respond import chunks, completion_body, error_body, tts_object
 from tts.serve.security import OPEN_PATHS, Redactor, bearer_ok
 
 log = logging.getLogger("tts.serve")
@@ -169,7 +169,7 @@ class TTSServer:
             except ValueError:
                 raise RequestError("the request body is not valid JSON") from None
             sreq = parse_request(body, request_id=trace_id[:12])
-            strategy = strategy_for(sreq.spec, self.strategy)
+            strategy = strategy_for(sreq.spec, self.strategy, sreq.task)
             model, backend = self._backend_for(sreq.model)
         except RequestError as exc:
             return _json(exc.status, error_body(self.redact(exc), param=exc.param, code=exc.code))
@@ -228,14 +228,13 @@ class TTSServer:
                    trace_id: str) -> tuple[RunResult | None, BaseException | None]:
         try:
             return await run_request(sreq, strategy, model, backend, progress, trace_id, backends=self.backends,
-                                     defaults=self.defaults, trace_dir=self.trace_dir, redact=self.redact,
-                                     salvage_wait_s=self.shutdown_timeout + 120)
+                                     defaults=self.defaults, trace_dir=self.trace_dir, redact=self.redact)
         finally:
             self.requests_served += 1
 
     def _body(self, result: RunResult, strategy: Any, model: str, trace_id: str,
               sreq: ServeRequest) -> dict[str, Any]:
-        cand = pick(result)
+        cand = result.best
         assert cand is not None  # _run turned "no candidate" into an error
         tts = tts_object(result, trace_id, strategy.model_dump(mode="json"))
         if sreq.ignored_fields:

@@ -1,21 +1,18 @@
-"""Per-request layers over the server's shared backend stack.
+"""Per-request progress over the server's shared backend stack.
 
-`ConversationBackend` gives the client's parameters (tools, tool_choice, response_format,
-temperature, ...) to exactly the calls that answer the client's conversation as it was sent:
-a sample of it carries the tools and may answer with a tool call, while a judge's or a
-summarizer's prompt (another conversation) does not, so `tool_choice: "required"` or a JSON
-schema never bends a judge's verdict. It also counts the calls started, for progress lines.
-Below it the stack is shared by every request: one cache, one throttle, one server budget.
+`ProgressBackend` counts the calls a request started and answered, for keep-alive lines and
+logs, and remembers the last upstream failure (its HTTP status decides ours). Which calls get
+the client's tools, format and sampling parameters is the strategy's business, decided by the
+role of each call (`run_task(turn=...)`), not here. Below this layer the stack is shared by
+every request: one cache, one throttle, one server budget.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import Any
 
 from tts.errors import BackendError
-from tts.records import CallRecord, Completion, Message, Usage
+from tts.records import CallRecord, Completion
 from tts.seam import Backend, BackendWrapper, ChatRequest
 
 _ROUND = re.compile(r"(?:^|/)round(\d+)(?:/|$)")
@@ -34,13 +31,6 @@ class Progress:
         self.error: BackendError | None = None
         """The last upstream failure that outlived its retries (its HTTP status decides ours)."""
         self.in_flight = 0
-        self.answers: list[Completion] = []
-        """Every answer to the conversation itself, kept so a run a budget cut short still returns
-        what was paid for (calls in flight when the cap hit land here after the strategy gave up)."""
-        self.usage = Usage()
-        """Every call this request made, as the run context counts them."""
-        self.idle = asyncio.Event()
-        self.idle.set()
 
     def record(self, rec: CallRecord) -> None:
         """Count an answered call (an `on_call` of the run)."""
@@ -64,37 +54,19 @@ class Progress:
         return out
 
 
-class ConversationBackend(BackendWrapper):
-    def __init__(self, inner: Backend, conversation: list[Message], typed: dict[str, Any],
-                 extra: dict[str, Any], progress: Progress | None = None) -> None:
+class ProgressBackend(BackendWrapper):
+    def __init__(self, inner: Backend, progress: Progress) -> None:
         super().__init__(inner)
-        self.conversation = conversation
-        self.typed = typed
-        self.extra = extra
         self.progress = progress
 
-    def answers_conversation(self, request: ChatRequest) -> bool:
-        return request.messages == self.conversation
-
     async def complete(self, request: ChatRequest) -> list[Completion]:
-        if self.answers_conversation(request):
-            request = request.model_copy(update={**self.typed, "extra": {**request.extra, **self.extra}})
         p = self.progress
-        if p is None:
-            return await self.inner.complete(request)
         p.started += 1
         p.in_flight += 1
-        p.idle.clear()
         try:
-            out = await self.inner.complete(request)
+            return await self.inner.complete(request)
         except BackendError as exc:
             p.error = exc
             raise
         finally:
             p.in_flight -= 1
-            if p.in_flight == 0:
-                p.idle.set()
-        p.usage = p.usage + out[0].usage
-        if self.answers_conversation(request):
-            p.answers.append(out[0])
-        return out

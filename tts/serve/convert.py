@@ -1,9 +1,10 @@
 """An OpenAI chat-completions request body -> what a strategy run needs, validated.
 
 The conversation is kept as it came: every message and role (assistant tool calls and tool
-results included) becomes the task's `messages`; `tools`, `tool_choice`, `response_format` and
-the sampling parameters become `params`, sent with every call that answers that conversation
-(see `tts.serve.conversation`). Our own fields are `model`, `stream`, `stream_options`, `seed`
+results included) becomes the task's `messages`, and `tools`, `tool_choice`, `response_format`
+its turn (`Task`); the other call parameters become `params`, which `run_task` gives, like the
+turn, to every call that answers the task (samples, drafts, refinements) and to no judge,
+distill or summary. Our own fields are `model`, `stream`, `stream_options`, `seed`
 (the base seed of the strategy's samples) and `tts`: a strategy spec overriding the server's
 default (a spec without `kind` changes only the fields it names) plus an optional `budget`.
 Every mistake is a `RequestError` naming the field.
@@ -20,8 +21,9 @@ from tts.records import Message, Record, Task
 from tts.spec import describe_validation_error, strategy_from_spec
 
 # Sent upstream through ChatRequest's own fields; everything not listed here or in _OURS goes as it is.
-_TYPED = ("temperature", "max_tokens", "stop", "logprobs", "top_logprobs", "tools")
+_TYPED = ("temperature", "max_tokens", "stop", "logprobs", "top_logprobs")
 _OURS = ("model", "messages", "stream", "stream_options", "n", "seed", "tts")
+_TURN = ("tools", "tool_choice", "response_format")
 _MESSAGE_FIELDS = frozenset(Message.model_fields)
 
 
@@ -54,7 +56,7 @@ def parse_request(body: Any, request_id: str) -> ServeRequest:
     if not isinstance(messages, list) or not messages:
         raise RequestError("'messages' must be a non-empty list of messages", param="messages")
     ignored: set[str] = set()
-    task = Task(id=request_id, messages=[_message(m, i, ignored) for i, m in enumerate(messages)])
+    msgs = [_message(m, i, ignored) for i, m in enumerate(messages)]
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError("'model' must be a string", param="model")
@@ -71,10 +73,21 @@ def parse_request(body: Any, request_id: str) -> ServeRequest:
         raise RequestError("'stream_options' must be an object", param="stream_options")
     params = {k: v for k, v in body.items() if k not in _OURS and v is not None}
     _check_params(params)
+    task = _task(request_id, msgs, {k: params.pop(k) for k in _TURN if k in params})
     spec, budget = _tts_field(body.get("tts"))
     return ServeRequest(task=task, model=model, stream=bool(body.get("stream")),
                         include_usage=bool(options.get("include_usage")), seed=seed, params=params, spec=spec,
                         budget=budget, ignored_fields=sorted(ignored))
+
+
+def _task(request_id: str, messages: list[Message], turn: dict[str, Any]) -> Task:
+    try:
+        return Task(id=request_id, messages=messages, **turn)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in err["loc"]) or next((k for k in _TURN if f"'{k}" in msg), "messages")
+        raise RequestError(msg, param=field) from None
 
 
 def _message(raw: Any, index: int, ignored: set[str]) -> Message:
@@ -136,17 +149,25 @@ def _tts_field(raw: Any) -> tuple[dict[str, Any] | None, Budget | None]:
     return spec or None, budget
 
 
-def strategy_for(spec: dict[str, Any] | None, default: Any) -> Any:
+def strategy_for(spec: dict[str, Any] | None, default: Any, task: Task) -> Any:
     """The strategy of a request: the server's default, or `spec` (merged over the default when it
-    names no `kind`), validated like a spec file."""
-    if not spec:
-        return default
-    if "kind" not in spec:
-        spec = {**default.model_dump(mode="json"), **spec}
+    names no `kind`), validated like a spec file, and able to answer the request's turn (a
+    text-only strategy refuses tools and JSON formats: a 400, before any upstream call)."""
+    from tts.run import check_answers_turn
+
+    strategy = default
+    if spec:
+        if "kind" not in spec:
+            spec = {**default.model_dump(mode="json"), **spec}
+        try:
+            strategy = strategy_from_spec(spec)
+        except ConfigError as exc:
+            raise RequestError(f"tts: {exc}", param="tts") from None
     try:
-        return strategy_from_spec(spec)
+        check_answers_turn(strategy, task)
     except ConfigError as exc:
-        raise RequestError(f"tts: {exc}", param="tts") from None
+        raise RequestError(str(exc), param="tools" if task.tools else "response_format") from None
+    return strategy
 
 
 def call_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -156,3 +177,9 @@ def call_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
     if "max_completion_tokens" in extra:  # the newer name wins; never send both
         typed["max_tokens"] = None
     return typed, extra
+
+
+def client_turn(params: dict[str, Any]) -> dict[str, Any]:
+    """The client's parameters as `run_task(turn=...)`: ChatRequest fields, the rest in `extra`."""
+    typed, extra = call_params(params)
+    return {**typed, "extra": extra} if extra else typed

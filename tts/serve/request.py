@@ -1,49 +1,43 @@
-"""Running one `tts serve` request: its layers over the shared stacks (the request's budget, the
-conversation's parameters, progress), its sampling defaults, its trace file, the run itself, the
-salvage of a run a cap stopped, and what an error becomes on the wire."""
+"""Running one `tts serve` request: its layers over the shared stacks (the request's budget,
+progress), its sampling defaults, its trace file, the run itself, and what an error becomes on
+the wire. The answer, a stopped run's included, is the strategy's own (`RunResult.best`)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tts.context import SamplingDefaults
-from tts.errors import AuthError, BackendError, BudgetExceeded, PermanentError
+from tts.errors import AuthError, BackendError, BudgetExceeded, ConfigError, PermanentError
 from tts.records import RunResult
 from tts.seam import Backend
-from tts.serve.conversation import ConversationBackend, Progress
-from tts.serve.convert import Budget, ServeRequest, call_params
-from tts.serve.respond import error_body, pick
+from tts.serve.conversation import Progress, ProgressBackend
+from tts.serve.convert import Budget, ServeRequest, client_turn
+from tts.serve.respond import error_body
 
 
 def request_layers(sreq: ServeRequest, backend: Backend, backends: dict[str, Backend],
                    progress: Progress) -> tuple[Backend, dict[str, Backend]]:
     """The per-request layers over the shared stacks: this request's budget (one ledger for
-    every role), then the conversation's parameters and progress counting."""
-    typed, extra = call_params(sreq.params)
-    conversation = sreq.task.as_messages()
+    every role), then progress counting."""
     roles = {"default": backend, **backends}
     if sreq.budget is not None:
         roles = with_budget(roles, sreq.budget)
-    wrapped = {role: ConversationBackend(b, conversation, typed, extra, progress) for role, b in roles.items()}
+    wrapped = {role: ProgressBackend(b, progress) for role, b in roles.items()}
     default = wrapped.pop("default")
     return default, wrapped
 
 
-def request_defaults(base: SamplingDefaults, sreq: ServeRequest, strategy: Any) -> SamplingDefaults:
-    extra = dict(base.extra)
-    dumped = strategy.model_dump_json()
-    if any(f'"kind":"{k}"' in dumped for k in ("self-certainty", "confidence-vote")):
-        extra.update(logprobs=True, top_logprobs=5)  # confidence selectors read logprobs
-    seed = sreq.seed if sreq.seed is not None else base.seed
-    return base.model_copy(update={"seed": seed, "extra": extra})
+def request_defaults(base: SamplingDefaults, sreq: ServeRequest) -> SamplingDefaults:
+    """The server's defaults with the request's seed (what the strategy needs, e.g. logprobs, is
+    added by `run_task` from the strategy itself)."""
+    return base if sreq.seed is None else base.model_copy(update={"seed": sreq.seed})
 
 
 async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Backend, progress: Progress,
                       trace_id: str, *, backends: dict[str, Backend], defaults: SamplingDefaults,
-                      trace_dir: Path | None, redact: Callable[[Any], str], salvage_wait_s: float
+                      trace_dir: Path | None, redact: Callable[[Any], str]
                       ) -> tuple[RunResult | None, BaseException | None]:
     """The strategy on the request's task: its result (None when nothing was chosen) and the error to answer
     with, if any."""
@@ -62,34 +56,23 @@ async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Ba
             live(rec)
 
     try:
-        run_defaults = request_defaults(defaults, sreq, strategy)
+        run_defaults = request_defaults(defaults, sreq)
         result = await run_task(strategy, sreq.task, default, backends=roles, defaults=run_defaults,
-                                seed=run_defaults.seed or 0, on_call=on_call)
+                                seed=run_defaults.seed or 0, on_call=on_call, turn=client_turn(sreq.params))
     except BudgetExceeded as exc:  # raised outside a strategy's own handling: nothing was chosen
         result, failure = None, [exc]
-    if result is not None and result.status == "budget_exceeded" and not result.candidates:
-        result = await salvage(result, strategy, progress, salvage_wait_s)
+    except ConfigError as exc:  # found while running, e.g. a selector that needs logprobs upstream did not give
+        result, failure = None, [exc]
     if trace is not None:
         if result is not None:
             trace.write_result(result)
         trace.close()
     if result is not None and result.status == "error":
         failure = [progress.error or BackendError(result.error or "upstream call failed")]
-    elif result is not None and pick(result) is None:
+    elif result is not None and result.best is None:
         failure = [BudgetExceeded(result.error or "budget reached") if result.status == "budget_exceeded"
                    else BackendError("the strategy produced no answer")]
     return result, (failure[0] if failure else None)
-
-
-async def salvage(result: RunResult, strategy: Any, progress: Progress, wait_s: float) -> RunResult:
-    """A cap stopped the strategy while some of its calls were in flight: wait for those (they
-    are paid for) and answer from every sample of the conversation that came back."""
-    try:
-        await asyncio.wait_for(progress.idle.wait(), timeout=wait_s)
-    except TimeoutError:
-        pass
-    cands = [strategy.candidate(c, f"partial{i}") for i, c in enumerate(progress.answers)]
-    return result.model_copy(update={"candidates": cands, "usage": progress.usage})
 
 
 def open_trace(trace_dir: Path | None, trace_id: str, sreq: ServeRequest, strategy: Any, model: str) -> Any:
@@ -106,6 +89,8 @@ def open_trace(trace_dir: Path | None, trace_id: str, sreq: ServeRequest, strate
 def classify_error(error: BaseException, redact: Callable[[Any], str]) -> tuple[int, dict[str, Any]]:
     """The HTTP status and OpenAI-shaped error body for a failed request."""
     msg = redact(error)
+    if isinstance(error, ConfigError):
+        return 400, error_body(f"the strategy cannot answer this request: {msg}", code="strategy_config")
     if isinstance(error, BudgetExceeded):
         return 429, error_body(f"budget: {msg}", kind="insufficient_quota", code="budget_exceeded")
     if isinstance(error, AuthError):  # the server's upstream credentials, not the client's

@@ -12,19 +12,6 @@ import time
 from typing import Any
 
 from tts.records import Candidate, RunResult, Usage
-from tts.selectors.vote import rank_by_answer
-
-
-def pick(result: RunResult) -> Candidate | None:
-    """The candidate to answer with: the chosen one; after a budget stop, the best supported of
-    the candidates already paid for."""
-    if result.best is not None:
-        return result.best
-    if result.candidates:
-        import random
-
-        return rank_by_answer(result.candidates, random.Random(0))[0]
-    return None
 
 
 def message_of(cand: Candidate) -> dict[str, Any]:

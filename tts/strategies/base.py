@@ -19,6 +19,7 @@ from tts.records import Candidate, Completion, RunResult, Task
 from tts.registry import Config
 from tts.seam import Backend
 from tts.selectors.certainty import self_certainty
+from tts.tool_calls import json_key, render_tool_calls, tool_calls_key
 
 
 class Strategy(Config):
@@ -75,11 +76,15 @@ class Strategy(Config):
             meta["finish_reason"] = comp.finish_reason
         if comp.tool_calls:  # vote on the call, show judges the call, keep the message as it came
             from tts.records import Message
-            from tts.tool_calls import render_tool_calls, tool_calls_key
 
+            meta["structured"] = True
             return Candidate(id=cid, text=render_tool_calls(comp.text, comp.tool_calls),
                              answer=tool_calls_key(comp.tool_calls), usage=comp.usage, metadata=meta,
                              message=Message(role="assistant", content=comp.text or None, tool_calls=comp.tool_calls))
+        structured = json_key(comp.text)
+        if structured is not None:  # a JSON answer (a response format): compared in canonical form
+            meta["structured"] = True
+            return Candidate(id=cid, text=comp.text, answer=structured, usage=comp.usage, metadata=meta)
         return Candidate(id=cid, text=comp.text, answer=extract_answer(comp.text, self.answer_format),
                          usage=comp.usage, metadata=meta)
 

@@ -115,6 +115,9 @@ class GradedSolving(Strategy):
     grade_format: GradeFormat = Field(default_factory=GradeFormat)
     """How to read a grade from a report: regex with a `grade` group, and the maximum grade."""
 
+    def needs(self) -> frozenset[str]:
+        return frozenset({"text-only"})  # grades and reasons over text: no tools, no JSON format
+
     @model_validator(mode="after")
     def _threshold_in_range(self) -> GradedSolving:
         if not 0 < self.grade_threshold <= self.grade_format.max_grade:

@@ -70,14 +70,18 @@ def fit_answers(pool: Sequence[Candidate], shown: Sequence[Candidate], max_token
         return ""
     bare = render_answers(answers=answers, total=len(pool), rationale="")
     room = min(rationale_tokens, max_tokens - approx_tokens(bare) - 8)  # 8: the rationale line's label
-    reasons = [rationale(c.text, c.answer, room) for c in pool if c.answer == answers[0]["answer"]] if room > 0 else []
+    reasons = [rationale(c.text, c.answer, room) for c in pool  # a tool call or JSON answer is its own reason
+               if c.answer == answers[0]["answer"] and not c.metadata.get("structured")] if room > 0 else []
     why = min((r for r in reasons if r), key=len, default="")
     return fit(render_answers(answers=answers, total=len(pool), rationale=why), max_tokens)
 
 
 def with_context(task: Task, content: str) -> list[Message]:
-    """The task's messages with the last user message replaced by `content` (which quotes it)."""
+    """The task's messages with the last user message replaced by `content` (which quotes it); after
+    an agent's tool results (the conversation goes on past the user), `content` follows them."""
     msgs = task.as_messages()
+    if msgs and msgs[-1].role == "tool":
+        return [*msgs, Message(role="user", content=content)]
     for i in range(len(msgs) - 1, -1, -1):
         if msgs[i].role == "user":
             msgs[i] = msgs[i].model_copy(update={"content": content})

@@ -85,8 +85,8 @@ def use_short_form(candidates: list[Candidate], show: str) -> bool:
     a short answer and a short reply (a long derivation is shown whole, as the papers do)."""
     if show != "auto":
         return show == "short"
-    return bool(candidates) and all(is_short_answer(c.answer) and approx_tokens(c.text) <= SHORT_REPLY_TOKENS
-                                    for c in candidates)
+    return bool(candidates) and all(c.metadata.get("structured") or (  # a tool call or JSON: its answer is its all
+        is_short_answer(c.answer) and approx_tokens(c.text) <= SHORT_REPLY_TOKENS) for c in candidates)
 
 
 def rationale(text: str, answer: str | None, max_tokens: int = RATIONALE_TOKENS) -> str:
@@ -105,6 +105,9 @@ def rationale(text: str, answer: str | None, max_tokens: int = RATIONALE_TOKENS)
 
 
 def short_form(candidate: Candidate, max_tokens: int = RATIONALE_TOKENS) -> str:
-    """A short-answer reply as its rationale (at most `max_tokens`) then one line "Answer: x"."""
+    """A short-answer reply as its rationale (at most `max_tokens`) then one line "Answer: x"; a tool
+    call or a JSON answer as itself (`get_weather({"city":"Paris"})`), what the model would say again."""
+    if candidate.metadata.get("structured") and candidate.answer is not None:
+        return candidate.answer
     why = rationale(candidate.text, candidate.answer, max_tokens)
     return f"{why}\nAnswer: {candidate.answer}" if why else f"Answer: {candidate.answer}"

@@ -233,8 +233,10 @@ def loopback_reply(body: dict[str, Any], p_correct: float = 1.0) -> dict[str, An
         choice: dict[str, Any] = {"index": i, "message": {"role": "assistant", "content": text},
                                   "finish_reason": finish}
         if body.get("logprobs"):
-            choice["logprobs"] = {"content": [{"token": t, "logprob": -0.1 * (j % 5), "top_logprobs": []}
-                                              for j, t in enumerate(tokens)]}
+            top = int(body.get("top_logprobs") or 0)  # the chosen token first, then made-up runners-up
+            choice["logprobs"] = {"content": [{"token": t, "logprob": -0.1 * (j % 5), "top_logprobs": [
+                {"token": t if r == 0 else f"{t}~{r}", "logprob": -0.1 * (j % 5) - r} for r in range(top)]}
+                for j, t in enumerate(tokens)]}
         choices.append(choice)
     return {"id": "chatcmpl-loop", "object": "chat.completion", "model": body.get("model", "loopback"),
             "choices": choices, "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
