@@ -120,7 +120,8 @@ async def check_tools(client: Client, loop: LoopbackServer) -> tuple[list[dict],
     out = result(await client.call_tool("select", {"question": "Fix calc.add so that it adds.",
                                                    "candidates": PATCHES}))
     assert out["winner"] == "2" and out["winner_text"] == PATCHES[1] and out["method"]["kind"] == "rtv"
-    assert [r["id"] for r in out["ranking"]][0] == "2" and sorted(r["id"] for r in out["ranking"]) == ["1", "2", "3", "4"]
+    ids = [r["id"] for r in out["ranking"]]
+    assert ids[0] == "2" and sorted(ids) == ["1", "2", "3", "4"]
     assert len(out["contests"]) == 3 and all(len(c["votes"]) == 8 for c in out["contests"])
     final = out["contests"][-1]
     assert final["winner"] == "2" and final["votes"] == ["2"] * 8 and final["decided_by"] == "majority"
@@ -141,7 +142,8 @@ async def check_tools(client: Client, loop: LoopbackServer) -> tuple[list[dict],
     fresh()
     out = result(await client.call_tool("check_claims", {
         "claims": ["TRUE: the sum of two even integers is even.",
-                   {"statement": "FALSE: every odd integer is prime.", "negation": "TRUE: some odd integer, 9 for one, is not prime."}],
+                   {"statement": "FALSE: every odd integer is prime.",
+                    "negation": "TRUE: some odd integer, 9 for one, is not prime."}],
         "checkers": 2}))
     verdicts = [(c["verdict"], [v["status"] for v in c["votes"]]) for c in out["claims"]]
     assert verdicts == [("proven", ["proven", "proven"]), ("disproved", ["disproved", "disproved"])]
@@ -263,11 +265,11 @@ async def test_cancelling_mid_call_lets_the_calls_in_flight_finish_and_sends_non
 
 
 async def test_an_upstream_error_quoting_the_key_is_redacted():
+    from tts.context import SamplingDefaults
     from tts.errors import AuthError
     from tts.mcp.tool_run import Service
     from tts.mcp.toolserver import build_server
     from tts.serve.security import Redactor
-    from tts.context import SamplingDefaults
     from tts.spec import strategy_from_spec
     from tts.testing import ScriptedBackend
 
