@@ -147,10 +147,10 @@ CORE = {
 # Every feature area is a folder whose name says what it is.
 FEATURE_AREAS = {
     "backends", "wrappers", "strategies", "selectors", "summarizers", "local", "code", "testing", "display",
-    "experiments", "serve", "swe", "cli",
+    "experiments", "serve", "mcp", "swe", "cli",
 }
 # Extras the core must never import (at run time or lazily): the core works without them.
-EXTRAS = ("tts.swe", "tts.serve", "tts.local", "tts.code", "tts.experiments", "tts.cli")
+EXTRAS = ("tts.swe", "tts.serve", "tts.mcp", "tts.local", "tts.code", "tts.experiments", "tts.cli")
 CORE_CONTRACTS = ("tts.contracts", "tts.records", "tts.errors", "tts.seam", "tts.registry")
 
 

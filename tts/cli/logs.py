@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 
 class CurrentStderr(logging.Handler):
@@ -30,3 +31,14 @@ def log_to_stderr(names: tuple[str, ...], formatter: logging.Formatter, level: i
         if level is not None:
             lg.setLevel(level)
         lg.propagate = False
+
+
+class RedactingFormatter(logging.Formatter):
+    """One line per record, with every secret `redact` knows replaced (see tts.serve.security.Redactor)."""
+
+    def __init__(self, redact: Any) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        self.redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(super().format(record))
