@@ -3,10 +3,8 @@
     async with TTSServer(strategy, make_backend("gpt-4o-mini"), model="gpt-4o-mini") as server:
         client = openai.AsyncOpenAI(base_url=server.url, api_key="unused")
 
-Routes: `POST /v1/chat/completions` (and `/chat/completions`), `POST /v1/responses` (OpenAI's
-Responses API), `POST /v1/messages` and `/v1/messages/count_tokens` (Anthropic's Messages API),
-`GET /v1/models`, `GET /health`. The last two protocols are translations over the chat path
-(`tts.serve.wire`, `tts.serve.responses`, `tts.serve.messages`).
+Routes: `POST /v1/chat/completions` (and `/chat/completions`), `GET /v1/models`, `GET /health`, and
+translated over the chat path (`tts.serve.wire`): `POST /v1/responses`, `/v1/messages(/count_tokens)`.
 Every request runs its strategy over the one shared backend stack (cache, throttle, server-wide
 budget) through thin per-request layers (the conversation's parameters, the request's own
 budget, progress); see `tts.serve.conversation`.
