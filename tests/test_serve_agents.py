@@ -151,7 +151,7 @@ exporter = "none"
 @pytest.mark.parametrize("spec", STRATEGIES, ids=["self-consistency", "pdr"])
 async def test_claude_code_runs_its_turns_through_tts_serve(tmp_path, spec):
     claude = need("claude")
-    work, home, number, env = task_dir(tmp_path)
+    work, _, number, env = task_dir(tmp_path)
     model = ScriptedAgentModel()
     async with LoopbackServer(reply=model) as up:
         tts = await serving(up, spec, token="tok-claude-123")

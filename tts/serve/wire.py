@@ -46,6 +46,13 @@ class Wire:
     """Whether a model name this server has no stack for means the server's model (agents send
     their own model names) rather than a new upstream stack (chat completions)."""
 
+    def first_time(self, what: str) -> bool:
+        """True the first time this server's wire meets `what` (for log lines said once)."""
+        seen = self.__dict__.setdefault("_seen", set())
+        new = what not in seen
+        seen.add(what)
+        return new
+
     def to_chat(self, body: Any, response_id: str) -> Translated:
         return Translated(chat=body, asked_model=body.get("model") if isinstance(body, dict) else None,
                           request=body if isinstance(body, dict) else {}, response_id=response_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -21,6 +22,8 @@ from tts.serve.convert import parse_request, strategy_for
 from tts.serve.request import planned
 from tts.serve.respond import error_body
 from tts.serve.wire import Translated, Wire
+
+log = logging.getLogger("tts.serve")
 
 
 def wire_error(wire: Wire, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
@@ -35,7 +38,12 @@ async def _translate(server: Any, request: Any, wire: Wire, trace_id: str) -> Tr
         body = json.loads(raw)
     except ValueError:
         raise RequestError("the request body is not valid JSON") from None
-    return wire.to_chat(body, wire.id_prefix + trace_id[:24])
+    t = wire.to_chat(body, wire.id_prefix + trace_id[:24])
+    for kind in t.notes.get("builtin_tools_not_sent", []):
+        if wire.first_time(f"builtin:{kind}"):
+            log.info("/%s: built-in tool %r is not sent upstream (no chat model can run it); said once, and in "
+                     "each response's tts.builtin_tools_not_sent", wire.name, kind)
+    return t
 
 
 async def serve_wire(server: Any, request: Any, wire: Wire) -> Any:
