@@ -206,3 +206,19 @@ async def test_every_strategy_answers_a_tool_calling_turn_in_both_protocols(kind
     assert m.model_extra["tts"]["strategy"] == kind
     assert m.stop_reason == "tool_use" and m.content[-1].input == {"city": "Paris"}
     assert r.output[-1].type == "function_call" and r.output[-1].arguments == '{"city": "Paris"}'
+
+
+async def test_stream_failure_is_an_error_event_in_anthropic_shape():
+    async with LoopbackServer() as up:
+        tts = await start(up, spec={"kind": "single"})
+        up.faults = ["500"]
+        try:
+            with pytest.raises(anthropic.APIStatusError) as failed:
+                async with client(tts).messages.stream(model="claude-sonnet-4-5", max_tokens=10,
+                                                       messages=[{"role": "user", "content": "1 + 2?"}]) as s:
+                    async for _ in s:
+                        pass
+        finally:
+            await tts.stop()
+    assert failed.value.body["error"]["type"] == "api_error"
+    assert "upstream call failed" in failed.value.body["error"]["message"]

@@ -177,3 +177,48 @@ async def test_namespace_tools_and_errors_in_openai_shape():
     item = r.output[0]
     assert (item.type, item.namespace, item.name) == ("function_call", "agents", "spawn")
     assert up.stats["ok"] == 1
+
+
+async def test_stream_failure_is_response_failed():
+    async with LoopbackServer() as up:
+        tts = await start(up, spec={"kind": "single"})
+        up.faults = ["500"]
+        try:
+            async with client(tts).responses.stream(model="m", input="1 + 2?") as stream:
+                events = [e async for e in stream]
+        finally:
+            await tts.stop()
+    assert [e.type for e in events] == ["response.created", "response.in_progress", "response.failed"]
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error.code == "upstream_failed" and "HTTP 500" in failed.error.message
+
+
+async def test_model_map_routes_a_clients_model_to_another_upstream_and_names_the_asked_one():
+    from test_serve import upstream_stack
+
+    made = []
+
+    async with LoopbackServer() as up:
+        def other(model):
+            made.append(model)
+            return upstream_stack(up)
+
+        tts = await start(up, spec={"kind": "single"}, backend_for_model=other,
+                          model_map={"gpt-5-mini*": "small-upstream"})
+        c = client(tts)
+        try:
+            r1 = await c.responses.create(model="gpt-5-codex", input="1 + 2?")
+            r2 = await c.responses.create(model="gpt-5-mini-2026", input="1 + 2?")
+            r3 = await c.chat.completions.create(model="gpt-5-mini", messages=[{"role": "user", "content": "1 + 2?"}])
+        finally:
+            await tts.stop()
+    assert (r1.model, r2.model) == ("gpt-5-codex", "gpt-5-mini-2026")
+    assert made == ["small-upstream"] and r3.model == "small-upstream"  # one stack, on every route
+
+
+def test_bad_model_map_exits_2_with_one_line(capsys):
+    from tts.cli.main import main
+
+    assert main(["serve", "--model", "m", "--model-map", "claude-sonnet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected FROM=TO" in err

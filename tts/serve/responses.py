@@ -84,7 +84,7 @@ class ResponsesWire(Wire):
         if dropped:
             notes["fields_not_sent"] = dropped
         return Translated(chat=chat, asked_model=body.get("model"), request=body, response_id=response_id,
-                          notes=notes, history=history)
+                          notes=notes)
 
     def _history(self, previous: Any) -> list[dict[str, Any]]:
         if previous is None:

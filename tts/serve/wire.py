@@ -33,8 +33,6 @@ class Translated:
     response_id: str
     notes: dict[str, Any] = field(default_factory=dict)
     """For the response's `tts` object: built-in tools not sent upstream, fields that were not."""
-    history: list[dict[str, Any]] = field(default_factory=list)
-    """Messages a stored earlier response contributed (Responses `previous_response_id`)."""
 
 
 class Wire:
