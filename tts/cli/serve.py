@@ -1,7 +1,9 @@
 """`tts serve --model MODEL [--strategy ...]`: test-time scaling behind an OpenAI-compatible endpoint.
 
 Any OpenAI client pointed at http://HOST:PORT/v1 gets, for each chat completion, the answer the
-strategy chose; a request may name another strategy in its `tts` field. Binds 127.0.0.1 unless
+strategy chose; a request may name another strategy in its `tts` field. The same server speaks
+OpenAI's Responses API (/v1/responses: Codex CLI) and Anthropic's Messages API (/v1/messages:
+Claude Code at ANTHROPIC_BASE_URL=http://HOST:PORT); see docs/serve.md. Binds 127.0.0.1 unless
 told otherwise; any other address needs --token. Ctrl-C (or SIGTERM) stops it cleanly.
 """
 
@@ -28,6 +30,10 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--port", type=int, default=8000, help="listen port (default: 8000; 0: a free one)")
     s.add_argument("--token", default=os.environ.get("TTS_SERVE_TOKEN"),
                    help="clients must send 'Authorization: Bearer TOKEN' (default: $TTS_SERVE_TOKEN)")
+    s.add_argument("--model-map", action="append", metavar="FROM=TO",
+                   help="send requests for model FROM (a name or a glob such as 'claude-*') to upstream model TO; "
+                        "repeatable. Unmapped names from /v1/responses and /v1/messages clients (agents name their "
+                        "own models) go to --model")
     s.add_argument("--trace-dir", help="write one trace per request here (<trace id>.jsonl; read with tts show)")
     s.add_argument("--max-body-mb", type=float, default=16.0, help="larger request bodies get 413 (default: 16)")
     s.add_argument("--keepalive", type=float, default=5.0,
@@ -50,6 +56,9 @@ def _check(args: argparse.Namespace) -> None:
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     check_bind(args.host, args.token)
+    from tts.serve.wire import parse_model_map
+
+    args.model_map = parse_model_map(args.model_map)
 
 
 async def _handle(args: argparse.Namespace) -> int:
@@ -69,7 +78,7 @@ async def _handle(args: argparse.Namespace) -> int:
         defaults=SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed),
         token=args.token, host=args.host, port=args.port, trace_dir=args.trace_dir,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024), keepalive_s=args.keepalive,
-        shutdown_timeout=args.shutdown_timeout, secrets=(args.api_key, *_env_keys()))
+        shutdown_timeout=args.shutdown_timeout, secrets=(args.api_key, *_env_keys()), model_map=args.model_map)
     _log_to_stderr(server.redact)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -4,6 +4,10 @@ Any OpenAI client (the openai SDK, litellm, LangChain, agent frameworks, mini-sw
 it as to a model; each request runs the server's strategy (or the one its `tts` field names) over
 the upstream model and gets back the chosen candidate as a standard `chat.completion`.
 
+It also speaks OpenAI's Responses API and Anthropic's Messages API (Codex CLI, Claude Code), as
+translations over the chat path: `wire` (what a protocol provides), `responses`,
+`responses_tools`, `responses_stream`, `messages`, `messages_stream`, `wire_route` (docs/serve.md).
+
 Modules: `app` (routes and the server), `convert` (request -> task, parameters, spec),
 `conversation` (per-request backend layers), `respond` (result -> completion and chunks),
 `stream` (Server-Sent Events), `security` (bind check, bearer token, redaction).

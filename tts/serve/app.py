@@ -3,7 +3,8 @@
     async with TTSServer(strategy, make_backend("gpt-4o-mini"), model="gpt-4o-mini") as server:
         client = openai.AsyncOpenAI(base_url=server.url, api_key="unused")
 
-Routes: `POST /v1/chat/completions` (and `/chat/completions`), `GET /v1/models`, `GET /health`.
+Routes: `POST /v1/chat/completions` (and `/chat/completions`), `GET /v1/models`, `GET /health`, and
+translated over the chat path (`tts.serve.wire`): `POST /v1/responses`, `/v1/messages(/count_tokens)`.
 Every request runs its strategy over the one shared backend stack (cache, throttle, server-wide
 budget) through thin per-request layers (the conversation's parameters, the request's own
 budget, progress); see `tts.serve.conversation`.
@@ -18,6 +19,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,13 @@ from tts.seam import Backend
 from tts.serve import stream
 from tts.serve.conversation import Progress
 from tts.serve.convert import ServeRequest, parse_request, strategy_for
+from tts.serve.messages import MessagesWire
 from tts.serve.request import classify_error, planned, run_request
 from tts.serve.respond import chunks, completion_body, error_body, tts_object
-from tts.serve.security import OPEN_PATHS, Redactor, bearer_ok
+from tts.serve.responses import ResponsesWire
+from tts.serve.security import OPEN_PATHS, Redactor, token_ok
+from tts.serve.wire import CHAT, Wire, mapped_model
+from tts.serve.wire_route import count_tokens, serve_wire, wire_error
 
 log = logging.getLogger("tts.serve")
 
@@ -52,8 +58,8 @@ class TTSServer:
                  backend_for_model: Callable[[str], Backend] | None = None,
                  defaults: SamplingDefaults | None = None, token: str | None = None, host: str = "127.0.0.1",
                  port: int = 0, trace_dir: str | Path | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 keepalive_s: float = 5.0, shutdown_timeout: float = 10.0, secrets: tuple[str | None, ...] = ()
-                 ) -> None:
+                 keepalive_s: float = 5.0, shutdown_timeout: float = 10.0, secrets: tuple[str | None, ...] = (),
+                 model_map: dict[str, str] | None = None) -> None:
         self.strategy = strategy
         self.backend = backend
         self.model = model
@@ -68,6 +74,9 @@ class TTSServer:
         self.shutdown_timeout = shutdown_timeout
         self.redact = Redactor((*secrets, token))
         self.model_stacks: dict[str, Backend] = {}
+        self.model_map = dict(model_map or {})
+        """Client model name (or glob) -> upstream model (`--model-map`)."""
+        self.wires: dict[str, Wire] = {"responses": ResponsesWire(), "messages": MessagesWire()}
         self.requests_served = 0
         self._runner: Any = None
 
@@ -88,6 +97,11 @@ class TTSServer:
         app = web.Application(client_max_size=self.max_body_bytes, middlewares=[guard])
         for path in ("/v1/chat/completions", "/chat/completions"):
             app.router.add_post(path, self._chat)
+        responses, messages = self.wires["responses"], self.wires["messages"]
+        for prefix in ("/v1", ""):
+            app.router.add_post(f"{prefix}/responses", partial(serve_wire, self, wire=responses))
+            app.router.add_post(f"{prefix}/messages", partial(serve_wire, self, wire=messages))
+            app.router.add_post(f"{prefix}/messages/count_tokens", partial(count_tokens, self, wire=messages))
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/models", self._models)
         app.router.add_get("/health", self._health)
@@ -129,17 +143,23 @@ class TTSServer:
     async def _guard(self, request: Any, handler: Any) -> Any:
         from aiohttp import web
 
-        if self.token and request.path not in OPEN_PATHS and not bearer_ok(request.headers.get("Authorization"),
-                                                                           self.token):
-            return _json(401, error_body("missing or wrong bearer token: send 'Authorization: Bearer <token>' "
-                                         "(the openai SDK's api_key)", kind="authentication_error",
-                                         code="invalid_api_key"))
+        wire = self._wire_of(request.path)
+        if self.token and request.path not in OPEN_PATHS and not token_ok(request.headers, self.token):
+            return wire_error(wire, 401, error_body(
+                "missing or wrong bearer token or x-api-key: send 'Authorization: Bearer <token>' (the openai "
+                "SDK's api_key) or 'x-api-key: <token>' (the anthropic SDK's)", kind="authentication_error",
+                code="invalid_api_key"))
         try:
             return await handler(request)
         except web.HTTPRequestEntityTooLarge:
-            return _json(413, error_body(f"request body is larger than the server's limit of "
-                                         f"{self.max_body_bytes:,} bytes (tts serve --max-body-mb)",
-                                         code="request_too_large"))
+            return wire_error(wire, 413, error_body(f"request body is larger than the server's limit of "
+                                                    f"{self.max_body_bytes:,} bytes (tts serve --max-body-mb)",
+                                                    code="request_too_large"))
+        except web.HTTPNotFound:
+            if wire is CHAT:
+                raise
+            return wire_error(wire, 404, error_body(f"no route {request.method} {request.path}",
+                                                    kind="not_found_error"))
         except web.HTTPException:
             raise
         except asyncio.CancelledError:
@@ -147,8 +167,8 @@ class TTSServer:
         except Exception:  # a bug of ours: a generic 500, the detail (redacted) in our log only
             log.error("internal error on %s %s:\n%s", request.method, request.path,
                       self.redact(traceback.format_exc()))
-            return _json(500, error_body("internal error in tts serve (details in the server log)",
-                                         kind="server_error"))
+            return wire_error(wire, 500, error_body("internal error in tts serve (details in the server log)",
+                                                    kind="server_error"))
 
     # -- routes ---------------------------------------------------------------------------
     async def _health(self, request: Any) -> Any:
@@ -205,9 +225,19 @@ class TTSServer:
         await stream.done(resp)
         return resp
 
+    def _wire_of(self, path: str) -> Wire:
+        name = path.removeprefix("/v1").strip("/").split("/")[0]
+        return self.wires.get(name, CHAT)
+
     # -- running one request --------------------------------------------------------------
-    def _backend_for(self, requested: str | None) -> tuple[str, Backend]:
-        """The upstream model a request names (bare or with a provider prefix) and its stack."""
+    def _backend_for(self, requested: str | None, wire: Wire = CHAT) -> tuple[str, Backend]:
+        """The upstream model a request names (bare or with a provider prefix; through `model_map`) and
+        its stack. Agents speaking another protocol name their own models: unmapped, those mean ours."""
+        mapped = mapped_model(self.model_map, requested)
+        if mapped is not None:
+            requested = mapped
+        elif wire.default_model_for_unknown:
+            requested = None
         if (requested in (None, "", "tts", self.model) or self.backend_for_model is None
                 or requested == self.model.split("/", 1)[-1]):
             return self.model, self.backend

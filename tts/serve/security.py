@@ -1,8 +1,8 @@
 """Who may call `tts serve`, how big a request may be, and keeping secrets out of what it says.
 
 - Loopback by default; binding any other address needs a token (`check_bind`).
-- With a token, every route but `/health` wants `Authorization: Bearer <token>` (401 otherwise,
-  compared in constant time).
+- With a token, every route but `/health` wants `Authorization: Bearer <token>` or
+  `x-api-key: <token>` (401 otherwise, compared in constant time).
 - Request bodies over the limit are refused with 413 by aiohttp itself (`client_max_size`).
 - `Redactor` replaces every secret the server holds (upstream API keys, the token) in text it is
   about to send or log: error messages from a provider can quote what they were sent.
@@ -34,6 +34,14 @@ def check_bind(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise ConfigError(f"--host {host} is not a loopback address: anyone who can reach it could spend your "
                           f"API budget; add --token TOKEN (or set TTS_SERVE_TOKEN), or bind 127.0.0.1")
+
+
+def token_ok(headers: Any, token: str) -> bool:
+    """The token as `Authorization: Bearer` (OpenAI clients) or as `x-api-key` (Anthropic clients)."""
+    key = headers.get("x-api-key")
+    if key and hmac.compare_digest(key.strip().encode(), token.encode()):
+        return True
+    return bearer_ok(headers.get("Authorization"), token)
 
 
 def bearer_ok(header: str | None, token: str) -> bool:

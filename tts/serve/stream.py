@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
@@ -35,14 +35,22 @@ async def data(resp: Any, obj: Any) -> None:
     await resp.write(f"data: {json.dumps(obj, separators=(',', ':'))}\n\n".encode())
 
 
+async def event(resp: Any, name: str | None, obj: Any) -> None:
+    """A named event (`event: NAME` then its data), or with no name a data line, or a comment for a `str`."""
+    if name is None:
+        await (comment(resp, obj) if isinstance(obj, str) else data(resp, obj))
+    else:
+        await resp.write(f"event: {name}\ndata: {json.dumps(obj, separators=(',', ':'))}\n\n".encode())
+
+
 async def done(resp: Any) -> None:
     await resp.write(b"data: [DONE]\n\n")
     await resp.write_eof()
 
 
 async def wait_with_keepalive(resp: Any, task: asyncio.Future[Any], progress_line: Callable[[float], str],
-                              interval_s: float) -> Any:
-    """Await `task`, writing a progress comment every `interval_s` seconds until it is done.
+                              interval_s: float, beat: Callable[[Any, str], Awaitable[None]] | None = None) -> Any:
+    """Await `task`, writing a progress comment (or `beat(resp, line)`) every `interval_s` seconds until it is done.
     If the client goes away (a write fails), the task is cancelled and the error re-raised."""
     started = time.perf_counter()
     try:
@@ -50,7 +58,7 @@ async def wait_with_keepalive(resp: Any, task: asyncio.Future[Any], progress_lin
             finished, _ = await asyncio.wait({task}, timeout=interval_s)
             if finished:
                 return task.result()
-            await comment(resp, progress_line(time.perf_counter() - started))
+            await (beat or comment)(resp, progress_line(time.perf_counter() - started))
     except BaseException:
         task.cancel()
         raise
