@@ -45,7 +45,7 @@ FILES = [README, *PAGES, ROOT / "tts" / "swe" / "README.md"]
 FILES = [f for f in FILES if f.is_file()]
 MAX_README_LINES = 250
 MAX_NOT_RUN = 3
-LANGUAGES = {"python", "bash", "yaml", "json", "text"}
+LANGUAGES = {"python", "bash", "yaml", "json", "toml", "text"}
 SETUP_COMMANDS = (
     "python3 -m venv .venv && .venv/bin/pip install -e '.[local]' && .venv/bin/tts run examples/arithmetic.jsonl "
     "--model local --strategy self-consistency --n 8",
@@ -393,6 +393,15 @@ def test_block_is_the_example_file_it_names(block):
     else:  # the code after the comment line naming the file
         code = "\n".join(block.code.strip().splitlines()[1:]).strip()
         assert code in file.read_text(), f"{block.where} is not the text of {name}"
+
+
+def test_toml_blocks_parse():
+    import tomllib
+
+    blocks = [b for b in BLOCKS if b.lang == "toml"]
+    assert blocks
+    for block in blocks:
+        tomllib.loads("\n".join(line for line in block.code.splitlines() if not line.startswith("#")))
 
 
 def test_yaml_blocks_parse():
