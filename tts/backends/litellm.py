@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from tts._litellm import import_litellm
-from tts.backends._common import error_for_status, parse_chat, retry_after_from_headers
+from tts.backends._common import REJECTED, error_for_status, parse_chat, retry_after_from_headers
 from tts.errors import (
     AuthError,
     BackendError,
@@ -26,6 +26,7 @@ from tts.errors import (
     ServerError,
 )
 from tts.records import Completion
+from tts.redact import add_secret, is_secret, secrets_in_url
 from tts.seam import ChatRequest
 from tts.wrappers.throttle import answer_received
 
@@ -44,6 +45,9 @@ class LiteLLMBackend:
         self._litellm = import_litellm()
         self._supports_n: bool | None = None
         self._kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0, **extra}
+        # never in an error, record or log line (tts.redact): the key, one in the URL, and any extra credential
+        add_secret(api_key, *secrets_in_url(api_base),
+                   *(v for k, v in extra.items() if is_secret(v) and k.endswith(("key", "token", "secret"))))
         if api_base:
             self._kwargs["api_base"] = api_base
         if api_key:
@@ -170,8 +174,10 @@ def map_litellm_error(exc: BaseException, litellm: Any, api_base: str | None = N
         if headers is None:
             headers = getattr(getattr(exc, "response", None), "headers", None)
         return RateLimited(msg, retry_after=retry_after_from_headers(headers))
-    if isinstance(exc, E.AuthenticationError | E.PermissionDeniedError) or "Missing credentials" in str(exc):
+    if "Missing credentials" in str(exc):
         return AuthError(msg, status=status)
+    if isinstance(exc, E.AuthenticationError | E.PermissionDeniedError):
+        return AuthError(f"{REJECTED}: {msg}", status=status)
     if isinstance(exc, E.APIConnectionError):
         return ConnectionFailed(msg, status=status)
     if isinstance(exc, E.APIResponseValidationError | json.JSONDecodeError):

@@ -1,17 +1,20 @@
 """Log lines for the command line: written to whatever `sys.stderr` is when a record is emitted
 (not the stream at set-up time, which a test harness or a notebook may have closed since), and
-installed once per logger however often a command runs in one process."""
+installed once per logger however often a command runs in one process. Every line passes through
+the one redactor (`tts.redact`) on its way out, its traceback included."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+from tts.redact import redact
+
 
 class CurrentStderr(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.write(redact(self.format(record)) + "\n")
             sys.stderr.flush()
         except Exception:  # a closed or broken stderr must not fail the command
             self.handleError(record)

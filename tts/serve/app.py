@@ -24,13 +24,14 @@ from typing import Any
 from tts.context import SamplingDefaults
 from tts.errors import RequestError
 from tts.records import RunResult
+from tts.redact import add_secret, redact
 from tts.seam import Backend
 from tts.serve import stream
 from tts.serve.conversation import Progress
 from tts.serve.convert import ServeRequest, parse_request, strategy_for
 from tts.serve.request import classify_error, planned, run_request
 from tts.serve.respond import chunks, completion_body, error_body, pick, tts_object
-from tts.serve.security import OPEN_PATHS, Redactor, bearer_ok
+from tts.serve.security import OPEN_PATHS, bearer_ok
 
 log = logging.getLogger("tts.serve")
 
@@ -45,7 +46,8 @@ class TTSServer:
     `backend`: the shared stack for `model` (from `make_backend`). `backends`: extra roles, e.g.
     `{"judge": ...}`. `backend_for_model`: makes a stack for another upstream model a request
     names (None: every request goes to `model`). `secrets`: strings never to send or log
-    (upstream keys); the token is one automatically.
+    (upstream keys); the token is one automatically. Both join the process's one redactor
+    (`tts.redact`), which also knows every key a backend was built with.
     """
 
     def __init__(self, strategy: Any, backend: Backend, *, model: str, backends: dict[str, Backend] | None = None,
@@ -66,7 +68,8 @@ class TTSServer:
         self.max_body_bytes = max_body_bytes
         self.keepalive_s = keepalive_s
         self.shutdown_timeout = shutdown_timeout
-        self.redact = Redactor((*secrets, token))
+        add_secret(*secrets, token)
+        self.redact = redact
         self.model_stacks: dict[str, Backend] = {}
         self.requests_served = 0
         self._runner: Any = None
