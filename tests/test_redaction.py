@@ -16,6 +16,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def run_serve(home: Path, api_base: str) -> tuple[list[str], list[str]]:
                 status, text = http(f"{base}/{route}", {**body, "stream": stream}, auth)
                 answers.append(text)
                 hits += leaks(f"{route} stream={stream} response", text)
-                if status == 200 and not stream or not REJECTED.search(text):
+                if (status == 200 and not stream) or not REJECTED.search(text):
                     problems.append(f"{route} stream={stream}: {status} {text[:300]}")
         proc.terminate()
         out, err = proc.communicate(timeout=60)
@@ -162,8 +163,9 @@ def run_mcp(home: Path, api_base: str) -> tuple[list[str], list[str]]:
             async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
                 await session.initialize()
                 for tool in (await session.list_tools()).tools:
-                    props = tool.inputSchema.get("properties", {})
-                    args = {name: "1 + 2?" for name in tool.inputSchema.get("required", [])
+                    schema = getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None) or {}
+                    props = schema.get("properties", {})
+                    args = {name: "1 + 2?" for name in schema.get("required", [])
                             if props.get(name, {}).get("type") == "string"}
                     result = await session.call_tool(tool.name, args)
                     texts.append(result.model_dump_json())
@@ -182,53 +184,56 @@ def toy_dataset(root: Path) -> Path:
     return path
 
 
+def cli_check(home: Path, *argv: str, **env: str) -> list[str]:
+    """A command's leaks (what it printed, every file under its home) and how it told the failure."""
+    code, out, err = tts(*argv, home=home, **env)
+    return (leaks("stdout", out) + leaks("stderr", err) + files_leaks(home)
+            + [f"told as: {p}" for p in one_rejection_line(out, err)] + (["exit code 0"] if code == 0 else []))
+
+
 def test_no_command_prints_or_writes_a_planted_key(tmp_path):
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text(json.dumps({"id": "t1", "prompt": "What is 1 + 2?", "answer": "3"}) + "\n")
     grid = tmp_path / "grid.yaml"
     grid.write_text("- {kind: single}\n- {kind: self-consistency, n: 2}\n")
-    found: dict[str, list[str]] = {}
+    home = {name: tmp_path / name for name in ("run-litellm", "run-openai", "compare", "plan", "swe", "serve", "mcp")}
+    for path in home.values():
+        path.mkdir()
     with upstream() as server:
         url = server.url
-
-        def check(name: str, code_out_err: tuple[int, str, str], home: Path) -> None:
-            code, out, err = code_out_err
-            found[name] = (leaks("stdout", out) + leaks("stderr", err) + files_leaks(home)
-                           + [f"told as: {p}" for p in one_rejection_line(out, err)]
-                           + ([] if code != 0 else ["exit code 0"]))
-
-        home = tmp_path / "run-litellm"
-        check("tts run (litellm)", tts("run", tasks, "--model", "openai/loop", "--api-base", url, "--api-key", KEY,
-                                       "--retries", "0", "--out", "out/results.jsonl", "--trace", "out/trace.jsonl",
-                                       home=home), home)
-        home = tmp_path / "run-openai-judge"  # the model's key is accepted, the judge's rejected
-        check("tts run (openai, judge key)", tts(
-            "run", tasks, "--model", "loop", "--backend", "openai", "--api-base", url, "--api-key", RIGHT,
-            "--judge-api-key", JUDGE_KEY, "--strategy", "rtv", "--n", "2", "--votes", "1", "--retries", "0",
-            "--out", "out/results.jsonl", "--trace", "out/trace.jsonl", home=home), home)
-        home = tmp_path / "compare"  # the key from the environment, as litellm reads it
-        check("tts compare", tts("compare", tasks, "--model", "openai/loop", "--api-base", url, "--grid", grid,
-                                 "--out", "cmp", "--trace", "cmp/trace.jsonl", "--retries", "0", "--quiet",
-                                 home=home, OPENAI_API_KEY=KEY), home)
-        home = tmp_path / "plan"
-        check("tts plan", tts("plan", tasks, "--model", "openai/loop", "--api-base", url, "--api-key", KEY,
-                              "--max-cost", "1", "--price", "1,1", "--pilot", "1", home=home), home)
-        home = tmp_path / "swe"
-        check("tts swe run", tts("swe", "run", "--dataset", toy_dataset(home), "--run-dir", "run", "--model",
-                                 "openai/loop", "--api-base", url, "--api-key", KEY, "--n", "2", "--rounds", "1",
-                                 "--grader", "local", "--quiet", home=home), home)
-        home = tmp_path / "serve"
-        home.mkdir()
-        hits, problems = run_serve(home, url)
-        found["tts serve"] = hits + files_leaks(home) + [f"told as: {p}" for p in problems]
+        jobs = {
+            "tts run (litellm)": lambda: cli_check(
+                home["run-litellm"], "run", tasks, "--model", "openai/loop", "--api-base", url, "--api-key", KEY,
+                "--retries", "0", "--out", "out/results.jsonl", "--trace", "out/trace.jsonl"),
+            # the lean client; the model's key is accepted, the judge's rejected
+            "tts run (openai, judge key)": lambda: cli_check(
+                home["run-openai"], "run", tasks, "--model", "loop", "--backend", "openai", "--api-base", url,
+                "--api-key", RIGHT, "--judge-api-key", JUDGE_KEY, "--strategy", "rtv", "--n", "2", "--votes", "1",
+                "--retries", "0", "--out", "out/results.jsonl", "--trace", "out/trace.jsonl"),
+            # the key from the environment, where litellm finds it
+            "tts compare": lambda: cli_check(
+                home["compare"], "compare", tasks, "--model", "openai/loop", "--api-base", url, "--grid", grid,
+                "--out", "cmp", "--trace", "cmp/trace.jsonl", "--retries", "0", "--quiet", OPENAI_API_KEY=KEY),
+            "tts plan": lambda: cli_check(
+                home["plan"], "plan", tasks, "--model", "openai/loop", "--api-base", url, "--api-key", KEY,
+                "--max-cost", "1", "--price", "1,1", "--pilot", "1"),
+            "tts swe run": lambda: cli_check(
+                home["swe"], "swe", "run", "--dataset", toy_dataset(home["swe"]), "--run-dir", "run", "--model",
+                "openai/loop", "--api-base", url, "--api-key", KEY, "--n", "2", "--rounds", "1", "--grader", "local",
+                "--quiet"),
+            "tts serve": lambda: told(*run_serve(home["serve"], url)) + files_leaks(home["serve"]),
+        }
         if mcp_subcommand():
-            home = tmp_path / "mcp"
-            home.mkdir()
-            hits, problems = run_mcp(home, url)
-            found["tts mcp"] = hits + files_leaks(home) + [f"told as: {p}" for p in problems]
-        assert server.stats["e401"] >= 6  # every command did reach the upstream with a planted key
+            jobs["tts mcp"] = lambda: told(*run_mcp(home["mcp"], url)) + files_leaks(home["mcp"])
+        with ThreadPoolExecutor(3) as pool:  # separate processes: three at a time
+            found = dict(zip(jobs, pool.map(lambda job: job(), jobs.values()), strict=True))
+        assert server.stats["e401"] >= len(jobs)  # every command did reach the upstream with a planted key
     bad = {name: hits for name, hits in found.items() if hits}
     assert not bad, "\n".join(f"{name}: {', '.join(hits)}" for name, hits in bad.items())
+
+
+def told(hits: list[str], problems: list[str]) -> list[str]:
+    return hits + [f"told as: {p}" for p in problems]
 
 
 @pytest.mark.skipif(shutil.which("ray") is None and not (Path(sys.executable).parent / "ray").exists(),

@@ -33,7 +33,7 @@ class TTSError(Exception):
     a provider's error text may quote the key it was sent."""
 
     def __init__(self, *args: Any) -> None:
-        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+        super().__init__(*(redact(a, fresh=True) if isinstance(a, str) else a for a in args))
 
 
 class UsageError(TTSError):
