@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -280,6 +281,7 @@ async def test_results_records_and_exceptions_carry_no_key(backend_kind, tmp_pat
     assert server.stats["e401"] >= 3
     error = str(raised.value)
     assert KEY not in error and KEY not in repr(raised.value.args) and REJECTED.search(error), error
+    assert KEY not in "".join(traceback.format_exception(raised.value))  # nor anything chained to it
     assert res.status == "error" and res.error and KEY not in res.error and REJECTED.search(res.error)
     assert res.trace and all(r.error and KEY not in r.error and "***" in r.error for r in res.trace)
     assert KEY not in res.model_dump_json() and KEY not in (tmp_path / "t.jsonl").read_text()

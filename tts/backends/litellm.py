@@ -105,7 +105,8 @@ class LiteLLMBackend:
             mapped = map_litellm_error(exc, litellm, self.api_base)
             if mapped is None:
                 raise
-            raise mapped from exc
+            # not chained: litellm's exception may quote the key; ours has its text, redacted
+            raise mapped from None
         latency = time.perf_counter() - started
         answer_received()  # the server is done with this call: its slot goes to the next one first
         return parse_chat(response, request, latency, self.model, lambda: "what litellm returned")
