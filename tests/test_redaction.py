@@ -252,6 +252,7 @@ def test_ray_workers_keep_the_key_out_of_the_run_dir(tmp_path):
             assert server.stats["e401"] >= 1, err
         hits = leaks("stdout", out) + leaks("stderr", err) + files_leaks(short) + files_leaks(tmp_path)
         assert not hits, hits
+        assert list(short.rglob("session_*/logs/*")), "Ray's own logs were not where they could be grepped"
         assert code == 2 and one_rejection_line(out, err) == [], err
     finally:
         shutil.rmtree(short, ignore_errors=True)
