@@ -269,13 +269,14 @@ async def test_an_upstream_error_quoting_the_key_is_redacted():
     from tts.errors import AuthError
     from tts.mcp.tool_run import Service
     from tts.mcp.toolserver import build_server
-    from tts.serve.security import Redactor
+    from tts.redact import add_secret
     from tts.spec import strategy_from_spec
     from tts.testing import ScriptedBackend
 
+    add_secret(KEY)  # as `tts mcp --api-key KEY` does: the process's one redactor knows it
     backend = ScriptedBackend([AuthError(f"Incorrect API key provided: {KEY}")])
     service = Service(backend=backend, backends={}, strategy=strategy_from_spec({"kind": "single"}),
-                      defaults_for=lambda s: SamplingDefaults(), redact=Redactor([KEY]))
+                      defaults_for=lambda s: SamplingDefaults())
     async with Client(build_server(service)) as client:
         res = await client.call_tool("solve", {"question": "hi"})
     assert res.is_error and "model call failed: AuthError" in res.content[0].text

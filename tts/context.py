@@ -16,6 +16,7 @@ from pydantic import Field
 
 from tts.errors import BackendError, BudgetExceeded
 from tts.records import CallRecord, Completion, Message, Record, Usage, trusted
+from tts.redact import redact
 from tts.seam import Backend, ChatRequest
 
 CANDIDATE_ROLES = frozenset({"sample", "draft", "refine", "solve"})
@@ -59,9 +60,11 @@ def replica_offset(replica: str) -> int:
 
 def call_record(path: str, role: str, sample_index: int, usage: Usage, latency_s: float, cached: bool,
                 started_s: float, error: str | None = None) -> CallRecord:
-    """A trace entry from figures the run measured itself: built without validation."""
+    """A trace entry from figures the run measured itself: built without validation (an error
+    through the one redactor: a provider's error may quote the key)."""
     return trusted(CallRecord, {"path": path, "role": role, "sample_index": sample_index, "usage": usage,
-                                "latency_s": latency_s, "cached": cached, "started_s": started_s, "error": error})
+                                "latency_s": latency_s, "cached": cached, "started_s": started_s,
+                                "error": None if error is None else redact(error)})
 
 
 def with_turn(params: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:

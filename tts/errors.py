@@ -25,9 +25,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tts.redact import redact
+
 
 class TTSError(Exception):
-    """Base of every error raised by tts."""
+    """Base of every error raised by tts. Its message is redacted when it is made (`tts.redact`):
+    a provider's error text may quote the key it was sent."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(redact(a, fresh=True) if isinstance(a, str) else a for a in args))
 
 
 class UsageError(TTSError):

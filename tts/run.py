@@ -14,6 +14,7 @@ from tts.code.code_task import is_code_task, passes_task_tests
 from tts.context import RunContext, SamplingDefaults, defaults_for
 from tts.errors import BackendError, BudgetExceeded, ConfigError, TaskDataError
 from tts.records import CallRecord, RunResult, RunStatus, Task
+from tts.redact import redact
 from tts.registry import components
 from tts.seam import Backend
 from tts.tool_calls import text_only, turn_params, wants_json
@@ -97,7 +98,7 @@ async def run_task(
     if res is None:
         ctx.stop(error or status)
         await ctx.drained()  # answered calls in flight are paid for: wait for them and count them
-        res = strategy.partial(task, ctx).model_copy(update={"status": status, "error": error})
+        res = strategy.partial(task, ctx).model_copy(update={"status": status, "error": error and redact(error)})
         if budget is not None:
             budget.partial = res
     return res.model_copy(update={

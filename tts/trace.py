@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError
 
 from tts.errors import UsageError
 from tts.records import FORMAT_VERSION, CallRecord, Record, RunResult, Usage
+from tts.redact import redact
 
 
 class TraceHeader(Record):
@@ -71,7 +72,7 @@ class TraceWriter:
     def _line(self, rec: Record) -> None:
         if self._file is None:
             raise ValueError(f"trace {self.path} is closed")
-        self._file.write(rec.model_dump_json() + "\n")
+        self._file.write(redact(rec.model_dump_json()) + "\n")  # no secret in any line (tts.redact)
 
     def write_call(self, rec: CallRecord, task_id: str | None = None) -> None:
         self._line(TraceCall(**rec.model_dump(), task_id=task_id))

@@ -47,12 +47,16 @@ def retry_after_from_headers(headers: Mapping[str, str] | None) -> float | None:
     return None
 
 
+REJECTED = "the upstream rejected the credentials (check the API key)"
+"""How an AuthError for a 401/403 begins, whatever the provider's own words."""
+
+
 def error_for_status(status: int, message: str, headers: Mapping[str, str] | None = None) -> BackendError:
-    """The tts error for a non-2xx HTTP status."""
+    """The tts error for a non-2xx HTTP status (its message redacted, as every TTSError's is)."""
     if status == 429:
         return RateLimited(message, status=status, retry_after=retry_after_from_headers(headers))
     if status in (401, 403):
-        return AuthError(message, status=status)
+        return AuthError(f"{REJECTED}: {message}", status=status)
     if status == 408 or status >= 500:
         # 408 Request Timeout is the server giving up on us: worth another try, like a 5xx.
         return ServerError(message, status=status)

@@ -14,7 +14,7 @@ import weakref
 from typing import Any
 
 from tts._litellm import import_litellm
-from tts.backends._common import error_for_status, parse_chat, retry_after_from_headers
+from tts.backends._common import REJECTED, error_for_status, parse_chat, retry_after_from_headers
 from tts.errors import (
     AuthError,
     BackendError,
@@ -27,6 +27,7 @@ from tts.errors import (
     ServerError,
 )
 from tts.records import Completion
+from tts.redact import add_secret, is_secret, secrets_in_url
 from tts.seam import ChatRequest
 from tts.wrappers.throttle import answer_received
 
@@ -47,6 +48,9 @@ class LiteLLMBackend:
         self._closers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         """Per event loop: closes litellm's clients of that loop when it shuts down."""
         self._kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0, **extra}
+        # never in an error, record or log line (tts.redact): the key, one in the URL, and any extra credential
+        add_secret(api_key, *secrets_in_url(api_base),
+                   *(v for k, v in extra.items() if is_secret(v) and k.endswith(("key", "token", "secret"))))
         if api_base:
             self._kwargs["api_base"] = api_base
         if api_key:
@@ -108,7 +112,8 @@ class LiteLLMBackend:
             mapped = map_litellm_error(exc, litellm, self.api_base)
             if mapped is None:
                 raise
-            raise mapped from exc
+            # not chained: litellm's exception may quote the key; ours has its text, redacted
+            raise mapped from None
         latency = time.perf_counter() - started
         answer_received()  # the server is done with this call: its slot goes to the next one first
         return parse_chat(response, request, latency, self.model, lambda: "what litellm returned")
@@ -191,8 +196,10 @@ def map_litellm_error(exc: BaseException, litellm: Any, api_base: str | None = N
         if headers is None:
             headers = getattr(getattr(exc, "response", None), "headers", None)
         return RateLimited(msg, retry_after=retry_after_from_headers(headers))
-    if isinstance(exc, E.AuthenticationError | E.PermissionDeniedError) or "Missing credentials" in str(exc):
+    if "Missing credentials" in str(exc):
         return AuthError(msg, status=status)
+    if isinstance(exc, E.AuthenticationError | E.PermissionDeniedError):
+        return AuthError(f"{REJECTED}: {msg}", status=status)
     if isinstance(exc, E.APIConnectionError):
         return ConnectionFailed(msg, status=status)
     if isinstance(exc, E.APIResponseValidationError | json.JSONDecodeError):

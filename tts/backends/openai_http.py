@@ -16,6 +16,7 @@ from typing import Any
 from tts.backends._common import error_for_status, parse_chat, short
 from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
 from tts.records import Completion
+from tts.redact import add_secret, secrets_in_url
 from tts.seam import ChatRequest
 from tts.wrappers.throttle import answer_received
 
@@ -33,6 +34,7 @@ class OpenAIHTTPBackend:
         self.url = self.api_base + "/chat/completions"
         self.timeout = timeout
         self._headers = {"Content-Type": "application/json"}
+        add_secret(api_key, *secrets_in_url(api_base))  # never in an error, record or log line (tts.redact)
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._session: Any = None

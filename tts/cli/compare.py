@@ -84,9 +84,21 @@ async def _handle(args: argparse.Namespace) -> int:
     out = Path(args.out)
     console.print(f"wrote {out / 'summary.json'}, {out / 'results.jsonl'}, {out / 'index.html'}")
     rows = result.rows
+    _say_first_error(out, sum(r["errors"] for r in rows))
     if any(r["budget_exceeded"] for r in rows):
         return 3
     return 1 if any(r["errors"] for r in rows) else 0
+
+
+def _say_first_error(out: Path, errors: int) -> None:
+    """One line on stderr for the runs that failed (e.g. rejected credentials), as `tts run` prints."""
+    from tts.experiments.runner import RESULTS, read_lines
+    from tts.redact import redact
+
+    first = next((line for line in read_lines(out / RESULTS).values() if line.get("status") == "error"), None)
+    if errors and first is not None:
+        print(redact(f"{errors} run(s) failed; first: {first['label']} | {first['task']}: {first['error']}"),
+              file=sys.stderr)
 
 
 async def _compare_models(tasks, grid, per_model, judges, args, defaults, compare):  # type: ignore[no-untyped-def]

@@ -1,18 +1,20 @@
 """Log lines for the command line: written to whatever `sys.stderr` is when a record is emitted
 (not the stream at set-up time, which a test harness or a notebook may have closed since), and
-installed once per logger however often a command runs in one process."""
+installed once per logger however often a command runs in one process. Every line passes through
+the one redactor (`tts.redact`) on its way out, its traceback included."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+
+from tts.redact import redact
 
 
 class CurrentStderr(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.write(redact(self.format(record)) + "\n")
             sys.stderr.flush()
         except Exception:  # a closed or broken stderr must not fail the command
             self.handleError(record)
@@ -31,14 +33,3 @@ def log_to_stderr(names: tuple[str, ...], formatter: logging.Formatter, level: i
         if level is not None:
             lg.setLevel(level)
         lg.propagate = False
-
-
-class RedactingFormatter(logging.Formatter):
-    """One line per record, with every secret `redact` knows replaced (see tts.serve.security.Redactor)."""
-
-    def __init__(self, redact: Any) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-        self.redact = redact
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redact(super().format(record))

@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
 (a function of the parsed args returning an exit code, or a coroutine function). A user
-mistake (`UsageError`) prints one line and exits 2; no traceback.
+mistake (`UsageError`) prints one line and exits 2; no traceback. Key flags (`--api-key`,
+`--judge-api-key`, `--token`) join the one redactor (`tts.redact`) before anything runs, and every
+line printed here passes through it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import difflib
 import sys
 from importlib import import_module
 
-from tts.errors import BudgetExceeded, UsageError
+from tts.errors import BackendError, BudgetExceeded, UsageError
+from tts.redact import add_secret, redact
 
 SUBCOMMANDS = ("run", "compare", "serve", "mcp", "show", "local", "swe", "plan", "tasks")
 
@@ -122,20 +125,29 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    add_secret(*(v for k, v in vars(args).items() if k.endswith(("api_key", "token")) and isinstance(v, str)))
     try:
         out = handler(args)
         if asyncio.iscoroutine(out):
             out = asyncio.run(out)
         return int(out or 0)
     except UsageError as exc:
-        print(f"tts {args.command}: error: {exc}", file=sys.stderr)
+        print(redact(f"tts {args.command}: error: {exc}"), file=sys.stderr)
         return 2
     except BudgetExceeded as exc:
-        print(f"tts {args.command}: stopped: {exc}", file=sys.stderr)
+        print(redact(f"tts {args.command}: stopped: {exc}"), file=sys.stderr)
         return 3
+    except BackendError as exc:  # a model call failed for good (e.g. the credentials were rejected)
+        print(redact(f"tts {args.command}: error: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"tts {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: its traceback, with no secret in it (a provider's error may quote a key)
+        import traceback
+
+        sys.stderr.write(redact(traceback.format_exc()))
+        return 1
 
 
 if __name__ == "__main__":

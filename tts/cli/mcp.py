@@ -49,12 +49,6 @@ def _check(args: argparse.Namespace) -> None:
                           "that starts tts mcp")
 
 
-def _secrets(args: argparse.Namespace) -> list[str | None]:
-    from tts.cli.serve import _env_keys
-
-    return [args.api_key, args.judge_api_key, args.token, *_env_keys()]
-
-
 async def _handle(args: argparse.Namespace) -> int:
     try:
         from tts.mcp.toolserver import build_server, serve_http
@@ -63,7 +57,7 @@ async def _handle(args: argparse.Namespace) -> int:
             raise MissingDependency("tts mcp needs the mcp extra: pip install 'tts-scaling[mcp]'") from None
         raise
     from tts.mcp.tool_run import Service
-    from tts.serve.security import Redactor
+    from tts.redact import add_secret, redact
 
     _check(args)
     strategy = build_strategy(args)
@@ -75,8 +69,8 @@ async def _handle(args: argparse.Namespace) -> int:
         from tts.cli.run import check_reachable
 
         await check_reachable(args.api_base)
-    redact = Redactor(_secrets(args))
-    _log_to_stderr(redact)
+    add_secret(args.api_key, args.judge_api_key, args.token)  # the one redactor (tts.redact) knows them now
+    _log_to_stderr()
     backend, backends = make_backends(args)
     service = Service(backend=backend, backends=backends, strategy=strategy, seed=args.seed or 0, redact=redact,
                       defaults_for=lambda strategies: sampling_defaults(args, strategies))
@@ -112,11 +106,11 @@ async def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_to_stderr(redact: Any) -> None:
+def _log_to_stderr() -> None:
     """Every log line, ours and the SDK's, to stderr with secrets removed (stdout is the protocol)."""
-    from tts.cli.logs import RedactingFormatter, log_to_stderr
+    from tts.cli.logs import log_to_stderr
 
-    log_to_stderr(("tts.mcp", "tts.budget", "tts.cache", "mcp", "uvicorn"), RedactingFormatter(redact),
-                  logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    log_to_stderr(("tts.mcp", "tts.budget", "tts.cache", "mcp", "uvicorn"), fmt, logging.INFO)  # redacted there
     logging.getLogger("mcp").setLevel(logging.WARNING)
     logging.getLogger("uvicorn").setLevel(logging.WARNING)

@@ -21,6 +21,7 @@ from typing import Any
 from tts.cli.strategy_flags import add_strategy_flags, build_strategy
 from tts.errors import ConfigError
 from tts.records import RunResult
+from tts.redact import redact
 
 
 def default_cache_dir() -> str:
@@ -249,7 +250,7 @@ async def _handle(args: argparse.Namespace) -> int:
     try:
         with out_path.open("w", encoding="utf-8") as out, progress_bar(len(tasks), disable=args.quiet) as advance:
             def on_result(res: RunResult) -> None:
-                out.write(json.dumps(result_line(res)) + "\n")
+                out.write(redact(json.dumps(result_line(res))) + "\n")  # no secret in any line (tts.redact)
                 out.flush()  # a crash loses no finished task
                 if trace is not None:
                     trace.write_result(res)

@@ -78,8 +78,8 @@ async def _handle(args: argparse.Namespace) -> int:
         defaults=SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed),
         token=args.token, host=args.host, port=args.port, trace_dir=args.trace_dir,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024), keepalive_s=args.keepalive,
-        shutdown_timeout=args.shutdown_timeout, secrets=(args.api_key, *_env_keys()), model_map=args.model_map)
-    _log_to_stderr(server.redact)
+        shutdown_timeout=args.shutdown_timeout, secrets=(args.api_key, args.judge_api_key), model_map=args.model_map)
+    _log_to_stderr()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,21 +108,8 @@ async def _handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _env_keys() -> list[str]:
-    """Values of the environment variables that hold provider keys: never to be echoed."""
-    return [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and v]
-
-
-class _RedactingFormatter(logging.Formatter):
-    def __init__(self, redact: Any) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-        self.redact = redact
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redact(super().format(record))
-
-
-def _log_to_stderr(redact: Any) -> None:
+def _log_to_stderr() -> None:
     from tts.cli.logs import log_to_stderr
 
-    log_to_stderr(("tts.serve", "tts.cache"), _RedactingFormatter(redact), logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    log_to_stderr(("tts.serve", "tts.cache"), fmt, logging.INFO)  # redacted there, as every log line is

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tts.records import RunResult, Usage
+from tts.redact import redact
 
 
 def in_notebook() -> bool:
@@ -101,4 +102,7 @@ def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any =
     errors = [r for r in results if r.status == "error"]
     if errors:
         first = errors[0]
-        Console(file=sys.stderr).print(f"[red]{len(errors)} task(s) failed; first: {first.task_id}: {first.error}")
+        # one line however wide the terminal (no wrapping), its text as is (no markup), no secret in it
+        Console(file=sys.stderr, soft_wrap=True).print(
+            redact(f"{len(errors)} task(s) failed; first: {first.task_id}: {first.error}"), style="red",
+            markup=False, highlight=False)

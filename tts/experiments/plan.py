@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import Field
 
 from tts.context import SamplingDefaults
+from tts.errors import BackendError
 from tts.records import CallRecord, Completion, Record, RunResult, Task, Usage
 from tts.run import run_many
 
@@ -120,6 +121,10 @@ async def make_plan(tasks: Sequence[Task], backend: Any, *, max_cost: float, max
     top = max(SC_GRID)
     base = await run(SelfConsistency(n=top))
     costs = {"sample": call_costs(base, "sample", cost_of)}
+    failed = [r for r in base if r.status == "error"]
+    if failed and not costs["sample"].calls:  # nothing measured: a plan from it would be made up
+        raise BackendError(f"every pilot call failed ({len(failed)} task(s)); first: {failed[0].task_id}: "
+                           f"{failed[0].error}")
     if "rtv" in strategies:
         n0, v0 = RTV_GRID[0]
         costs["judge"] = call_costs(await run(TournamentVoting(n=n0, votes=v0)), "judge", cost_of)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tts.errors import MissingDependency
+from tts.redact import redact
 
 if TYPE_CHECKING:
     from tts.experiments.table import Comparison
@@ -126,7 +127,8 @@ def write_report(comparison: Comparison, out: Path) -> list[Path]:
     installed). Returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.json"]
-    (out / "summary.json").write_text(json.dumps(comparison.to_json(), indent=2, default=str) + "\n")
+    # the report is what gets attached to papers and bug reports: no secret in it (tts.redact)
+    (out / "summary.json").write_text(redact(json.dumps(comparison.to_json(), indent=2, default=str)) + "\n")
     images: dict[str, bytes] = {}
     try:
         images["accuracy_vs_tokens.png"] = plot_png(comparison, "total_tokens")
@@ -137,7 +139,7 @@ def write_report(comparison: Comparison, out: Path) -> list[Path]:
     for name, data in images.items():
         (out / name).write_bytes(data)
         written.append(out / name)
-    (out / "index.html").write_text(render_html(comparison, images), encoding="utf-8")
+    (out / "index.html").write_text(redact(render_html(comparison, images)), encoding="utf-8")
     written.append(out / "index.html")
     return written
 

@@ -26,6 +26,7 @@ from tts.experiments.grid import Config, expand_grid
 from tts.experiments.stats import stages
 from tts.experiments.table import Comparison, summarize
 from tts.records import Completion, RunResult, Task, Usage
+from tts.redact import redact
 from tts.seam import Backend, BackendWrapper, ChatRequest
 
 RESULTS = "results.jsonl"
@@ -201,7 +202,7 @@ async def compare(
                     line = result_line(cfg, key, res)
                     done[(key, res.task_id)] = line
                     if sink is not None:
-                        sink.write(json.dumps(line) + "\n")
+                        sink.write(redact(json.dumps(line)) + "\n")  # no secret in any line (tts.redact)
                         sink.flush()  # a kill loses no finished task
                     if on_result is not None:
                         on_result(cfg, res)

@@ -26,6 +26,7 @@ from pydantic import Field
 from tts.context import RunContext, SamplingDefaults
 from tts.errors import BackendError, BudgetExceeded, TTSError
 from tts.records import Record, Usage
+from tts.redact import redact
 from tts.seam import Backend, BackendWrapper
 
 log = logging.getLogger("tts.mcp")
@@ -78,7 +79,7 @@ class Service:
     strategy: Any
     defaults_for: Callable[[list[Any]], SamplingDefaults]
     seed: int = 0
-    redact: Callable[[Any], str] = str
+    redact: Callable[[Any], str] = redact
 
     def __post_init__(self) -> None:
         for b in (self.backend, *self.backends.values()):

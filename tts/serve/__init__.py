@@ -10,7 +10,8 @@ translations over the chat path: `wire` (what a protocol provides), `responses`,
 
 Modules: `app` (routes and the server), `convert` (request -> task, parameters, spec),
 `conversation` (per-request backend layers), `respond` (result -> completion and chunks),
-`stream` (Server-Sent Events), `security` (bind check, bearer token, redaction).
+`stream` (Server-Sent Events), `security` (bind check, bearer token; secrets are redacted by
+`tts.redact`, the one redactor every surface shares).
 """
 
 from __future__ import annotations

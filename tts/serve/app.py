@@ -26,6 +26,7 @@ from typing import Any
 from tts.context import SamplingDefaults
 from tts.errors import RequestError
 from tts.records import RunResult
+from tts.redact import add_secret, redact
 from tts.seam import Backend
 from tts.serve import stream
 from tts.serve.conversation import Progress
@@ -34,7 +35,7 @@ from tts.serve.messages import MessagesWire
 from tts.serve.request import classify_error, planned, run_request
 from tts.serve.respond import chunks, completion_body, error_body, tts_object
 from tts.serve.responses import ResponsesWire
-from tts.serve.security import OPEN_PATHS, Redactor, token_ok
+from tts.serve.security import OPEN_PATHS, token_ok
 from tts.serve.wire import CHAT, Wire, mapped_model
 from tts.serve.wire_route import count_tokens, serve_wire, wire_error
 
@@ -50,8 +51,8 @@ class TTSServer:
 
     `backend`: the shared stack for `model` (from `make_backend`). `backends`: extra roles, e.g.
     `{"judge": ...}`. `backend_for_model`: makes a stack for another upstream model a request
-    names (None: every request goes to `model`). `secrets`: strings never to send or log
-    (upstream keys); the token is one automatically.
+    names (None: every request goes to `model`). `secrets` (upstream keys) and the token join the
+    process's one redactor (`tts.redact`), which also knows every key a backend was built with.
     """
 
     def __init__(self, strategy: Any, backend: Backend, *, model: str, backends: dict[str, Backend] | None = None,
@@ -72,7 +73,8 @@ class TTSServer:
         self.max_body_bytes = max_body_bytes
         self.keepalive_s = keepalive_s
         self.shutdown_timeout = shutdown_timeout
-        self.redact = Redactor((*secrets, token))
+        add_secret(*secrets, token)
+        self.redact = redact
         self.model_stacks: dict[str, Backend] = {}
         self.model_map = dict(model_map or {})
         """Client model name (or glob) -> upstream model (`--model-map`)."""

@@ -4,15 +4,14 @@
 - With a token, every route but `/health` wants `Authorization: Bearer <token>` or
   `x-api-key: <token>` (401 otherwise, compared in constant time).
 - Request bodies over the limit are refused with 413 by aiohttp itself (`client_max_size`).
-- `Redactor` replaces every secret the server holds (upstream API keys, the token) in text it is
-  about to send or log: error messages from a provider can quote what they were sent.
+- Secrets (upstream API keys, the token) are kept out of what it sends and logs by the one
+  redactor every surface shares, `tts.redact` (a provider's error can quote the key it was sent).
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Iterable
 from typing import Any
 
 from tts.errors import ConfigError
@@ -50,16 +49,3 @@ def bearer_ok(header: str | None, token: str) -> bool:
     scheme, _, value = header.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
-
-class Redactor:
-    """`redact(text)`: `text` with every secret replaced by `***`."""
-
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # short strings would blank out ordinary words; real keys and tokens are long
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
-
-    def __call__(self, text: Any) -> str:
-        out = str(text)
-        for s in self.secrets:
-            out = out.replace(s, "***")
-        return out

@@ -7,16 +7,19 @@ import re
 from typing import Any
 
 from tts.errors import UsageError
+from tts.redact import redact
 
 _REFUSED = {"BadRequestError", "AuthenticationError", "NotFoundError", "PermissionDeniedError",
             "UnsupportedParamsError", "UnprocessableEntityError"}
+_AUTH = {"AuthenticationError", "PermissionDeniedError"}
 _CONTEXT = ("ContextWindowExceededError",)
 _CONTEXT_TEXT = re.compile(r"context (window|length)|maximum context|too many tokens|exceeds? .*context"
                            r"|prompt is too long|requested tokens", re.I)
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
+    """`Type: message` on one line, redacted (`tts.redact`: a provider's 401 may quote the key)."""
+    text = " ".join(redact(exc).split()) or "(no message)"
     text = f"{type(exc).__name__}: {text}"
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -30,6 +33,12 @@ def refused(exc: BaseException) -> bool:
     """A request the provider will never accept (unknown model or provider, 400/401/403/404/422)."""
     names = {k.__name__ for k in type(exc).__mro__}
     return bool(names & _REFUSED) and not context_overflow(exc) and "ContentPolicyViolationError" not in names
+
+
+def why_refused(exc: BaseException) -> str:
+    """What a refusal means in plain words, when the exception's class says it ("" otherwise)."""
+    names = {k.__name__ for k in type(exc).__mro__}
+    return "the upstream rejected the credentials (check the API key): " if names & _AUTH else ""
 
 
 def fail_fast(model: Any) -> None:

@@ -19,10 +19,11 @@ from pydantic import Field
 
 from tts.errors import MissingDependency, UsageError
 from tts.records import Record, Trajectory, TrajectorySummary
+from tts.redact import add_secret
 from tts.swe.git import clone_at, working_tree_diff
 from tts.swe.instance import SWEInstance
 from tts.swe.local_agent import LOCAL_AGENT, LOCAL_CONFIG_SPEC, LOCAL_MODEL, LOCAL_REPLY_TOKENS, LOCAL_STEP_LIMIT
-from tts.swe.model_errors import check_agent_model, context_overflow, fail_fast, one_line, refused
+from tts.swe.model_errors import check_agent_model, context_overflow, fail_fast, one_line, refused, why_refused
 from tts.swe.prior import PRIOR_BLOCK, render_prior
 
 _import_lock = threading.Lock()
@@ -112,6 +113,7 @@ class MiniSweAgentRunner:
     def __init__(self, config: MiniSweAgentConfig | None = None, *, model_factory: ModelFactory | None = None,
                  **fields: Any) -> None:
         self.config = config or MiniSweAgentConfig(**fields)
+        add_secret(self.config.model_kwargs.get("api_key"))  # never in the run dir or a message (tts.redact)
         self.model_factory = model_factory
         self._executor: ThreadPoolExecutor | None = None
         self._local: Any = None  # the embedded model's backend, for model="local"
@@ -199,6 +201,7 @@ class MiniSweAgentRunner:
         model["model_kwargs"] = {**model.get("model_kwargs", {}), **c.model_kwargs}
         if c.api_key_env and os.environ.get(c.api_key_env):
             model["model_kwargs"]["api_key"] = os.environ[c.api_key_env]
+        add_secret(model["model_kwargs"].get("api_key"))  # a key from the config file or a Ray worker's env too
         if model_over:
             model.update({k: v for k, v in model_over.items() if k != "model_kwargs"})
             model["model_kwargs"] = {**model["model_kwargs"], **model_over.get("model_kwargs", {})}
@@ -246,8 +249,8 @@ class MiniSweAgentRunner:
             except Exception as exc:  # the agent re-raises what it did not handle; the rollout still counts
                 if refused(exc):  # every other rollout would get the same answer: stop the run
                     self._refused = UsageError(f"the agent's model {model_cfg.get('model_name')!r} was refused: "
-                                               f"{one_line(exc)}; check --model (a litellm model string, or "
-                                               f"'local'), --api-base and --api-key")
+                                               f"{why_refused(exc)}{one_line(exc)}; check --model (a litellm model "
+                                               f"string, or 'local'), --api-base and --api-key")
                     raise self._refused from None
                 status, submission = type(exc).__name__, ""
                 # Running out of context ends a rollout like a step limit: its work so far still counts.

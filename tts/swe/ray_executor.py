@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from tts.errors import ConfigError, MissingDependency, UsageError
 from tts.records import Trajectory, TrajectorySummary
+from tts.redact import SECRET_ENV_SUFFIXES, add_secret
 from tts.swe.instance import SWEInstance
 from tts.swe.runners import AgentRunner
 
@@ -78,6 +79,8 @@ class SetEnv:
 
     def __call__(self) -> None:
         os.environ.update(self.env)
+        # the worker's one redactor knows them too: an agent's error text may quote its key
+        add_secret(*(v for k, v in self.env.items() if k.upper().endswith(SECRET_ENV_SUFFIXES)))
 
 
 def _where() -> dict[str, Any]:
@@ -136,6 +139,7 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self.namespace = namespace
         self._env = {**(forwarded_env() if forward_env else {}), **(env_vars or {})}
+        add_secret(*(v for k, v in (env_vars or {}).items() if k.upper().endswith(SECRET_ENV_SUFFIXES)))
         self._rollouts = asyncio.Semaphore(max_in_flight)
         self._calls = asyncio.Semaphore(max_calls_in_flight or max_in_flight)
         self._ray: Any = None
@@ -155,6 +159,7 @@ class RayExecutor:
         if self._ray is not None:
             raise UsageError("add_env after the Ray executor started: the runtime env is fixed at start")
         self._env[name] = value
+        add_secret(value)  # in the driver's redactor; SetEnv adds it to each worker's
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> RayExecutor:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from tts.errors import UsageError
+from tts.redact import redact
 from tts.swe.instance import SWEInstance
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +38,8 @@ def safe_name(iid: str) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """`text`, through the one redactor (`tts.redact`: an agent's error may quote its key), at `path`."""
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

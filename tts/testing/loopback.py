@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-FAULTS = ("ok", "429", "500", "hang", "malformed", "401", "400", "drop")
+FAULTS = ("ok", "429", "500", "hang", "malformed", "401", "401-echo", "400", "drop")
 
 
 class LoopbackServer:
@@ -22,17 +22,22 @@ class LoopbackServer:
     "... ANSWER: <a+b>", anything else "ANSWER: <word>". Faults come from `server.faults` first (a
     queue of names from FAULTS applied to the next requests, in order), then from the probabilities
     p429, p500, phang, pmalformed (dice seeded by `seed`). "hang" sleeps `hang_s` then answers 504;
-    "drop" closes the connection without a reply. `stats` counts requests, ok replies, each fault and
-    `repeats_of_completed`: requests whose exact body had already been answered successfully, i.e.
-    work paid twice, and the `prompt_tokens`/`completion_tokens` of the replies it delivered. GET
-    /stats returns them as JSON; POST /reset zeroes them.
+    "drop" closes the connection without a reply. "401-echo", and with `api_key` set every request sent
+    with another key, is a 401 quoting the key and the Authorization header it was sent (as some
+    providers do). `stats` counts requests, ok replies, each fault and `repeats_of_completed`:
+    requests whose exact body had already been answered successfully, i.e. work paid twice, and the
+    `prompt_tokens`/`completion_tokens` of the replies it delivered. GET /stats returns them as
+    JSON; POST /reset zeroes them.
     """
 
     def __init__(self, *, latency: float = 0.0, p429: float = 0.0, p500: float = 0.0, phang: float = 0.0,
                  pmalformed: float = 0.0, hang_s: float = 3.0, retry_after: str | None = "1", seed: int = 0,
                  host: str = "127.0.0.1", port: int = 0,
-                 reply: Callable[[dict[str, Any]], dict[str, Any]] | None = None, p_correct: float = 1.0) -> None:
+                 reply: Callable[[dict[str, Any]], dict[str, Any]] | None = None, p_correct: float = 1.0,
+                 api_key: str | None = None) -> None:
         import random
+
+        self.api_key = api_key
 
         self.p_correct = p_correct
         """Chance that a sum is answered right (a pure function of the request, like simserver's)."""
@@ -145,6 +150,11 @@ class LoopbackServer:
             return _error(400, "request body is not a chat completion request")
         self.bodies.append(body)
         fault = self._pick_fault()
+        sent = _sent_key(request)
+        if fault == "401-echo" or (self.api_key is not None and sent != self.api_key):
+            s["e401"] += 1
+            return _error(401, f"Incorrect API key provided: {sent}. Received headers: Authorization: "
+                          f"{request.headers.get('Authorization', '')}", "invalid_request_error")
         if fault == "429":
             s["e429"] += 1
             headers = {"Retry-After": self.retry_after} if self.retry_after is not None else None
@@ -192,6 +202,15 @@ def _error(status: int, message: str, kind: str = "error", headers: dict[str, st
     from aiohttp import web
 
     return web.json_response({"error": {"message": message, "type": kind}}, status=status, headers=headers)
+
+
+def _sent_key(request: Any) -> str:
+    """The API key a request carries: a bearer token, an x-api-key / api-key header or a ?key= query."""
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:]
+    return (request.headers.get("x-api-key") or request.headers.get("api-key") or request.query.get("key")
+            or request.query.get("api_key") or "")
 
 
 def loopback_reply(body: dict[str, Any], p_correct: float = 1.0) -> dict[str, Any]:
@@ -259,12 +278,14 @@ def _serve_main(argv: list[str] | None = None) -> None:
     sp.add_argument("--retry-after", default="1")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--p-correct", type=float, default=1.0, help="chance a sum is answered right")
+    sp.add_argument("--api-key", help="answer any other key with a 401 quoting it")
     args = ap.parse_args(argv)
 
     async def serve() -> None:
         server = LoopbackServer(latency=args.latency, p429=args.p429, p500=args.p500, phang=args.phang,
                                 pmalformed=args.pmalformed, hang_s=args.hang_s, retry_after=args.retry_after,
-                                seed=args.seed, host=args.host, port=args.port, p_correct=args.p_correct)
+                                seed=args.seed, host=args.host, port=args.port, p_correct=args.p_correct,
+                                api_key=args.api_key)
         async with server:
             print(f"loopback server listening on {server.url}", flush=True)
             await asyncio.Event().wait()
