@@ -43,10 +43,11 @@ def replica_offset(replica: str) -> int:
 
 
 def call_record(path: str, role: str, sample_index: int, usage: Usage, latency_s: float, cached: bool,
-                started_s: float, error: str | None = None) -> CallRecord:
+                started_s: float, error: str | None = None, stopped: bool = False) -> CallRecord:
     """A trace entry from figures the run measured itself: built without validation."""
     return trusted(CallRecord, {"path": path, "role": role, "sample_index": sample_index, "usage": usage,
-                                "latency_s": latency_s, "cached": cached, "started_s": started_s, "error": error})
+                                "latency_s": latency_s, "cached": cached, "started_s": started_s, "error": error,
+                                "stopped": stopped})
 
 
 class RunContext:
@@ -171,7 +172,7 @@ class RunContext:
             return trusted(ChatRequest, {
                 "messages": msgs, "n": 1, "sample_index": sample_index, "replica": self.replica, "seed": seed,
                 "temperature": d.temperature, "max_tokens": d.max_tokens, "stop": None, "logprobs": None,
-                "top_logprobs": None, "tools": None, "extra": dict(d.extra)})
+                "top_logprobs": None, "tools": None, "extra": dict(d.extra), "on_token": None})
         fields: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens}
         if seed is not None:
             fields["seed"] = seed
@@ -219,7 +220,7 @@ class RunContext:
         if req.n == 1:
             comp = out[0]
             self._record(call_record(self.path, role, req.sample_index, comp.usage, latency, comp.cached,
-                                     started - self.t0), comp)
+                                     started - self.t0, stopped=comp.stopped), comp)
             return out
         out = out[:req.n]  # each choice carries its own sample index (the cache may mix hits in)
         for c in out:

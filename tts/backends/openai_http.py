@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from tts.backends._common import error_for_status, parse_chat, short
+from tts.backends.streaming import STREAM_OPTIONS, StreamAccumulator, StreamTally
 from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
 from tts.records import Completion
 from tts.seam import ChatRequest
@@ -37,6 +38,7 @@ class OpenAIHTTPBackend:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.streams = StreamTally()
 
     @property
     def namespace(self) -> str:
@@ -65,6 +67,8 @@ class OpenAIHTTPBackend:
         return body
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
+        if request.on_token is not None:
+            return [await self._stream(request)]
         import aiohttp
 
         session = self._get_session()
@@ -90,6 +94,44 @@ class OpenAIHTTPBackend:
         except ValueError as exc:
             raise MalformedResponse(f"unparseable body from {self.url}: {short(raw)!r}") from exc
         return parse_chat_body(body, request, latency, self.model, raw)
+
+    async def _stream(self, request: ChatRequest) -> Completion:
+        """The reply as SSE, fed to the caller chunk by chunk; closed as soon as it says stop."""
+        import aiohttp
+
+        session = self._get_session()
+        acc = StreamAccumulator(request, self.model, self.streams)
+        data = json.dumps({**self.payload(request), "stream": True, "stream_options": STREAM_OPTIONS}).encode()
+        started = time.perf_counter()
+        stopped = False
+        try:
+            async with session.post(self.url, data=data) as resp:
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise error_for_status(resp.status, f"HTTP {resp.status} from {self.url}: {_error_message(raw)}",
+                                           resp.headers)
+                async for line in resp.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        break
+                    try:
+                        chunk = json.loads(payload)
+                    except ValueError as exc:
+                        raise MalformedResponse(f"bad stream chunk from {self.url}: {short(payload)!r}") from exc
+                    if acc.feed(chunk):
+                        stopped = True
+                        resp.close()  # drop the connection: the server sees the hang-up and stops generating
+                        break
+        except TimeoutError as exc:
+            raise CallTimeout(f"no answer from {self.url} within {self.timeout} s") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise MalformedResponse(f"truncated stream from {self.url}: {exc}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+        answer_received()
+        return acc.completion(time.perf_counter() - started, stopped)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
