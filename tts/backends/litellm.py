@@ -108,7 +108,8 @@ class LiteLLMBackend:
             raise mapped from exc
         latency = time.perf_counter() - started
         answer_received()  # the server is done with this call: its slot goes to the next one first
-        return parse_chat(response, request, latency, self.model, lambda: "what litellm returned")
+        return self.streams.learn_reply(request, parse_chat(response, request, latency, self.model,
+                                                            lambda: "what litellm returned"))
 
     async def _stream(self, request: ChatRequest, started: float) -> Completion:
         """The reply as litellm's stream, fed to the caller chunk by chunk; closed (its HTTP

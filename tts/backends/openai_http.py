@@ -93,7 +93,7 @@ class OpenAIHTTPBackend:
             body = json.loads(raw)
         except ValueError as exc:
             raise MalformedResponse(f"unparseable body from {self.url}: {short(raw)!r}") from exc
-        return parse_chat_body(body, request, latency, self.model, raw)
+        return self.streams.learn_reply(request, parse_chat_body(body, request, latency, self.model, raw))
 
     async def _stream(self, request: ChatRequest) -> Completion:
         """The reply as SSE, fed to the caller chunk by chunk; closed as soon as it says stop."""
@@ -121,8 +121,10 @@ class OpenAIHTTPBackend:
                     except ValueError as exc:
                         raise MalformedResponse(f"bad stream chunk from {self.url}: {short(payload)!r}") from exc
                     if acc.feed(chunk):
-                        stopped = True
-                        resp.close()  # drop the connection: the server sees the hang-up and stops generating
+                        # what already arrived counts as received (and billed); then drop the
+                        # connection: the server sees the hang-up and stops generating
+                        stopped = not _absorb(acc, resp.content.read_nowait())
+                        resp.close()
                         break
         except TimeoutError as exc:
             raise CallTimeout(f"no answer from {self.url} within {self.timeout} s") from exc
@@ -140,6 +142,24 @@ class OpenAIHTTPBackend:
                 await session.close()
             except RuntimeError:  # its event loop is gone; nothing left to close
                 pass
+
+
+def _absorb(acc: StreamAccumulator, buffered: bytes) -> bool:
+    """Feed the chunks already received after the caller said stop; True when they include the
+    end of the reply (then it was not cut short after all)."""
+    done = False
+    for line in buffered.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return True
+        try:
+            acc.feed(json.loads(payload), watch=False)
+        except ValueError:  # a chunk cut in half at the buffer's end
+            break
+        done = done or acc.finish is not None
+    return done
 
 
 def _error_message(raw: bytes) -> str:

@@ -53,6 +53,14 @@ class StreamTally:
             self.tokens += completion_tokens
             self.units += units
 
+    def learn_reply(self, request: ChatRequest, out: list[Completion]) -> list[Completion]:
+        """Learn from a whole (unstreamed) one-choice reply too: its prompt, and with logprobs its
+        tokens per entry (a stopped stream often follows whole replies of the same prompt)."""
+        if len(out) == 1 and out[0].usage.calls:
+            c = out[0]
+            self.learn(request, c.usage.prompt_tokens, c.usage.completion_tokens, len(c.logprobs or []))
+        return out
+
     def prompt(self, request: ChatRequest) -> int:
         known = self.prompts.get(self.key(request))
         if known is not None:
@@ -77,8 +85,8 @@ class StreamAccumulator:
         self.usage: Any = None
         self.served: str | None = None
 
-    def feed(self, chunk: Any) -> bool:
-        """Take one chunk; True when the caller's `on_token` asks to stop now."""
+    def feed(self, chunk: Any, watch: bool = True) -> bool:
+        """Take one chunk; True when the caller's `on_token` asks to stop now (not asked: `watch=False`)."""
         err = get(chunk, "error")
         if err:
             raise ServerError(f"error in the stream: {err}")
@@ -108,7 +116,7 @@ class StreamAccumulator:
             finish = get(choice, "finish_reason")
             if finish is not None:
                 self.finish = str(finish)
-        return progressed and self.request.on_token is not None and bool(self.request.on_token(self.view))
+        return watch and progressed and self.request.on_token is not None and bool(self.request.on_token(self.view))
 
     @property
     def units(self) -> int:
