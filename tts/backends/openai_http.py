@@ -121,10 +121,7 @@ class OpenAIHTTPBackend:
                     except ValueError as exc:
                         raise MalformedResponse(f"bad stream chunk from {self.url}: {short(payload)!r}") from exc
                     if acc.feed(chunk):
-                        # what already arrived counts as received (and billed); then drop the
-                        # connection: the server sees the hang-up and stops generating
-                        stopped = not _absorb(acc, resp.content.read_nowait())
-                        resp.close()
+                        stopped = not await _hang_up(acc, resp)
                         break
         except TimeoutError as exc:
             raise CallTimeout(f"no answer from {self.url} within {self.timeout} s") from exc
@@ -144,21 +141,32 @@ class OpenAIHTTPBackend:
                 pass
 
 
-def _absorb(acc: StreamAccumulator, buffered: bytes) -> bool:
-    """Feed the chunks already received after the caller said stop; True when they include the
-    end of the reply (then it was not cut short after all)."""
+HANG_UP_GRACE_S = 0.5
+"""After a stop, how long the tokens still on their way are read (and counted) before the connection is dropped."""
+
+
+async def _hang_up(acc: StreamAccumulator, resp: Any) -> bool:
+    """Stop a stream: half-close the connection (the server sees end-of-input and stops
+    generating), read and count the tokens it sent before it noticed (they are billed), and drop
+    the connection. True when the reply turned out to be complete anyway."""
+    transport = getattr(resp.connection, "transport", None) if resp.connection is not None else None
     done = False
-    for line in buffered.split(b"\n"):
-        if not line.startswith(b"data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == b"[DONE]":
-            return True
-        try:
-            acc.feed(json.loads(payload), watch=False)
-        except ValueError:  # a chunk cut in half at the buffer's end
-            break
-        done = done or acc.finish is not None
+    try:
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+            async with asyncio.timeout(HANG_UP_GRACE_S):
+                async for line in resp.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        return True
+                    acc.feed(json.loads(payload), watch=False)
+                    done = done or acc.finish is not None
+    except (TimeoutError, ValueError, OSError, Exception):  # whatever did not arrive in time is not ours to count
+        pass
+    finally:
+        resp.close()
     return done
 
 

@@ -67,6 +67,9 @@ class DeepConfRecord(Record):
     drawn: int = 0
     voters: int = 0
     stopped: list[StoppedTrace] = Field(default_factory=list)
+    """Streams cut while being written: the server stopped generating them."""
+    dropped: list[StoppedTrace] = Field(default_factory=list)
+    """Whole traces below the threshold (a cache hit, or one whose last token came with its stop): no vote."""
     share: float = 0.0
     """The leading answer's share of the vote weight at the end."""
     consensus: bool = False
@@ -121,8 +124,8 @@ async def deepconf_online(sc: SelfConsistency, task: Task, ctx: RunContext) -> R
         low = lowest_group_confidence(comp.logprobs, window)
         if comp.stopped and monitor.stop is not None:
             record.stopped.append(monitor.stop)
-        elif not comp.stopped and low is not None and low < cut:  # whole (a cache hit, a stop at its last token)
-            record.stopped.append(StoppedTrace(sample_index=i, at_token=len(comp.logprobs or []),
+        elif low is not None and low < cut:  # whole: a cache hit, or it ended before the stop took effect
+            record.dropped.append(StoppedTrace(sample_index=i, at_token=len(comp.logprobs or []),
                                                reason="confidence", group_confidence=low))
         keep = not comp.stopped and low is not None and low >= cut
         cands.append(_candidate(sc, comp, i, low, keep))
@@ -146,6 +149,7 @@ async def deepconf_online(sc: SelfConsistency, task: Task, ctx: RunContext) -> R
     record.voters = len(vote)
     _, record.share = weighted_share([(c.answer, c.metadata["deepconf"]["confidence"]) for c in vote])
     record.stopped.sort(key=lambda s: s.sample_index)
+    record.dropped.sort(key=lambda s: s.sample_index)
     cands.sort(key=lambda c: c.metadata["deepconf"]["sample_index"])
     weight = {c.id: c.metadata["deepconf"]["confidence"] for c in vote}
     chosen = rank_by_answer(vote, ctx.rng("vote"), lambda c: weight[c.id])[:sc.select_k]
