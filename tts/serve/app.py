@@ -97,9 +97,11 @@ class TTSServer:
         from aiohttp import web
 
         # In-flight requests get `shutdown_timeout` seconds to finish when the server stops, then are
-        # cancelled (their strategy tasks with them).
+        # cancelled (their strategy tasks with them). A client that hangs up cancels its handler
+        # (`handler_cancellation`), which cancels its run: the upstream calls in flight are dropped
+        # (their connections closed, so the upstream server stops generating) and no more are sent.
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False,
-                                     shutdown_timeout=self.shutdown_timeout)
+                                     shutdown_timeout=self.shutdown_timeout, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
         await site.start()
