@@ -141,7 +141,7 @@ class OpenAIHTTPBackend:
                 pass
 
 
-HANG_UP_GRACE_S = 0.5
+HANG_UP_GRACE_S = 1.0
 """After a stop, how long the tokens still on their way are read (and counted) before the connection is dropped."""
 
 
