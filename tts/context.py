@@ -59,12 +59,12 @@ def replica_offset(replica: str) -> int:
 
 
 def call_record(path: str, role: str, sample_index: int, usage: Usage, latency_s: float, cached: bool,
-                started_s: float, error: str | None = None) -> CallRecord:
+                started_s: float, error: str | None = None, stopped: bool = False) -> CallRecord:
     """A trace entry from figures the run measured itself: built without validation (an error
     through the one redactor: a provider's error may quote the key)."""
     return trusted(CallRecord, {"path": path, "role": role, "sample_index": sample_index, "usage": usage,
                                 "latency_s": latency_s, "cached": cached, "started_s": started_s,
-                                "error": None if error is None else redact(error)})
+                                "error": None if error is None else redact(error), "stopped": stopped})
 
 
 def with_turn(params: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +202,7 @@ class RunContext:
             return trusted(ChatRequest, {
                 "messages": msgs, "n": 1, "sample_index": sample_index, "replica": self.replica, "seed": seed,
                 "temperature": d.temperature, "max_tokens": d.max_tokens, "stop": None, "logprobs": None,
-                "top_logprobs": None, "tools": None, "extra": dict(d.extra)})
+                "top_logprobs": None, "tools": None, "extra": dict(d.extra), "on_token": None})
         fields: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens}
         if seed is not None:
             fields["seed"] = seed
@@ -253,7 +253,7 @@ class RunContext:
         if req.n == 1:
             comp = out[0]
             self._record(call_record(self.path, role, req.sample_index, comp.usage, latency, comp.cached,
-                                     started - self.t0), comp)
+                                     started - self.t0, stopped=comp.stopped), comp)
             return out
         out = out[:req.n]  # each choice carries its own sample index (the cache may mix hits in)
         for c in out:

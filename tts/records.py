@@ -129,6 +129,8 @@ class Completion(Record):
     sample_index: int = 0
     logprobs: list[TokenLogprob] | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    stopped: bool = False
+    """A streamed reply its caller stopped (`ChatRequest.on_token`): partial text, usage = prompt + tokens received."""
 
 
 class Task(Record):
@@ -247,6 +249,8 @@ class CallRecord(Record):
     started_s: float = 0.0
     """Seconds since the run started."""
     error: str | None = None
+    stopped: bool = False
+    """A streamed reply stopped by its caller: usage is the prompt plus the tokens received."""
 
     @property
     def paid(self) -> Usage:

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
 
 from tts.contracts import Backend
-from tts.records import Completion, Message, Record
+from tts.records import Completion, Message, Record, TokenLogprob
+
+
+class StreamView:
+    """What a streaming caller sees of a reply in progress: its text and its tokens (with their
+    logprobs when asked for) so far. One object per stream, updated in place."""
+
+    __slots__ = ("chunks", "text", "tokens")
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.tokens: list[TokenLogprob] = []
+        self.chunks = 0
+        """Chunks that carried content (or logprobs): tokens received when the server gives no logprobs."""
 
 
 class ChatRequest(Record):
@@ -34,6 +48,12 @@ class ChatRequest(Record):
     tools: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
     """Provider-specific parameters passed through unchanged (e.g. top_p, response_format)."""
+    on_token: Callable[[StreamView], bool] | None = Field(None, exclude=True, repr=False)
+    """Opt-in streaming: the backend streams the reply and calls this with the tokens so far after
+    every chunk; a true return stops the stream (the HTTP response is closed, so the server stops
+    generating) and the completion comes back with `stopped=True`, billed for the prompt and the
+    tokens received. Not part of the answer's identity (the cache key), never sent on the wire;
+    a stopped reply is never cached. Backends that cannot stream ignore it (whole replies)."""
 
     def sampling_params(self) -> dict[str, Any]:
         """The OpenAI wire parameters other than model and messages."""
@@ -109,4 +129,4 @@ class BackendWrapper:
         return None
 
 
-__all__ = ["Backend", "BackendWrapper", "ChatRequest", "require_namespace"]
+__all__ = ["Backend", "BackendWrapper", "ChatRequest", "StreamView", "require_namespace"]

@@ -116,7 +116,8 @@ def parse_chat(body: Any, request: ChatRequest, latency: float, model: str,
             out.append(trusted(Completion, {
                 "text": text or "", "finish_reason": None if finish is None else str(finish), "usage": usages[i],
                 "latency_s": latency, "cached": False, "model": served, "sample_index": first + i,
-                "logprobs": parse_logprobs(logprobs) if logprobs else None, "tool_calls": tool_calls or None}))
+                "logprobs": parse_logprobs(logprobs) if logprobs else None, "tool_calls": tool_calls or None,
+                "stopped": False}))
         return out
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise MalformedResponse(f"{what()} is not a chat completion ({exc})") from exc

@@ -15,6 +15,7 @@ from typing import Any
 
 from tts._litellm import import_litellm
 from tts.backends._common import REJECTED, error_for_status, parse_chat, retry_after_from_headers
+from tts.backends.streaming import STREAM_OPTIONS, StreamAccumulator, StreamTally
 from tts.errors import (
     AuthError,
     BackendError,
@@ -47,6 +48,7 @@ class LiteLLMBackend:
         self._supports_n: bool | None = None
         self._closers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         """Per event loop: closes litellm's clients of that loop when it shuts down."""
+        self.streams = StreamTally()
         self._kwargs: dict[str, Any] = {"model": model, "num_retries": 0, "max_retries": 0, **extra}
         # never in an error, record or log line (tts.redact): the key, one in the URL, and any extra credential
         add_secret(api_key, *secrets_in_url(api_base),
@@ -103,6 +105,8 @@ class LiteLLMBackend:
             self._closers[loop] = closer = _close_clients_at_loop_end(litellm)
             await closer.__anext__()
         started = time.perf_counter()
+        if request.on_token is not None:
+            return [await self._stream(request, started)]
         try:
             response = await litellm.acompletion(
                 messages=[m.to_api() for m in request.messages], **self._kwargs, **request.sampling_params())
@@ -116,7 +120,35 @@ class LiteLLMBackend:
             raise mapped from None
         latency = time.perf_counter() - started
         answer_received()  # the server is done with this call: its slot goes to the next one first
-        return parse_chat(response, request, latency, self.model, lambda: "what litellm returned")
+        return self.streams.learn_reply(request, parse_chat(response, request, latency, self.model,
+                                                            lambda: "what litellm returned"))
+
+    async def _stream(self, request: ChatRequest, started: float) -> Completion:
+        """The reply as litellm's stream, fed to the caller chunk by chunk; closed (its HTTP
+        response with it) as soon as the caller says stop."""
+        acc = StreamAccumulator(request, self.model, self.streams)
+        stopped = False
+        response: Any = None
+        try:
+            response = await self._litellm.acompletion(
+                messages=[m.to_api() for m in request.messages], **self._kwargs, **request.sampling_params(),
+                stream=True, stream_options=STREAM_OPTIONS)
+            async for chunk in response:
+                if acc.feed(chunk):
+                    stopped = True
+                    break
+        except BackendError:
+            raise
+        except Exception as exc:
+            mapped = map_litellm_error(exc, self._litellm, self.api_base)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        finally:
+            if response is not None and (stopped or acc.finish is None):
+                await response.aclose()
+        answer_received()
+        return acc.completion(time.perf_counter() - started, stopped)
 
     async def aclose(self) -> None:
         """Release what litellm opened for our calls: its cached HTTP clients (httpx pools, aiohttp

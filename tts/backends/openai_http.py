@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from tts.backends._common import error_for_status, parse_chat, short
+from tts.backends.streaming import STREAM_OPTIONS, StreamAccumulator, StreamTally
 from tts.errors import CallTimeout, ConnectionFailed, MalformedResponse
 from tts.records import Completion
 from tts.redact import add_secret, secrets_in_url
@@ -41,6 +42,7 @@ class OpenAIHTTPBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closer: Any = None
         """Closes the session when its event loop shuts down (see `_close_at_loop_end`)."""
+        self.streams = StreamTally()
 
     @property
     def namespace(self) -> str:
@@ -64,18 +66,25 @@ class OpenAIHTTPBackend:
             self._loop = loop
         return self._session
 
+    async def _session_here(self) -> Any:
+        """This loop's session, closed when the loop shuts down (see `_close_at_loop_end`)."""
+        session = self._get_session()
+        if self._closer is None:
+            self._closer = _close_at_loop_end(session)
+            await self._closer.__anext__()
+        return session
+
     def payload(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": [m.to_api() for m in request.messages]}
         body.update(request.sampling_params())
         return body
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
+        if request.on_token is not None:
+            return [await self._stream(request)]
         import aiohttp
 
-        session = self._get_session()
-        if self._closer is None:
-            self._closer = _close_at_loop_end(session)
-            await self._closer.__anext__()
+        session = await self._session_here()
         data = json.dumps(self.payload(request)).encode()
         started = time.perf_counter()
         try:
@@ -97,7 +106,44 @@ class OpenAIHTTPBackend:
             body = json.loads(raw)
         except ValueError as exc:
             raise MalformedResponse(f"unparseable body from {self.url}: {short(raw)!r}") from exc
-        return parse_chat_body(body, request, latency, self.model, raw)
+        return self.streams.learn_reply(request, parse_chat_body(body, request, latency, self.model, raw))
+
+    async def _stream(self, request: ChatRequest) -> Completion:
+        """The reply as SSE, fed to the caller chunk by chunk; closed as soon as it says stop."""
+        import aiohttp
+
+        session = await self._session_here()
+        acc = StreamAccumulator(request, self.model, self.streams)
+        data = json.dumps({**self.payload(request), "stream": True, "stream_options": STREAM_OPTIONS}).encode()
+        started = time.perf_counter()
+        stopped = False
+        try:
+            async with session.post(self.url, data=data) as resp:
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    raise error_for_status(resp.status, f"HTTP {resp.status} from {self.url}: {_error_message(raw)}",
+                                           resp.headers)
+                async for line in resp.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        break
+                    try:
+                        chunk = json.loads(payload)
+                    except ValueError as exc:
+                        raise MalformedResponse(f"bad stream chunk from {self.url}: {short(payload)!r}") from exc
+                    if acc.feed(chunk):
+                        stopped = not await _hang_up(acc, resp)
+                        break
+        except TimeoutError as exc:
+            raise CallTimeout(f"no answer from {self.url} within {self.timeout} s") from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise MalformedResponse(f"truncated stream from {self.url}: {exc}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+        answer_received()
+        return acc.completion(time.perf_counter() - started, stopped)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -117,6 +163,33 @@ async def _close_at_loop_end(session: Any) -> Any:
     finally:
         if not session.closed:
             await session.close()
+HANG_UP_GRACE_S = 1.0
+"""After a stop, how long the tokens still on their way are read (and counted) before the connection is dropped."""
+
+
+async def _hang_up(acc: StreamAccumulator, resp: Any) -> bool:
+    """Stop a stream: half-close the connection (the server sees end-of-input and stops
+    generating), read and count the tokens it sent before it noticed (they are billed), and drop
+    the connection. True when the reply turned out to be complete anyway."""
+    transport = getattr(resp.connection, "transport", None) if resp.connection is not None else None
+    done = False
+    try:
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+            async with asyncio.timeout(HANG_UP_GRACE_S):
+                async for line in resp.content:
+                    if not line.startswith(b"data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        return True
+                    acc.feed(json.loads(payload), watch=False)
+                    done = done or acc.finish is not None
+    except (TimeoutError, ValueError, OSError, Exception):  # whatever did not arrive in time is not ours to count
+        pass
+    finally:
+        resp.close()
+    return done
 
 
 def _error_message(raw: bytes) -> str:

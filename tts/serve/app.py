@@ -6,8 +6,7 @@
 Routes: `POST /v1/chat/completions` (and `/chat/completions`), `GET /v1/models`, `GET /health`, and
 translated over the chat path (`tts.serve.wire`): `POST /v1/responses`, `/v1/messages(/count_tokens)`.
 Every request runs its strategy over the one shared backend stack (cache, throttle, server-wide
-budget) through thin per-request layers (the conversation's parameters, the request's own
-budget, progress); see `tts.serve.conversation`.
+budget) through thin per-request layers (its own budget, progress; `tts.serve.request`).
 """
 
 from __future__ import annotations
@@ -113,9 +112,11 @@ class TTSServer:
         from aiohttp import web
 
         # In-flight requests get `shutdown_timeout` seconds to finish when the server stops, then are
-        # cancelled (their strategy tasks with them).
+        # cancelled (their strategy tasks with them). A client that hangs up cancels its handler
+        # (`handler_cancellation`), which cancels its run: the upstream calls in flight are dropped
+        # (their connections closed, so the upstream server stops generating) and no more are sent.
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False,
-                                     shutdown_timeout=self.shutdown_timeout)
+                                     shutdown_timeout=self.shutdown_timeout, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
         await site.start()
@@ -283,10 +284,8 @@ class TTSServer:
         return status, payload
 
     def _error_response(self, error: BaseException, result: RunResult | None, progress: Progress) -> Any:
-        status, payload = self._error_payload(error, result, progress)
-        # a spent budget will not come back by retrying: tell the openai SDK not to
-        headers = {"x-should-retry": "false"} if status == 429 else None
-        return _json(status, payload, headers)
+        status, payload = self._error_payload(error, result, progress)  # a spent budget won't come back:
+        return _json(status, payload, {"x-should-retry": "false"} if status == 429 else None)  # say don't retry
 
     def _log(self, trace_id: str, result: RunResult, started: float) -> None:
         u = result.usage

@@ -4,8 +4,9 @@ The key is `request.fingerprint(namespace)`: model and endpoint, messages, sampl
 sample index and replica, so N samples of one prompt stay N different entries, and never an API
 key. The namespace is the backend's `namespace` attribute (model and endpoint): a backend without
 one is a ConfigError here, since keying by class name would let two models share answers.
-Entries are stored only after a successful call, already in their "hit" form: cached=True, with
-the usage and list price of the call that made the answer (plus cached_calls=1), so a result
+Entries are stored only after a successful call (never a stream its caller stopped), already in
+their "hit" form: cached=True, with the usage and list price of the call that made the answer
+(plus cached_calls=1), so a result
 built on a hit reports what it consumed exactly as on a cold run. diskcache keeps them in
 SQLite, which many processes and threads may share; within one process, identical requests in
 flight together are sent once.
@@ -89,6 +90,11 @@ class CacheBackend(BackendWrapper):
                     w.set_exception(_SenderCancelled() if isinstance(exc, asyncio.CancelledError) else exc)
             raise
         del self._pending[key]
+        if any(c.stopped for c in out):  # a stream its caller stopped is not an answer: never stored or shared
+            for w in waiters:
+                if not w.done():
+                    w.set_exception(_SenderCancelled())
+            return out
         raw = _hit_form(out)
         for w in waiters:
             if not w.done():
