@@ -239,6 +239,10 @@ class CallRecord(Record):
     started_s: float = 0.0
     """Seconds since the run started."""
     error: str | None = None
+    messages: list[Message] | None = None
+    """What the call sent, when the run keeps content (`run_task(trace_content=True)`, `tts run --trace`)."""
+    reply: str | None = None
+    """What the model said (its text), when the run keeps content."""
 
     @property
     def paid(self) -> Usage:

@@ -36,10 +36,18 @@ def add_parser(sub: Any) -> None:
     add_backend_flags(p)
     c = p.add_argument_group("output")
     c.add_argument("--out", default="results.jsonl", help="one JSON line per task")
-    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
+    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached, what was said) "
+                   "to this JSONL; `tts view FILE` opens it in a browser")
+    add_trace_content_flag(c)
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     add_strategy_flags(p)
     p.set_defaults(handler=_handle)
+
+
+def add_trace_content_flag(group: Any) -> None:
+    group.add_argument("--trace-content", choices=["full", "none"], default="full",
+                       help="full (default): the trace keeps each call's messages and reply (each distinct message "
+                       "once); none: accounting only (path, role, tokens, latency)")
 
 
 def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> None:
@@ -221,6 +229,7 @@ def run_title(args: argparse.Namespace, strategy: Any) -> str:
 
 async def _handle(args: argparse.Namespace) -> int:
     from tts.display.progress import print_summary, progress_bar
+    from tts.experiments.selection_metrics import selector_kind
     from tts.run import run_many
     from tts.tasks import load_tasks
 
@@ -241,7 +250,9 @@ async def _handle(args: argparse.Namespace) -> int:
     if args.trace:
         from tts.trace import TraceWriter
 
-        trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")})
+        trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")},
+                            content=args.trace_content == "full")
+    references = {t.id: t.answer for t in tasks}
     started = time.perf_counter()
     # Ctrl-C: every task stops where it is and its result (status cancelled, the answer it has) is
     # written; a second Ctrl-C interrupts at once.
@@ -257,12 +268,12 @@ async def _handle(args: argparse.Namespace) -> int:
                 out.write(json.dumps(result_line(res)) + "\n")
                 out.flush()  # a crash loses no finished task
                 if trace is not None:
-                    trace.write_result(res)
+                    trace.write_result(res, references.get(res.task_id))
                 advance(res)
 
             results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
                                      seed=args.seed, on_result=on_result, timeout=args.task_timeout, cancel=cancel,
-                                     progress=False)
+                                     progress=False, trace_content=trace is not None and trace.content)
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)
@@ -275,7 +286,8 @@ async def _handle(args: argparse.Namespace) -> int:
             if close is not None:
                 await close()
     print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path),
-                  title=run_title(args, strategy))
+                  title=run_title(args, strategy), references=references,
+                  selector=selector_kind(strategy.model_dump(mode="json")))
     if cancel.is_set():
         print("tts run: interrupted: the stopped tasks' results (status cancelled) are in " + str(out_path),
               file=sys.stderr)
