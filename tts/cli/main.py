@@ -1,4 +1,4 @@
-"""`tts` command line: `tts run`, `tts compare`, `tts serve`, `tts show`, `tts local serve`, `tts swe ...`.
+"""`tts` command line: `tts run`, `tts compare`, `tts serve`, `tts show`, `tts view`, `tts local serve`, `tts swe ...`.
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
 (a function of the parsed args returning an exit code, or a coroutine function). A user
@@ -15,7 +15,7 @@ from importlib import import_module
 
 from tts.errors import BudgetExceeded, UsageError
 
-SUBCOMMANDS = ("run", "compare", "serve", "show", "local", "swe", "plan", "tasks")
+SUBCOMMANDS = ("run", "compare", "serve", "show", "view", "local", "swe", "plan", "tasks")
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
