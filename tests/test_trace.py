@@ -90,8 +90,12 @@ async def test_notebook_display_of_results():
     results = await run_many(ParallelDistillRefine(drafts=[2, 1]),
                              [Task(id=f"t{i}", prompt="1 + 1 = ?", answer="5") for i in range(2)],
                              ScriptedBackend([REPLY]))
-    html = results[0]._repr_html_()
-    assert "<pre" in html and "round1" in html and "B_seq" in html
+    html = results[0]._repr_html_()  # tts view's renderer, static: the details inline
+    assert "round1" in html and "B_seq" in html and "3 candidates" in html and "<script" not in html
+    assert html.count('<details open class="task"') == 1 and "not kept" in html  # no content asked for
+    kept = await run_task(ParallelDistillRefine(drafts=[2, 1]), Task(id="k", prompt="1 + 1 = ?"),
+                          ScriptedBackend([REPLY]), trace_content=True)
+    assert "<pre>thinking" in kept._repr_html_() and "1 + 1 = ?" in kept._repr_html_()
     assert "2 tasks · accuracy 2/2" in repr(show(results))
     assert "draft" in repr(show(results[0].trace))
     with pytest.raises(TypeError):

@@ -282,9 +282,9 @@ class RunResult(Record):
 
     # Notebook / rich display (tts/display/, imported lazily).
     def _repr_html_(self) -> str:
-        from tts.display import result_renderable, to_html
+        from tts.display import results_html
 
-        return to_html(result_renderable(self))
+        return results_html([self])
 
     def __rich__(self) -> Any:
         from tts.display import result_renderable

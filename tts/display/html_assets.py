@@ -18,7 +18,7 @@ details.task > .body { padding: .3em 1em 1em; }
 .right { color: #0a7d28; font-weight: 600; } .wrong { color: #c0182d; font-weight: 600; }
 .unknown { color: #888; }
 .bar { display: inline-block; height: .8em; background: #8fb3ff; vertical-align: middle; min-width: 2px; }
-.bar.win { background: #2d9c52; } .bar.lose { background: #d7dbe3; }
+.bar.win { background: #2d9c52; } .bar.sel { background: #f2a93b; } .bar.lose { background: #d7dbe3; }
 .round { display: flex; flex-wrap: wrap; gap: .6em; margin: .3em 0 .8em; }
 .contest { border: 1px solid #ccd; border-radius: 5px; padding: .3em .6em; min-width: 16em; }
 .contest.judge-wrong { border-color: #c0182d; background: #fff3f4; }
@@ -87,3 +87,21 @@ JS = """
   document.body.dataset.ready = '1';
 })();
 """
+
+CSS += """
+figure { display: inline-block; margin: 1em 1em 0 0; } img { max-width: 100%; }
+table.comparison td { text-align: right; } table.comparison td:first-child, table.comparison td:nth-child(2) {
+  text-align: left; }
+tr.pareto td:first-child { font-weight: bold; }
+"""
+
+
+def scoped(css: str, scope: str = ".tts-view") -> str:
+    """`css` with every selector under `scope`, for a fragment inside someone else's page (a notebook)."""
+    import re
+
+    def one(match: re.Match[str]) -> str:
+        sels = [s.strip() for s in match.group(1).split(",")]
+        return ", ".join(scope if s == "body" else f"{scope} {s}" for s in sels) + " {"
+
+    return re.sub(r"([^{}]+)\{", one, css)

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from tts.display.html_assets import CSS, JS
+from tts.display.html_assets import CSS, JS, scoped
 
 
 def esc(x: Any) -> str:
@@ -248,11 +248,11 @@ judge got wrong</p>
 """
 
 
-def render_fragment(doc: dict[str, Any]) -> str:
+def render_fragment(doc: dict[str, Any], before: str = "") -> str:
     """Static HTML for a notebook (no script): the tasks with their details inline; one task opens."""
     tasks = doc["tasks"]
     messages = doc.get("messages") or {}
-    rows = "".join(task_row(i, t, task_detail(t, messages)).replace("<details class=\"task\"",
-                                                                    "<details open class=\"task\"", len(tasks) == 1)
-                   for i, t in enumerate(tasks))
-    return f'<div class="tts-view"><style>{CSS}</style>{rows}</div>'
+    rows = "".join(task_row(i, t, task_detail(t, messages)) for i, t in enumerate(tasks))
+    if len(tasks) == 1:
+        rows = rows.replace('<details class="task"', '<details open class="task"', 1)
+    return f'<div class="tts-view"><style>{scoped(CSS)}</style>{before}{rows}</div>'

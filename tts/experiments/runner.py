@@ -241,7 +241,7 @@ async def compare(
     if out_dir is not None:
         from tts.experiments.report import write_report
 
-        write_report(result, out_dir)
+        write_report(result, out_dir, rows)
     return result
 
 

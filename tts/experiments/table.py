@@ -135,18 +135,18 @@ class Comparison:
         return to_text(self.table(), width=160)
 
     def _repr_html_(self) -> str:
-        from tts.display import to_html
+        """The same table, losses and plot as index.html (tts view's renderer)."""
+        from tts.display.html_view import render_fragment
+        from tts.experiments.report_html import comparison_html
 
-        html = to_html(self.table(), width=160)
+        images = {}
         try:
             from tts.experiments.report import plot_png
 
-            png = plot_png(self, "total_tokens")
+            images["accuracy_vs_tokens.png"] = plot_png(self, "total_tokens")
         except MissingDependency:  # matplotlib is the optional `plot` extra
-            return html
-        import base64
-
-        return html + f'<img alt="accuracy vs tokens" src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
+            pass
+        return render_fragment({"tasks": []}, before=comparison_html(self, images))
 
     def plot(self, x: str = "total_tokens") -> Any:
         """A matplotlib Figure: accuracy (with 95% intervals) against `x` (total_tokens or cost_usd)."""
