@@ -84,6 +84,9 @@ def bracket_section(t: dict[str, Any]) -> str:
         out += f'<div class="round" data-round="{r}"><b>round {r}</b>'
         for g in groups:
             members = g["members"]
+            if g.get("decided_by") == "bye" or len(members) < 2:
+                out += f'<div class="bye note">{esc(", ".join(members))}: bye</div>'
+                continue
             counts = {m: sum(v == m for v in g.get("votes") or []) for m in members}
             good = [m for m in members if cands.get(m, {}).get("right")]
             wrong = len(members) > 1 and len(good) == 1 and g["winner"] != good[0]

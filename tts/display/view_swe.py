@@ -68,13 +68,12 @@ def from_swe_run_dir(root: Path) -> dict[str, Any]:
                   "score": None} for t in rollouts if t is not None]
         selections = sorted((root / "selections" / safe_name(iid)).glob("round*.json"))
         extra = []
-        last_tournament = None
-        for p in selections:
-            sel = rd.load_json(p) or {}
-            if sel.get("tournament"):
-                last_tournament = sel["tournament"]
-                body = bracket_section({"tournament": sel["tournament"], "candidates": cands})
-                extra.append((f"selection {p.stem}: chose {', '.join(sel.get('chosen', []))}", body))
+        picked = [(p.stem, rd.load_json(p) or {}) for p in selections]
+        picked = [(stem, sel) for stem, sel in picked if sel.get("tournament")]
+        last_tournament = picked[-1][1]["tournament"] if picked else None  # drawn as the task's bracket
+        for stem, sel in picked[:-1]:  # earlier rounds' selections
+            body = bracket_section({"tournament": sel["tournament"], "candidates": cands})
+            extra.append((f"selection {stem}: chose {', '.join(sel.get('chosen', []))}", body))
         cards = "".join(_rollout_card(t, summaries.get(Path(t.id).name if "/" in t.id else t.id), t.id == chosen)
                         for t in rollouts if t is not None)
         extra.insert(0, (f"{len(cands)} rollouts", f'<div class="cards">{cards}</div>'))

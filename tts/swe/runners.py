@@ -14,9 +14,8 @@ import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from tts.contracts import AgentRunner
 from tts.errors import UsageError
 from tts.records import Trajectory, TrajectorySummary
 from tts.swe.git import clone_at, working_tree_diff
@@ -30,6 +29,14 @@ __all__ = ["LOCAL_AGENT", "LOCAL_CONFIG_SPEC", "LOCAL_MODEL", "LOCAL_REPLY_TOKEN
            "AgentFn", "AgentRunner", "MiniSweAgentConfig", "MiniSweAgentRunner", "ModelFactory", "ReplayRunner",
            "ScriptedRunner", "check_agent_model", "clone_at", "context_overflow", "fail_fast", "import_minisweagent",
            "one_line", "refused", "render_prior", "swebench_image", "working_tree_diff"]
+
+
+class AgentRunner(Protocol):
+    """One agent rollout on an instance, seeing summaries of earlier attempts (`prior`)."""
+
+    async def run(self, instance: SWEInstance, prior: Sequence[TrajectorySummary] = (), *,
+                  rollout_id: str = "r0") -> Trajectory: ...
+
 
 
 class ReplayRunner:
