@@ -97,10 +97,10 @@ class TraceWriter:
         """Task ids whose calls were written live, so `write_result` does not write them again."""
         self._line(TraceHeader(meta=meta or {}))
 
-    def _line(self, rec: Record, exclude: set[str] | None = None) -> None:
+    def _line(self, rec: Record, exclude: set[str] | None = None, exclude_none: bool = False) -> None:
         if self._file is None:
             raise ValueError(f"trace {self.path} is closed")
-        self._file.write(rec.model_dump_json(exclude=exclude) + "\n")
+        self._file.write(rec.model_dump_json(exclude=exclude, exclude_none=exclude_none) + "\n")
 
     def write_call(self, rec: CallRecord, task_id: str | None = None) -> None:
         fields = rec.model_dump(exclude={"messages", "reply"})
@@ -111,7 +111,7 @@ class TraceWriter:
                 mid = message_id(msg)
                 if mid not in self._written:
                     self._written.add(mid)
-                    self._line(TraceMessage(id=mid, message=msg))
+                    self._line(TraceMessage(id=mid, message=msg), exclude_none=True)
                 ids.append(mid)
         reply = rec.reply if self.content else None
         self._line(TraceCall(**fields, reply=reply, task_id=task_id, message_ids=ids), {"messages"})
@@ -177,6 +177,22 @@ def _small(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_FAST = {'{"type":"message"': "message", '{"type":"result"': "result"}
+
+
+def _kind(line: str) -> tuple[str | None, Any]:
+    """A line's type, and its parsed JSON unless pydantic can parse the line itself (the lines tts
+    writes: a message or result starts with its type, a call names it once at top level; parsing
+    once instead of twice reads a big trace about 4x faster)."""
+    head = line[:17]
+    if head in _FAST:
+        return _FAST[head], None
+    if line.startswith('{"path":') and '"type":"call"' in line:  # in a string it would be escaped: \"type\"
+        return "call", None
+    data = json.loads(line)
+    return (data.get("type") if isinstance(data, dict) else None), data
+
+
 def read_trace(path: str | Path) -> Trace:
     """A trace file back as records; UsageError (one line) naming the file and line when it is not one."""
     p = Path(path)
@@ -192,18 +208,17 @@ def read_trace(path: str | Path) -> Trace:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-            kind = data.get("type") if isinstance(data, dict) else None
+            kind, data = _kind(line)
             if kind == "header":
                 header = TraceHeader.model_validate(data)
                 if header.format_version > FORMAT_VERSION:
                     raise UsageError(f"{p}: trace format {header.format_version} is newer than this tts "
                                      f"understands ({FORMAT_VERSION}); upgrade tts")
             elif kind == "message":
-                msg = TraceMessage.model_validate(data)
+                msg = TraceMessage.model_validate_json(line) if data is None else TraceMessage.model_validate(data)
                 messages[msg.id] = msg.message
             elif kind == "call":
-                call = TraceCall.model_validate(data)
+                call = TraceCall.model_validate_json(line) if data is None else TraceCall.model_validate(data)
                 if call.message_ids is not None:
                     missing = [m for m in call.message_ids if m not in messages]
                     if missing:
@@ -211,7 +226,8 @@ def read_trace(path: str | Path) -> Trace:
                     call.messages = [messages[m] for m in call.message_ids]
                 calls.append(call)
             elif kind == "result":
-                results.append(TraceResult.model_validate(data))
+                results.append(TraceResult.model_validate_json(line) if data is None else
+                               TraceResult.model_validate(data))
             else:
                 raise ValueError("no 'type' header/message/call/result")
         except (ValueError, ValidationError) as exc:
