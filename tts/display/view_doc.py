@@ -9,10 +9,14 @@ run dir. `tts.display.html_view` renders any of them, so there is one renderer.
             "votes", "tournament", "calls": [call, ...], "judge_wrong", "extra": [(title, html)]}
     call = {"path", "role", "sample_index", "prompt_tokens", "completion_tokens", "latency_s",
             "cached", "started_s", "error", "message_ids", "reply"}
+
+It reads records by attribute and imports no record class (as the rest of `tts.display`), so the
+records can delegate their notebook display here without an import cycle.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -35,6 +39,9 @@ def call_dict(rec: Any, message_ids: list[str] | None) -> dict[str, Any]:
             "message_ids": message_ids, "reply": rec.reply}
 
 
+USAGE_KEYS = ("calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
 def judge_wrong(task: dict[str, Any]) -> int:
     """Contests of the task's tournament with exactly one right side that the other side won."""
     return sum(not won for _, won, _, _ in contests(task))
@@ -43,10 +50,10 @@ def judge_wrong(task: dict[str, Any]) -> int:
 def task_dict(*, task_id: str, strategy: str, answer: Any, correct: bool | None, status: str, error: str | None,
               usage: Any, wall_s: float, candidates: list[dict[str, Any]], metadata: dict[str, Any],
               calls: list[dict[str, Any]], reference: str | None = None, group: str | None = None) -> dict[str, Any]:
+    u = usage if isinstance(usage, dict) else {k: getattr(usage, k) for k in USAGE_KEYS}
     task = {"id": task_id, "group": group, "strategy": strategy, "answer": answer, "reference": reference,
             "correct": correct, "status": status, "error": error,
-            "usage": {"calls": usage.calls, "cached_calls": usage.cached_calls, "prompt_tokens": usage.prompt_tokens,
-                      "completion_tokens": usage.completion_tokens, "cost_usd": usage.cost_usd},
+            "usage": {k: u.get(k, 0) for k in USAGE_KEYS},
             "wall_s": wall_s, "candidates": candidates, "votes": metadata.get("votes"),
             "tournament": metadata.get("tournament"), "calls": calls,
             "metadata": {k: v for k, v in metadata.items() if k not in ("votes", "tournament")}, "extra": []}
@@ -56,8 +63,6 @@ def task_dict(*, task_id: str, strategy: str, answer: Any, correct: bool | None,
 
 def from_trace(trace: Any, title: str) -> dict[str, Any]:
     """A trace file (`tts.trace.read_trace`) as a view document."""
-    from tts.records import Usage
-
     calls: dict[Any, list[dict[str, Any]]] = {}
     for c in trace.calls:
         calls.setdefault(c.task_id, []).append(call_dict(c, c.message_ids))
@@ -71,8 +76,8 @@ def from_trace(trace: Any, title: str) -> dict[str, Any]:
     for tid, rest in calls.items():  # calls of tasks that never finished (a killed run)
         tasks.append(task_dict(task_id=str(tid), strategy=rest[0]["path"].split("/")[0], answer=None, correct=None,
                                status="unfinished", error="no result line: the run stopped before this task ended",
-                               usage=Usage.of(sum(c["prompt_tokens"] for c in rest),
-                                              sum(c["completion_tokens"] for c in rest), len(rest)),
+                               usage={"calls": len(rest), "prompt_tokens": sum(c["prompt_tokens"] for c in rest),
+                                      "completion_tokens": sum(c["completion_tokens"] for c in rest)},
                                wall_s=0.0, candidates=[], metadata={}, calls=rest))
     messages = {mid: message_dict(m) for mid, m in trace.messages.items()}
     return {"title": title, "meta": {"created": trace.header.created, **trace.header.meta}, "messages": messages,
@@ -84,7 +89,6 @@ def from_results(results: Sequence[Any], references: dict[str, str | None] | Non
     """RunResults (in memory: the notebook) as a view document; messages are taken from the call
     records when the run kept them (`trace_content=True`)."""
     from tts.answers import is_correct
-    from tts.trace import message_id
 
     messages: dict[str, dict[str, str]] = {}
     tasks = []
@@ -99,8 +103,9 @@ def from_results(results: Sequence[Any], references: dict[str, str | None] | Non
             if rec.messages is not None:
                 ids = []
                 for m in rec.messages:
-                    mid = message_id(m)
-                    messages.setdefault(mid, message_dict(m))
+                    shown = message_dict(m)
+                    mid = hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:16]
+                    messages.setdefault(mid, shown)
                     ids.append(mid)
             calls.append(call_dict(rec, ids))
         tasks.append(task_dict(task_id=res.task_id, strategy=res.strategy, answer=res.answer, correct=res.correct,
@@ -112,12 +117,10 @@ def from_results(results: Sequence[Any], references: dict[str, str | None] | Non
 def from_compare_lines(rows: dict[str, Iterable[dict[str, Any]]], title: str = "tts compare") -> dict[str, Any]:
     """A compare's per-(configuration, task) lines (results.jsonl) as a view document: outcomes,
     candidates, votes and brackets; no calls (`tts compare --trace` keeps those)."""
-    from tts.records import Usage
-
     tasks = []
     for label, lines in rows.items():
         for x in lines:
-            usage = Usage.model_validate(x.get("usage") or {})
+            usage = x.get("usage") or {}
             cands = [{**c, "chosen": c.get("answer") == x.get("answer")} for c in x.get("candidates") or []]
             tasks.append(task_dict(task_id=x["task"], group=label, strategy=x.get("family", label),
                                    answer=x.get("answer"), correct=x.get("correct"), status=x.get("status", "ok"),
