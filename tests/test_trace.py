@@ -153,3 +153,25 @@ async def test_trace_content_none_and_no_keys(tmp_path, monkeypatch):
             assert ('"type":"message"' in text) == expect and ("ANSWER: 2" in text) == expect
             calls = read_trace(path).calls
             assert len(calls) == 2 and all((c.messages is not None) == expect for c in calls)
+
+
+async def test_a_key_quoted_in_an_error_is_redacted(tmp_path, monkeypatch):
+    """A provider's 401 may quote the key it was sent: the trace writes *** instead (tts run's writer
+    knows the key flags and the environment's provider keys)."""
+    import argparse
+
+    from tts.cli.run import key_redactor
+    from tts.context import call_record
+    from tts.records import Message, RunResult, Usage
+
+    monkeypatch.setenv("SOMEPROVIDER_API_KEY", "sk-from-the-environment-1234")
+    redact = key_redactor(argparse.Namespace(api_key="sk-from-the-flag-5678", judge_api_key=None))
+    path = tmp_path / "keys.jsonl"
+    bad = "AuthenticationError: Incorrect API key provided: sk-from-the-flag-5678 (sk-from-the-environment-1234)"
+    rec = call_record("single", "sample", 0, Usage.of(), 0.1, False, 0.0, bad,
+                      [Message(role="user", content="my key is sk-from-the-flag-5678")], None)
+    with TraceWriter(path, redact=redact) as writer:
+        writer.write_call(rec, "a")
+        writer.write_result(RunResult(task_id="a", strategy="single", status="error", error=bad))
+    text = path.read_text()
+    assert "sk-from" not in text and text.count("***") == 5

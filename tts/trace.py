@@ -86,10 +86,14 @@ class Trace(Record):
 class TraceWriter:
     """Appends trace lines to a file; usable as an `on_call` callback (`writer.callback(task_id)`)."""
 
-    def __init__(self, path: str | Path, meta: dict[str, Any] | None = None, content: bool = True) -> None:
+    def __init__(self, path: str | Path, meta: dict[str, Any] | None = None, content: bool = True,
+                 redact: Callable[[str], str] | None = None) -> None:
         self.path = Path(path)
         self.content = content
         """Write what was said, when the records hold it (False: accounting only)."""
+        self.redact = redact
+        """Applied to every error and everything said (e.g. `tts.serve.security.Redactor(keys)`): a
+        provider's error may quote the key it was sent."""
         self._written: set[str] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
@@ -104,16 +108,23 @@ class TraceWriter:
 
     def write_call(self, rec: CallRecord, task_id: str | None = None) -> None:
         fields = rec.model_dump(exclude={"messages", "reply"})
+        red = self.redact
+        if red is not None and fields["error"]:
+            fields["error"] = red(fields["error"])
         ids = None
         if self.content and rec.messages is not None:
             ids = []
             for msg in rec.messages:
+                if red is not None and isinstance(msg.content, str):
+                    msg = msg.model_copy(update={"content": red(msg.content)})
                 mid = message_id(msg)
                 if mid not in self._written:
                     self._written.add(mid)
                     self._line(TraceMessage(id=mid, message=msg), exclude_none=True)
                 ids.append(mid)
         reply = rec.reply if self.content else None
+        if red is not None and reply:
+            reply = red(reply)
         self._line(TraceCall(**fields, reply=reply, task_id=task_id, message_ids=ids), {"messages"})
 
     def callback(self, task_id: str | None = None) -> Callable[[CallRecord], None]:
@@ -140,7 +151,8 @@ class TraceWriter:
                       for c in res.candidates]
         self._line(TraceResult(task_id=res.task_id, strategy=res.strategy, answer=res.answer, correct=res.correct,
                                status=res.status, usage=res.usage, paid=res.paid, wall_s=res.wall_s,
-                               metadata=_small(res.metadata), reference=reference, error=res.error,
+                               metadata=_small(res.metadata), reference=reference,
+                               error=self.redact(res.error) if self.redact is not None and res.error else res.error,
                                candidates=candidates))
         self.flush()
 

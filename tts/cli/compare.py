@@ -14,7 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tts.cli.run import _check_limits, add_backend_flags, add_trace_content_flag, make_backends, sampling_defaults
+from tts.cli.run import (
+    _check_limits,
+    add_backend_flags,
+    add_trace_content_flag,
+    key_redactor,
+    make_backends,
+    sampling_defaults,
+)
 from tts.errors import ConfigError
 
 
@@ -101,7 +108,7 @@ async def _compare_models(tasks, grid, per_model, judges, args, defaults, compar
         from tts.trace import TraceWriter
 
         trace = TraceWriter(args.trace, meta={"models": list(per_model), "grid": grid},
-                            content=args.trace_content == "full")
+                            content=args.trace_content == "full", redact=key_redactor(args))
     references = {t.id: t.answer for t in tasks}
     try:
         return await compare(tasks, grid, per_model, out=args.out, baseline=args.baseline, bootstrap=args.bootstrap,

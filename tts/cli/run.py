@@ -50,6 +50,15 @@ def add_trace_content_flag(group: Any) -> None:
                        "once); none: accounting only (path, role, tokens, latency)")
 
 
+def key_redactor(args: argparse.Namespace) -> Any:
+    """What a trace writes with every key it could meet replaced by `***`: the key flags and the
+    environment's provider keys (a provider's error may quote the key it was sent)."""
+    from tts.serve.security import Redactor
+
+    env = [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and v]
+    return Redactor((getattr(args, "api_key", None), getattr(args, "judge_api_key", None), *env))
+
+
 def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> None:
     """The flags of `tts run` that are not strategy or output flags: model and endpoint, sampling,
     judge endpoint, limits and cache (shared with `tts serve` and `tts compare`; `models=True` lets
@@ -251,7 +260,7 @@ async def _handle(args: argparse.Namespace) -> int:
         from tts.trace import TraceWriter
 
         trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")},
-                            content=args.trace_content == "full")
+                            content=args.trace_content == "full", redact=key_redactor(args))
     references = {t.id: t.answer for t in tasks}
     started = time.perf_counter()
     # Ctrl-C: every task stops where it is and its result (status cancelled, the answer it has) is

@@ -70,8 +70,8 @@ async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Ba
     if result is not None and result.status == "budget_exceeded" and not result.candidates:
         result = await salvage(result, strategy, progress, salvage_wait_s)
     if trace is not None:
-        if result is not None:
-            trace.write_result(result)
+        if result is not None:  # its error may quote a key, as a call's may
+            trace.write_result(result.model_copy(update={"error": redact(result.error)}) if result.error else result)
         trace.close()
     if result is not None and result.status == "error":
         failure = [progress.error or BackendError(result.error or "upstream call failed")]
