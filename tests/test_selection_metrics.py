@@ -74,6 +74,21 @@ async def test_rtv_judge_accuracy_by_hand():
     assert [(r["round"], r["contests"], r["right"], r["votes"], r["right_votes"]) for r in fig["judge_rounds"]] == [
         (1, 2, 1, 6, 2), (2, 1, 1, 3, 2)]
     assert fig["oracle_accuracy"] == 1.0 and fig["selection_accuracy"] == 1 / 2
+    assert fig["judge_drawn"] == 0  # every vote named a candidate
+
+
+def test_a_contest_with_no_valid_vote_is_counted_as_drawn():
+    """By hand: two contests with one right side; the first had 2 valid votes (1 right) and went to the
+    right side, the second had none and a seeded draw gave it to the wrong side."""
+    line = {"task": "t", "correct": False,
+            "candidates": [{"id": "a", "answer": "7", "right": True}, {"id": "b", "answer": "3", "right": False},
+                           {"id": "c", "answer": "7", "right": True}, {"id": "d", "answer": "1", "right": False}],
+            "tournament": {"groups": [[
+                {"members": ["a", "b"], "votes": ["a", "b", None], "winner": "a", "decided_by": "tie-rng"},
+                {"members": ["c", "d"], "votes": [None, None], "winner": "d", "decided_by": "no-valid-votes-rng"}]]}}
+    fig = selection_figures([line])
+    assert (fig["judge_contests"], fig["judge_accuracy"], fig["judge_votes"], fig["judge_vote_accuracy"],
+            fig["judge_drawn"]) == (2, 1 / 2, 2, 1 / 2, 1)
 
 
 # -- sequential refinement and PDR: accuracy by round, fixed and broke -----------------------------------------

@@ -64,7 +64,8 @@ def candidates_section(t: dict[str, Any]) -> str:
     if votes:
         top = max(votes.values())
         right = {str(c.get("answer")): c.get("right") for c in cands}
-        out += "<h3>votes</h3><table class=votes>" + "".join(
+        title = "votes" if t.get("votes") else "answers among the candidates"
+        out += f"<h3>{title}</h3><table class=votes>" + "".join(
             f"<tr><td>{esc(a)} {mark(right.get(a))}</td><td class=n>{n:g}</td>"
             f"<td>{bar(n, top, 'win' if a == str(t['answer']) else '')}</td></tr>"
             for a, n in sorted(votes.items(), key=lambda kv: -kv[1])) + "</table>"

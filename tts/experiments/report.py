@@ -49,12 +49,14 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
         err = [[100 * (r["accuracy"] - r["ci_low"]) for r in members],
                [100 * (r["ci_high"] - r["accuracy"]) for r in members]]
         drawn = ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
-        oracle = [(r[x], 100 * r["oracle_accuracy"]) for r in members if r.get("oracle_accuracy") is not None]
+        oracle = [(r[x], 100 * r["oracle_accuracy"]) for r in members
+                  if r.get("oracle_accuracy") is not None and r.get("selection_accuracy") is not None]
         if oracle:  # the family's pass@N above it: the gap is what its selection lost
             ax.plot([p[0] for p in oracle], [p[1] for p in oracle], ls=":", marker="^", ms=5, lw=1.2,
-                    color=drawn.lines[0].get_color(), alpha=0.8,
-                    label="oracle (some candidate right)" if not any_oracle else None)
+                    color=drawn.lines[0].get_color(), alpha=0.8)
             any_oracle = True
+    if any_oracle:
+        ax.plot([], [], ls=":", marker="^", ms=5, color="0.35", label="oracle: some candidate right (pass@N)")
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r[x])
     if front:
         ax.plot([r[x] for r in front], [100 * r["accuracy"] for r in front], "k--", lw=1, alpha=0.6, marker="o",

@@ -59,6 +59,8 @@ def judge_text(fig: dict[str, Any]) -> str:
     text = f"{pct(fig['judge_accuracy'])} of {fig['judge_contests']} contests"
     if fig.get("judge_votes"):
         text += f"; {pct(fig['judge_vote_accuracy'])} of {fig['judge_votes']} votes"
+    if fig.get("judge_drawn"):
+        text += f"; {fig['judge_drawn']} decided by a draw (no valid vote)"
     if len(fig.get("judge_rounds") or []) > 1:
         text += "; " + ", ".join(f"r{r['round']} {r['right']}/{r['contests']}" for r in fig["judge_rounds"])
     return text

@@ -4,8 +4,10 @@ the selector missed it). Computed from per-task lines, wherever the reference an
     oracle_accuracy     tasks where some candidate (or the answer) was right: pass@N
     selection_accuracy  of those, the tasks answered right (null with one candidate per task)
     judge_accuracy      of tournament contests where exactly one side was right, the share the
-                        contest went to it (RTV); for a judge selector over the whole set, of
-                        tasks with both right and wrong candidates, the share it chose right
+                        contest went to it (RTV; per vote too, by round, and how many had no
+                        valid vote and went to a seeded draw); for a judge selector over the
+                        whole set, of tasks with both right and wrong candidates, the share it
+                        chose right
     rounds              PDR / sequential refinement: per round, the accuracy of the round's
                         answer (its drafts' majority) and how many tasks it fixed / broke
 
@@ -113,8 +115,10 @@ def judge_figures(graded: Sequence[dict[str, Any]], selector: str | None = None)
     per_round: dict[int, dict[str, int]] = {}
     for line in graded:
         for r, won, right_votes, votes in contests(line):
-            row = per_round.setdefault(r, {"round": r, "contests": 0, "right": 0, "votes": 0, "right_votes": 0})
+            row = per_round.setdefault(r, {"round": r, "contests": 0, "right": 0, "votes": 0, "right_votes": 0,
+                                           "drawn": 0})
             row["contests"] += 1
+            row["drawn"] += votes == 0  # no valid vote: the seeded draw decided it
             row["right"] += won
             row["votes"] += votes
             row["right_votes"] += right_votes
@@ -123,12 +127,14 @@ def judge_figures(graded: Sequence[dict[str, Any]], selector: str | None = None)
                  and not all(c.get("right") for c in x["candidates"])]
         if mixed:
             right = sum(bool(x["correct"]) for x in mixed)
-            per_round[1] = {"round": 1, "contests": len(mixed), "right": right, "votes": 0, "right_votes": 0}
-    total = {k: sum(r[k] for r in per_round.values()) for k in ("contests", "right", "votes", "right_votes")}
+            per_round[1] = {"round": 1, "contests": len(mixed), "right": right, "votes": 0, "right_votes": 0,
+                            "drawn": 0}
+    total = {k: sum(r[k] for r in per_round.values()) for k in ("contests", "right", "votes", "right_votes", "drawn")}
     rounds = [{**r, "accuracy": _ratio(r["right"], r["contests"]),
                "vote_accuracy": _ratio(r["right_votes"], r["votes"])} for _, r in sorted(per_round.items())]
     return {"judge_contests": total["contests"], "judge_accuracy": _ratio(total["right"], total["contests"]),
             "judge_votes": total["votes"], "judge_vote_accuracy": _ratio(total["right_votes"], total["votes"]),
+            "judge_drawn": total["drawn"],
             "judge_rounds": rounds}
 
 
@@ -167,6 +173,8 @@ def describe(fig: dict[str, Any]) -> list[tuple[str, str]]:
         text = f"{fig['judge_accuracy']:.1%} of {fig['judge_contests']} contests with one right side"
         if fig["judge_votes"]:
             text += f"; {fig['judge_vote_accuracy']:.1%} of {fig['judge_votes']} votes"
+        if fig["judge_drawn"]:
+            text += f"; {fig['judge_drawn']} with no valid vote (a seeded draw)"
         if len(fig["judge_rounds"]) > 1:
             text += "; by round " + ", ".join(f"r{r['round']} {r['right']}/{r['contests']}"
                                               for r in fig["judge_rounds"])
