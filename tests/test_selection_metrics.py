@@ -150,4 +150,10 @@ async def test_compare_rows_carry_the_selection_figures(tmp_path):
     text = repr(cmp)
     assert "oracle" in text and "75.0%" in text
     html = (tmp_path / "index.html").read_text()
-    assert "generation" in html and "selection" in html
+    assert "lost in generation" in html and "lost in selection" in html
+    assert html.count('<details class="task"') == 3 * 4  # every (configuration, task), by tts view's renderer
+    from tts.cli.main import main as cli_main
+
+    assert cli_main(["view", str(tmp_path)]) == 0  # a compare out dir opens in tts view too
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('<details class="task"') == 12 and page.count('data-judgewrong="0"') <= 12
