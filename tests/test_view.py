@@ -288,3 +288,24 @@ def test_view_bad_source_is_one_line(tmp_path, capsys):
     assert "does not exist" in err and len(err.splitlines()) == 1
     assert cli_main(["view", str(tmp_path)]) == 2
     assert "neither a `tts swe` run dir" in capsys.readouterr().err
+
+
+async def test_refinement_attempts_side_by_side_and_a_stopped_run(tmp_path):
+    """SR's attempts in columns with what changed; a run cut short says why."""
+    from tts.display import results_html
+    from tts.display.html_view import render_page
+    from tts.display.view_doc import from_results
+    from tts.run import run_task
+    from tts.strategies import SequentialRefinement
+
+    replies = iter(["I think it is 4.\nAnswer: 4", "Checking: 2 + 3 is 5, not 4.\nAnswer: 5"])
+    sr = await run_task(SequentialRefinement(rounds=2), Task(id="sr", prompt="2 + 3 = ?", answer="5"),
+                        ScriptedBackend(lambda req: next(replies)), trace_content=True)
+    page = render_page(from_results([sr], {"sr": "5"}))
+    detail = json.loads(re.search(r'id="tts-details">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</"))[0]
+    assert "attempts side by side" in detail
+    assert detail.count('class="card attempt"') == 2 and "<del>4</del>" in detail and "<ins>" in detail
+    stopped = await run_task(SequentialRefinement(rounds=2), Task(id="slow", prompt="2 + 3 = ?"),
+                             ScriptedBackend(["Answer: 5"], latency=5), timeout=0.2)
+    html = results_html([stopped])
+    assert stopped.status == "timeout" and 'class="error"><b>stopped</b>: timeout' in html
