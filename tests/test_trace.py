@@ -160,7 +160,7 @@ async def test_a_key_quoted_in_an_error_is_redacted(tmp_path, monkeypatch):
     knows the key flags and the environment's provider keys)."""
     import argparse
 
-    from tts.cli.run import key_redactor
+    from tts.cli.view import key_redactor
     from tts.context import call_record
     from tts.records import Message, RunResult, Usage
 

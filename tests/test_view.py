@@ -288,6 +288,11 @@ def test_view_bad_source_is_one_line(tmp_path, capsys):
     assert "does not exist" in err and len(err.splitlines()) == 1
     assert cli_main(["view", str(tmp_path)]) == 2
     assert "neither a `tts swe` run dir" in capsys.readouterr().err
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"type": "header", "format_version": 1}\n')
+    assert cli_main(["view", str(trace), "--out", "/proc/nope/report.html"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--out /proc/nope/report.html: cannot write there" in err and len(err.splitlines()) == 1
 
 
 async def test_refinement_attempts_side_by_side_and_a_stopped_run(tmp_path):

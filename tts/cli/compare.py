@@ -14,14 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tts.cli.run import (
-    _check_limits,
-    add_backend_flags,
-    add_trace_content_flag,
-    key_redactor,
-    make_backends,
-    sampling_defaults,
-)
+from tts.cli.run import _check_limits, add_backend_flags, make_backends, sampling_defaults
+from tts.cli.view import add_trace_content_flag, open_trace
 from tts.errors import ConfigError
 
 
@@ -103,12 +97,7 @@ async def _compare_models(tasks, grid, per_model, judges, args, defaults, compar
     any_judge = next((j for j in judges.values() if j), None)
     if any_judge is not None and len(per_model) > 1:
         raise ConfigError("--judge-model/--judge-api-base with several --model values: compare one model at a time")
-    trace = None
-    if args.trace:
-        from tts.trace import TraceWriter
-
-        trace = TraceWriter(args.trace, meta={"models": list(per_model), "grid": grid},
-                            content=args.trace_content == "full", redact=key_redactor(args))
+    trace = open_trace(args, {"models": list(per_model), "grid": grid})
     references = {t.id: t.answer for t in tasks}
     try:
         return await compare(tasks, grid, per_model, out=args.out, baseline=args.baseline, bootstrap=args.bootstrap,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tts.cli.strategy_flags import add_strategy_flags, build_strategy
+from tts.cli.view import add_trace_content_flag, open_trace
 from tts.errors import ConfigError
 from tts.records import RunResult
 
@@ -42,21 +43,6 @@ def add_parser(sub: Any) -> None:
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     add_strategy_flags(p)
     p.set_defaults(handler=_handle)
-
-
-def add_trace_content_flag(group: Any) -> None:
-    group.add_argument("--trace-content", choices=["full", "none"], default="full",
-                       help="full (default): the trace keeps each call's messages and reply (each distinct message "
-                       "once); none: accounting only (path, role, tokens, latency)")
-
-
-def key_redactor(args: argparse.Namespace) -> Any:
-    """What a trace writes with every key it could meet replaced by `***`: the key flags and the
-    environment's provider keys (a provider's error may quote the key it was sent)."""
-    from tts.serve.security import Redactor
-
-    env = [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and v]
-    return Redactor((getattr(args, "api_key", None), getattr(args, "judge_api_key", None), *env))
 
 
 def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> None:
@@ -255,12 +241,7 @@ async def _handle(args: argparse.Namespace) -> int:
     backend, backends = make_backends(args)
     defaults = sampling_defaults(args, [strategy])
 
-    trace = None
-    if args.trace:
-        from tts.trace import TraceWriter
-
-        trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")},
-                            content=args.trace_content == "full", redact=key_redactor(args))
+    trace = open_trace(args, {"model": args.model, "strategy": strategy.model_dump(mode="json")})
     references = {t.id: t.answer for t in tasks}
     started = time.perf_counter()
     # Ctrl-C: every task stops where it is and its result (status cancelled, the answer it has) is

@@ -7,6 +7,7 @@ with what it read and said. Reads a trace (`tts run --trace`), a `tts swe` run d
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -49,19 +50,50 @@ def load(path: str | Path) -> dict[str, Any]:
     return from_trace(read_trace(p), title=f"tts view · {p.name}")
 
 
+def add_trace_content_flag(group: Any) -> None:
+    """`--trace-content` of `tts run` and `tts compare`."""
+    group.add_argument("--trace-content", choices=["full", "none"], default="full",
+                       help="full (default): the trace keeps each call's messages and reply (each distinct message "
+                       "once); none: accounting only (path, role, tokens, latency)")
+
+
+def key_redactor(args: argparse.Namespace) -> Any:
+    """What a trace writes with every key it could meet replaced by `***`: the key flags and the
+    environment's provider keys (a provider's error may quote the key it was sent)."""
+    from tts.serve.security import Redactor
+
+    env = [v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and v]
+    return Redactor((getattr(args, "api_key", None), getattr(args, "judge_api_key", None), *env))
+
+
+def open_trace(args: argparse.Namespace, meta: dict[str, Any]) -> Any:
+    """The TraceWriter of `--trace` (None without it): what was said unless `--trace-content none`,
+    keys redacted."""
+    if not args.trace:
+        return None
+    from tts.trace import TraceWriter
+
+    return TraceWriter(args.trace, meta=meta, content=args.trace_content == "full", redact=key_redactor(args))
+
+
 def default_out(source: Path) -> Path:
     return source / "report.html" if source.is_dir() else source.with_name(source.stem + ".html")
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from tts.cli.run import _writable_file
     from tts.display.html_view import render_page
+    from tts.errors import ConfigError
 
     started = time.perf_counter()
     source = Path(args.source)
     doc = load(source)
-    out = _writable_file("--out", args.out) if args.out else default_out(source)
-    out.write_text(render_page(doc), encoding="utf-8")
+    out = Path(args.out) if args.out else default_out(source)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_page(doc), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write there ({exc.strerror or exc}); give a path in a writable "
+                          f"folder") from None
     tasks = doc["tasks"]
     calls = sum(len(t["calls"]) for t in tasks)
     print(f"wrote {out} ({len(tasks)} tasks, {calls} calls, {len(doc['messages'])} distinct messages, "
