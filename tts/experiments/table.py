@@ -140,13 +140,18 @@ class Comparison:
         from tts.experiments.report_html import comparison_html
 
         images = {}
+        note = ""
         try:
             from tts.experiments.report import plot_png
 
             images["accuracy_vs_tokens.png"] = plot_png(self, "total_tokens")
         except MissingDependency:  # matplotlib is the optional `plot` extra
             pass
-        return render_fragment({"tasks": []}, before=comparison_html(self, images))
+        except Exception as exc:  # a display hook that raises loses the table too
+            import html
+
+            note = f"<p>(no plot: {html.escape(f'{type(exc).__name__}: {exc}')})</p>"
+        return render_fragment({"tasks": []}, before=comparison_html(self, images) + note)
 
     def plot(self, x: str = "total_tokens") -> Any:
         """A matplotlib Figure: accuracy (with 95% intervals) against `x` (total_tokens or cost_usd)."""
