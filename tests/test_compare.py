@@ -241,8 +241,9 @@ async def test_report_files_are_valid(tmp_path):
     assert matplotlib.image.imread(out / "accuracy_vs_tokens.png").shape[:2] == (528, 825)
     page = _Page()
     page.feed((out / "index.html").read_text())
-    assert page.rows == 1 + 3 and page.cells_per_row == {13}
-    assert len(page.images) == 1 and _png_size(base64.b64decode(page.images[0].split(",", 1)[1])) == (825, 528)
+    # the comparison (16 columns) and where each row loses (9): a header and 3 rows each; the tasks are in a script
+    assert page.rows == 2 * (1 + 3) and page.cells_per_row == {16, 9}
+    assert len(page.images) == 2 and _png_size(base64.b64decode(page.images[0].split(",", 1)[1])) == (825, 528)
     assert not page.external  # readable with no server: nothing loaded from elsewhere
     assert "<img" in cmp._repr_html_() and "self-consistency n=5" in repr(cmp)
 
@@ -444,8 +445,9 @@ def test_priced_rows_get_a_cost_plot_and_pareto_on_cost(tmp_path):
     assert [r["pareto"] for r in cmp.rows] == [True, False, True]
     assert cmp["c2"]["vs_baseline"]["wins"] == 1 and cmp["c0"]["wall_s"] == 0.5
     written = {p.name for p in write_report(cmp, tmp_path)}
-    assert written == {"summary.json", "accuracy_vs_tokens.png", "accuracy_vs_cost.png", "index.html"}
-    assert (tmp_path / "index.html").read_text().count("data:image/png;base64,") == 2
+    assert written == {"summary.json", "accuracy_vs_tokens.png", "accuracy_vs_cost.png", "where_lost.png",
+                       "index.html"}
+    assert (tmp_path / "index.html").read_text().count("data:image/png;base64,") == 3
 
 
 async def test_run_many_progress_is_off_by_default_outside_jupyter_and_on_when_asked(capsys):

@@ -201,3 +201,12 @@ def test_fewer_collections_puts_the_thresholds_back():
         assert gc.get_threshold() == (50_000, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+async def test_records_hold_no_content_unless_asked():
+    """Without a trace that wants content, a record references no messages (nothing kept alive)."""
+    plain = await run_task(SelfConsistency(n=3), "1 + 1 = ?", ScriptedBackend(["Answer: 2"]))
+    assert all(r.messages is None and r.reply is None for r in plain.trace)
+    kept = await run_task(SelfConsistency(n=3), "1 + 1 = ?", ScriptedBackend(["Answer: 2"]), trace_content=True)
+    assert all(r.messages[0].content == "1 + 1 = ?" and r.reply == "Answer: 2" for r in kept.trace)
+    assert kept.trace[0].messages is kept.trace[1].messages or kept.trace[0].messages == kept.trace[1].messages

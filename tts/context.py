@@ -64,7 +64,24 @@ def call_record(path: str, role: str, sample_index: int, usage: Usage, latency_s
     through the one redactor: a provider's error may quote the key)."""
     return trusted(CallRecord, {"path": path, "role": role, "sample_index": sample_index, "usage": usage,
                                 "latency_s": latency_s, "cached": cached, "started_s": started_s,
-                                "error": None if error is None else redact(error), "stopped": stopped})
+                                "error": None if error is None else redact(error), "stopped": stopped,
+                                "messages": None, "reply": None})
+
+
+def reply_text(comp: Completion) -> str:
+    """A reply as the trace keeps it: its text, and its tool calls rendered when it made any."""
+    if not comp.tool_calls:
+        return comp.text
+    from tts.tool_calls import render_tool_calls
+
+    return render_tool_calls(comp.text, comp.tool_calls)
+
+
+def with_content(rec: CallRecord, messages: list[Message], reply: str | None) -> CallRecord:
+    """`rec` holding what was said (the request's own list, not a copy)."""
+    rec.__dict__["messages"] = messages
+    rec.__dict__["reply"] = reply
+    return rec
 
 
 def with_turn(params: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
@@ -113,6 +130,8 @@ class RunContext:
         cap, a cancellation, a timeout) still returns what it has."""
         self.t0 = parent.t0 if parent is not None else time.perf_counter()
         self.root: RunContext = parent.root if parent is not None else self
+        self.content = False
+        """On the root: keep each call's messages and reply in its record (`run_task(trace_content=True)`)."""
         self.stopped: str | None = None
         """Set on the root when the run must send no more calls (why, e.g. the cap's message)."""
         self._in_flight = 0
@@ -246,18 +265,23 @@ class RunContext:
         try:
             out = await self.send(backend, req)
         except BackendError as exc:
-            self._record(call_record(self.path, role, req.sample_index, Usage.of(), time.perf_counter() - started,
-                                     False, started - self.t0, f"{type(exc).__name__}: {exc}"))
+            rec = call_record(self.path, role, req.sample_index, Usage.of(), time.perf_counter() - started,
+                              False, started - self.t0, f"{type(exc).__name__}: {exc}")
+            self._record(with_content(rec, req.messages, None) if self.root.content else rec)
             raise
         latency = time.perf_counter() - started
+        content = self.root.content
         if req.n == 1:
             comp = out[0]
-            self._record(call_record(self.path, role, req.sample_index, comp.usage, latency, comp.cached,
-                                     started - self.t0, stopped=comp.stopped), comp)
+            rec = call_record(self.path, role, req.sample_index, comp.usage, latency, comp.cached, started - self.t0,
+                              stopped=comp.stopped)
+            self._record(with_content(rec, req.messages, reply_text(comp)) if content else rec, comp)
             return out
         out = out[:req.n]  # each choice carries its own sample index (the cache may mix hits in)
         for c in out:
-            self._record(call_record(self.path, role, c.sample_index, c.usage, latency, c.cached, started - self.t0), c)
+            rec = call_record(self.path, role, c.sample_index, c.usage, latency, c.cached, started - self.t0,
+                              stopped=c.stopped)
+            self._record(with_content(rec, req.messages, reply_text(c)) if content else rec, c)
         return out
 
     async def sample(self, messages: Sequence[Message | dict], n: int, *, role: str, start: int = 0,

@@ -10,6 +10,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tts.tool_calls import check_turn
+
 FORMAT_VERSION = 1
 
 R = TypeVar("R", bound=BaseModel)
@@ -129,8 +131,7 @@ class Completion(Record):
     sample_index: int = 0
     logprobs: list[TokenLogprob] | None = None
     tool_calls: list[dict[str, Any]] | None = None
-    stopped: bool = False
-    """A streamed reply its caller stopped (`ChatRequest.on_token`): partial text, usage = prompt + tokens received."""
+    stopped: bool = False  # a streamed reply its caller stopped (`ChatRequest.on_token`): usage = prompt + received
 
 
 class Task(Record):
@@ -141,17 +142,15 @@ class Task(Record):
     """The reference answer, when one is known (used for `correct`, never shown to a model)."""
     metadata: dict[str, Any] = Field(default_factory=dict)
     tools: list[dict[str, Any]] | None = None
-    """An agent turn's tools (OpenAI function tools): every call that answers the task gets them."""
+    """An agent turn (OpenAI's shapes): its tools, tool choice and `response_format` (a JSON schema)
+    reach every call that answers the task (`tts.tool_calls.turn_params`)."""
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
-    """A JSON schema (or json_object) the answer must follow, as in OpenAI's `response_format`."""
 
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> Task:
         if (self.prompt is None) == (self.messages is None):
             raise ValueError("a task needs exactly one of 'prompt' or 'messages'")
-        from tts.tool_calls import check_turn
-
         check_turn(self)
         return self
 
@@ -246,11 +245,13 @@ class CallRecord(Record):
     usage: Usage = Field(default_factory=Usage)
     latency_s: float = 0.0
     cached: bool = False
-    started_s: float = 0.0
-    """Seconds since the run started."""
+    started_s: float = 0.0  # seconds since the run started
     error: str | None = None
-    stopped: bool = False
-    """A streamed reply stopped by its caller: usage is the prompt plus the tokens received."""
+    stopped: bool = False  # a streamed reply its caller stopped: usage is the prompt plus the tokens received
+    messages: list[Message] | None = None
+    """What the call sent and what the model said (`reply`), when the run keeps content
+    (`run_task(trace_content=True)`, `tts run --trace`)."""
+    reply: str | None = None
 
     @property
     def paid(self) -> Usage:
@@ -274,8 +275,7 @@ class RunResult(Record):
     usage: Usage = Field(default_factory=Usage)
     """What the answers consumed: every call of the run, cache hits included, at list price. The
     same on a cold and on a warm cache, so accuracy-vs-tokens figures do not depend on it."""
-    paid: Usage = Field(default_factory=Usage)
-    """What this run paid: `usage` without the calls served from the cache."""
+    paid: Usage = Field(default_factory=Usage)  # what this run paid: `usage` without the cache's answers
     trace: list[CallRecord] = Field(default_factory=list)
     wall_s: float = 0.0
     correct: bool | None = None
@@ -290,9 +290,9 @@ class RunResult(Record):
 
     # Notebook / rich display (tts/display/, imported lazily).
     def _repr_html_(self) -> str:
-        from tts.display import result_renderable, to_html
+        from tts.display import results_html
 
-        return to_html(result_renderable(self))
+        return results_html([self])
 
     def __rich__(self) -> Any:
         from tts.display import result_renderable

@@ -53,6 +53,7 @@ async def run_task(
     cancel: asyncio.Event | None = None,
     trace: bool = True,
     turn: dict[str, Any] | None = None,
+    trace_content: bool = False,
 ) -> RunResult:
     """Run `strategy` on one task.
 
@@ -66,7 +67,8 @@ async def run_task(
     stream of the strategy (tie-breaks, shuffles); the same as `defaults.seed`. `timeout`: seconds
     for the whole task; `cancel`: an event that stops it when set. `trace=False`: the result
     carries no call records (`trace` is empty; usage and paid stay exact), for large batches that
-    need only answers and totals.
+    need only answers and totals. `trace_content=True`: each call record also keeps the messages
+    it sent and the reply (for `tts view`; a trace file stores each distinct message once).
 
     A run that does not finish still returns: a budget cap (status `budget_exceeded`), a backend
     failure that outlived its retries (`error`), the timeout (`timeout`) or the cancel event
@@ -80,6 +82,7 @@ async def run_task(
     ctx = RunContext(backend, backends=backends, defaults=defaults, seed=defaults.seed or 0, path=strategy.name,
                      on_call=on_call, turn=turn_params(task, turn) if task.tools or task.response_format or turn
                      else None)
+    ctx.content = trace_content
     started = time.perf_counter()
     status: RunStatus = "ok"
     error: str | None = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tts.cli.run import _check_limits, add_backend_flags, make_backends, sampling_defaults
+from tts.cli.view import add_trace_content_flag, open_trace
 from tts.errors import ConfigError
 
 
@@ -35,7 +36,8 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--answer-format", help="auto | last-number | boxed | answer-line | regex:PATTERN, for every "
                    "configuration that does not set its own")
     g.add_argument("--trace", metavar="FILE", help="write every call of every configuration (strategy path, role, "
-                   "tokens, latency, cached) to this JSONL; `tts show FILE` reads it")
+                   "tokens, latency, cached, what was said) to this JSONL; `tts view FILE` opens it in a browser")
+    add_trace_content_flag(g)
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_handle)
 
@@ -107,17 +109,15 @@ async def _compare_models(tasks, grid, per_model, judges, args, defaults, compar
     any_judge = next((j for j in judges.values() if j), None)
     if any_judge is not None and len(per_model) > 1:
         raise ConfigError("--judge-model/--judge-api-base with several --model values: compare one model at a time")
-    trace = None
-    if args.trace:
-        from tts.trace import TraceWriter
-
-        trace = TraceWriter(args.trace, meta={"models": list(per_model), "grid": grid})
+    trace = open_trace(args, {"models": list(per_model), "grid": grid})
+    references = {t.id: t.answer for t in tasks}
     try:
         return await compare(tasks, grid, per_model, out=args.out, baseline=args.baseline, bootstrap=args.bootstrap,
                              backends=any_judge, defaults=defaults, seed=args.seed or 0, latency_s=args.latency,
-                             progress=not args.quiet,
+                             progress=not args.quiet, trace_content=trace is not None and trace.content,
                              on_result=(lambda cfg, res: trace.write_result(  # one trace: tell the rows apart
-                                 res.model_copy(update={"task_id": f"{cfg.label} | {res.task_id}"})))
+                                 res.model_copy(update={"task_id": f"{cfg.label} | {res.task_id}"}),
+                                 references.get(res.task_id)))
                              if trace is not None else None)
     finally:
         if trace is not None:

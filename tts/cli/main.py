@@ -1,4 +1,5 @@
-"""`tts` command line: `tts run`, `tts compare`, `tts serve`, `tts mcp`, `tts show`, `tts local serve`, `tts swe ...`.
+"""`tts` command line: `tts run`, `tts compare`, `tts serve`, `tts mcp`, `tts show`, `tts view`, `tts local serve`,
+`tts swe ...`.
 
 Each subcommand lives in its own module with `add_parser(subparsers)`, which sets `handler`
 (a function of the parsed args returning an exit code, or a coroutine function). A user
@@ -18,7 +19,7 @@ from importlib import import_module
 from tts.errors import BackendError, BudgetExceeded, UsageError
 from tts.redact import add_secret, redact
 
-SUBCOMMANDS = ("run", "compare", "serve", "mcp", "show", "local", "swe", "plan", "tasks")
+SUBCOMMANDS = ("run", "compare", "serve", "mcp", "show", "view", "local", "swe", "plan", "tasks")
 
 
 class DefaultsFormatter(argparse.HelpFormatter):

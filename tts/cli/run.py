@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tts.cli.strategy_flags import add_strategy_flags, build_strategy
+from tts.cli.view import add_trace_content_flag, open_trace
 from tts.errors import ConfigError
 from tts.records import RunResult
 from tts.redact import redact
@@ -37,7 +38,9 @@ def add_parser(sub: Any) -> None:
     add_backend_flags(p)
     c = p.add_argument_group("output")
     c.add_argument("--out", default="results.jsonl", help="one JSON line per task")
-    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached) to this JSONL")
+    c.add_argument("--trace", help="write every call (strategy path, role, tokens, latency, cached, what was said) "
+                   "to this JSONL; `tts view FILE` opens it in a browser")
+    add_trace_content_flag(c)
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     add_strategy_flags(p)
     p.set_defaults(handler=_handle)
@@ -217,6 +220,7 @@ def run_title(args: argparse.Namespace, strategy: Any) -> str:
 
 async def _handle(args: argparse.Namespace) -> int:
     from tts.display.progress import print_summary, progress_bar
+    from tts.experiments.selection_metrics import selector_kind
     from tts.run import run_many
     from tts.tasks import load_tasks
 
@@ -233,11 +237,8 @@ async def _handle(args: argparse.Namespace) -> int:
     backend, backends = make_backends(args)
     defaults = sampling_defaults(args, [strategy])
 
-    trace = None
-    if args.trace:
-        from tts.trace import TraceWriter
-
-        trace = TraceWriter(args.trace, meta={"model": args.model, "strategy": strategy.model_dump(mode="json")})
+    trace = open_trace(args, {"model": args.model, "strategy": strategy.model_dump(mode="json")})
+    references = {t.id: t.answer for t in tasks}
     started = time.perf_counter()
     # Ctrl-C: every task stops where it is and its result (status cancelled, the answer it has) is
     # written; a second Ctrl-C interrupts at once.
@@ -253,12 +254,12 @@ async def _handle(args: argparse.Namespace) -> int:
                 out.write(redact(json.dumps(result_line(res))) + "\n")  # no secret in any line (tts.redact)
                 out.flush()  # a crash loses no finished task
                 if trace is not None:
-                    trace.write_result(res)
+                    trace.write_result(res, references.get(res.task_id))
                 advance(res)
 
             results = await run_many(strategy, tasks, backend, backends=backends, defaults=defaults,
                                      seed=args.seed, on_result=on_result, timeout=args.task_timeout, cancel=cancel,
-                                     progress=False)
+                                     progress=False, trace_content=trace is not None and trace.content)
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)
@@ -271,7 +272,8 @@ async def _handle(args: argparse.Namespace) -> int:
             if close is not None:
                 await close()
     print_summary(results, wall_s=time.perf_counter() - started, backend=backend, out=str(out_path),
-                  title=run_title(args, strategy))
+                  title=run_title(args, strategy), references=references,
+                  selector=selector_kind(strategy.model_dump(mode="json")))
     if cancel.is_set():
         print("tts run: interrupted: the stopped tasks' results (status cancelled) are in " + str(out_path),
               file=sys.stderr)

@@ -217,16 +217,29 @@ def to_text(renderable: Any, width: int = 110) -> str:
     return console.file.getvalue()  # type: ignore[attr-defined]
 
 
+def results_html(results: Sequence[RunResult], references: dict[str, str | None] | None = None) -> str:
+    """Results as `tts view` draws them (one renderer, `tts.display.html_view`), static for a notebook:
+    outcome, candidates, votes, the bracket, the rounds and the calls (with what they said when the
+    run kept it: `trace_content=True`)."""
+    from tts.display.html_view import render_fragment
+    from tts.display.view_doc import from_results
+
+    return render_fragment(from_results(results, references))
+
+
 class View:
     """A displayable wrapper: rich in a terminal (`__rich__`), HTML in Jupyter, text in `repr`."""
 
-    def __init__(self, renderable: Any) -> None:
+    def __init__(self, renderable: Any, results: Sequence[RunResult] | None = None) -> None:
         self.renderable = renderable
+        self.results = results
 
     def __rich__(self) -> Any:
         return self.renderable
 
     def _repr_html_(self) -> str:
+        if self.results is not None:
+            return results_html(self.results)
         return to_html(self.renderable)
 
     def __repr__(self) -> str:
@@ -236,10 +249,10 @@ class View:
 def show(obj: Any) -> View:
     """A notebook/terminal view of a RunResult, a list of them, or a list of CallRecords."""
     if _is_result(obj):
-        return View(result_renderable(obj))
+        return View(result_renderable(obj), [obj])
     items = list(obj)
     if items and all(_is_result(x) for x in items):
-        return View(results_table(items))
+        return View(results_table(items), items)
     if all(_is_call(x) for x in items):
         return View(render_tree(call_tree(items)))
     raise TypeError(f"show() takes a RunResult, a list of RunResults or of CallRecords, not {type(obj).__name__}")

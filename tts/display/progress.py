@@ -55,9 +55,11 @@ def progress_bar(total: int, *, disable: bool = False, label: str = "tasks",
         yield advance
 
 
-def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str, str]]:
+def summary_rows(results: Sequence[RunResult], wall_s: float,
+                 references: dict[str, str | None] | None = None, selector: str | None = None) -> list[tuple[str, str]]:
     """Consumed figures (what the answers rest on, cache hits included: the same on a warm cache)
-    with what this run paid beside them."""
+    with what this run paid beside them; with the tasks' `references`, where the answers were lost
+    (oracle, selection, judge and by-round figures, `tts.experiments.selection_metrics`)."""
     usage = Usage.total(r.usage for r in results)
     paid = Usage.total(r.paid for r in results)
     graded = [r for r in results if r.correct is not None]
@@ -65,6 +67,11 @@ def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str,
     if graded:
         right = sum(bool(r.correct) for r in graded)
         rows.append(("accuracy", f"{right}/{len(graded)} = {right / len(graded):.1%}"))
+        if references:
+            from tts.experiments.selection_metrics import describe, selection_figures, task_line
+
+            lines = [task_line(r, references.get(r.task_id)) for r in results]
+            rows += describe(selection_figures(lines, selector))
     statuses = {s: sum(r.status == s for r in results) for s in ("budget_exceeded", "cancelled", "timeout", "error")}
     rows += [(s.replace("_", " "), str(n)) for s, n in statuses.items() if n]
     rows += [
@@ -80,14 +87,15 @@ def summary_rows(results: Sequence[RunResult], wall_s: float) -> list[tuple[str,
 
 
 def print_summary(results: Sequence[RunResult], *, wall_s: float, backend: Any = None, out: str | None = None,
-                  title: str = "tts run") -> None:
+                  title: str = "tts run", references: dict[str, str | None] | None = None,
+                  selector: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
-    for key, value in summary_rows(results, wall_s):
+    for key, value in summary_rows(results, wall_s, references, selector):
         table.add_row(key, value)
     from tts.seam import BackendWrapper
     from tts.wrappers.retry import RetryBackend

@@ -3,8 +3,6 @@ extra) and index.html, a single file with the table and the plots embedded (no s
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import math
@@ -42,6 +40,7 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
     rows = [r for r in comparison.rows if not math.isnan(r["accuracy"])]
     several_models = len({r["model"] for r in rows}) > 1
     lines: dict[str, list[dict[str, Any]]] = {}
+    any_oracle = False
     for r in rows:
         lines.setdefault(r["family"] + (f" @ {r['model']}" if several_models else ""), []).append(r)
     for name, members in lines.items():
@@ -50,7 +49,15 @@ def figure(comparison: Comparison, x: str = "total_tokens") -> Any:
         ys = [100 * r["accuracy"] for r in members]
         err = [[100 * (r["accuracy"] - r["ci_low"]) for r in members],
                [100 * (r["ci_high"] - r["accuracy"]) for r in members]]
-        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+        drawn = ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=name)
+        oracle = [(r[x], 100 * r["oracle_accuracy"]) for r in members
+                  if r.get("oracle_accuracy") is not None and r.get("selection_accuracy") is not None]
+        if oracle:  # the family's pass@N above it: the gap is what its selection lost
+            ax.plot([p[0] for p in oracle], [p[1] for p in oracle], ls=":", marker="^", ms=5, lw=1.2,
+                    color=drawn.lines[0].get_color(), alpha=0.8)
+            any_oracle = True
+    if any_oracle:
+        ax.plot([], [], ls=":", marker="^", ms=5, color="0.35", label="oracle: some candidate right (pass@N)")
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r[x])
     if front:
         ax.plot([r[x] for r in front], [100 * r["accuracy"] for r in front], "k--", lw=1, alpha=0.6, marker="o",
@@ -112,9 +119,41 @@ def place_labels(ax: Any, points: list[tuple[str, float, float]], fontsize: floa
             label(name, x, y, dx, dy, arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"))
 
 
+def loss_figure(comparison: Comparison) -> Any:
+    """Where each configuration loses: per row a bar of its graded tasks split into right, lost in
+    selection (some candidate was right) and lost in generation (none was)."""
+    _require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [r for r in comparison.rows if r.get("oracle_accuracy") is not None]
+    fig = Figure(figsize=(7.5, 0.9 + 0.38 * max(1, len(rows))))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    names = [r["label"] + (f" @ {r['model']}" if len({x["model"] for x in rows}) > 1 else "") for r in rows]
+    right = [100 * r["accuracy"] for r in rows]
+    sel = [100 * (r["oracle_accuracy"] - r["accuracy"]) for r in rows]
+    gen = [100 * (1 - r["oracle_accuracy"]) for r in rows]
+    ys = list(range(len(rows)))[::-1]
+    ax.barh(ys, right, color="#2d9c52", label="right")
+    ax.barh(ys, sel, left=right, color="#f2a93b", label="lost in selection (a candidate was right)")
+    ax.barh(ys, gen, left=[a + b for a, b in zip(right, sel, strict=True)], color="#d7dbe3",
+            label="lost in generation (no candidate right)")
+    for y, a, b in zip(ys, right, sel, strict=True):
+        ax.text(a / 2, y, f"{a:.0f}", ha="center", va="center", fontsize=7, color="white")
+        if b >= 4:
+            ax.text(a + b / 2, y, f"{b:.0f}", ha="center", va="center", fontsize=7)
+    ax.set_yticks(ys, names, fontsize=7)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of graded tasks")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 def plot_png(comparison: Comparison, x: str = "total_tokens") -> bytes:
     buf = io.BytesIO()
-    figure(comparison, x).savefig(buf, format="png", dpi=110)
+    (loss_figure(comparison) if x == "where_lost" else figure(comparison, x)).savefig(buf, format="png", dpi=110)
     return buf.getvalue()
 
 
@@ -122,9 +161,12 @@ def has_cost(comparison: Comparison) -> bool:
     return any(r["cost_usd"] > 0 for r in comparison.rows)
 
 
-def write_report(comparison: Comparison, out: Path) -> list[Path]:
+def write_report(comparison: Comparison, out: Path, lines: dict[str, list[dict[str, Any]]] | None = None) -> list[Path]:
     """summary.json always; the PNGs and index.html (the table always, the plots when matplotlib is
-    installed). Returns the files written."""
+    installed, and each (configuration, task) line through `tts view`'s renderer). Returns the
+    files written."""
+    from tts.experiments.report_html import render_html
+
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "summary.json"]
     # the report is what gets attached to papers and bug reports: no secret in it (tts.redact)
@@ -134,86 +176,13 @@ def write_report(comparison: Comparison, out: Path) -> list[Path]:
         images["accuracy_vs_tokens.png"] = plot_png(comparison, "total_tokens")
         if has_cost(comparison):
             images["accuracy_vs_cost.png"] = plot_png(comparison, "cost_usd")
+        if any(r.get("oracle_accuracy") is not None for r in comparison.rows):
+            images["where_lost.png"] = plot_png(comparison, "where_lost")
     except MissingDependency:
         pass
     for name, data in images.items():
         (out / name).write_bytes(data)
         written.append(out / name)
-    (out / "index.html").write_text(redact(render_html(comparison, images)), encoding="utf-8")
+    (out / "index.html").write_text(redact(render_html(comparison, images, lines)), encoding="utf-8")
     written.append(out / "index.html")
     return written
-
-
-_COLUMNS = [("label", "configuration"), ("model", "model"), ("accuracy", "accuracy"), ("ci", "95% CI"),
-            ("delta", "vs baseline"), ("p", "McNemar p"), ("total_tokens", "tokens"), ("cost_usd", "cost $"),
-            ("calls", "calls"), ("cached_calls", "cached"), ("stages", "stages"), ("wall_s", "wall s"),
-            ("pareto", "Pareto")]
-
-
-def _cell(r: dict[str, Any], key: str, baseline: str) -> str:
-    def pct(v: float | None, spec: str = ".1%") -> str:
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-    v = r["vs_baseline"]
-    if key == "ci":
-        return f"{pct(r['ci_low'], '.0%')} – {pct(r['ci_high'], '.0%')}"
-    if key == "delta":
-        return "baseline" if r["label"] == baseline else (
-            f"{pct(v['delta'], '+.1%')} [{pct(v['delta_ci_low'], '+.0%')}, {pct(v['delta_ci_high'], '+.0%')}] "
-            f"{v['wins']}W/{v['losses']}L")
-    if key == "p":
-        return "" if r["label"] == baseline else f"{v['p_mcnemar']:.3g}"
-    if key == "accuracy":
-        return pct(r["accuracy"])
-    if key in ("total_tokens", "calls", "cached_calls"):
-        return f"{r[key]:,}"
-    if key == "cost_usd":
-        return f"{r[key]:.4f}"
-    if key == "stages":
-        return pct(r[key], ".1f")
-    if key == "wall_s":
-        return "-" if r[key] is None else f"{r[key]:.2f}"
-    if key == "pareto":
-        return "✓" if r[key] else ""
-    return str(r[key])
-
-
-def render_html(comparison: Comparison, images: dict[str, bytes]) -> str:
-    meta = comparison.meta
-    base = meta.get("baseline", "")
-    head = "".join(f"<th>{html.escape(title)}</th>" for _, title in _COLUMNS)
-    body = "".join(
-        "<tr" + (' class="pareto"' if r["pareto"] else "") + ">"
-        + "".join(f"<td>{html.escape(_cell(r, key, base))}</td>" for key, _ in _COLUMNS) + "</tr>\n"
-        for r in comparison.rows)
-    plots = "".join(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,'
-                    f'{base64.b64encode(data).decode()}"/><figcaption>{html.escape(name)}</figcaption></figure>\n'
-                    for name, data in images.items())
-    if not images:
-        plots = "<p>No plots: install matplotlib (<code>pip install 'tts-scaling[plot]'</code>) and rerun.</p>"
-    elif "accuracy_vs_cost.png" not in images:
-        plots += "<p>No cost plot: no call had a known price (cost counts as $0 for unpriced models).</p>"
-    notes = (f"{meta.get('tasks')} tasks. Accuracy with a 95% bootstrap interval over tasks "
-             f"({meta.get('bootstrap')} resamples); each row paired against <b>{html.escape(base)}</b> "
-             f"on the same tasks (difference with a paired-bootstrap interval, exact McNemar p). Tokens, cost "
-             f"and calls are what each row's own answers consumed, cache hits included; wall s is sequential "
-             f"stages x per-call latency ({html.escape(json.dumps(meta.get('latency_s')))} s), not queueing. "
-             f"Pareto on {html.escape(str(meta.get('pareto_axis')))}.")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tts compare</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-td:first-child, td:nth-child(2) {{ text-align: left; }}
-tr.pareto td:first-child {{ font-weight: bold; }}
-figure {{ display: inline-block; margin: 1em 1em 0 0; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>tts compare</h1>
-<p>{notes}</p>
-<table><thead><tr>{head}</tr></thead><tbody>
-{body}</tbody></table>
-{plots}
-</body></html>
-"""

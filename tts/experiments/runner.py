@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tts.answers import is_correct
 from tts.context import SamplingDefaults
 from tts.errors import ConfigError
 from tts.experiments.grid import Config, expand_grid
+from tts.experiments.selection_metrics import candidate_facts
 from tts.experiments.stats import stages
 from tts.experiments.table import Comparison, summarize
 from tts.records import Completion, RunResult, Task, Usage
@@ -72,8 +74,9 @@ def model_name(backend: Any) -> str:
     return name if isinstance(name, str) else str(getattr(backend, "namespace", type(backend).__name__))
 
 
-def result_line(cfg: Config, key: str, res: RunResult) -> dict[str, Any]:
-    """One (configuration, task) as results.jsonl stores it: enough to rebuild every figure."""
+def result_line(cfg: Config, key: str, res: RunResult, reference: str | None = None) -> dict[str, Any]:
+    """One (configuration, task) as results.jsonl stores it: enough to rebuild every figure
+    (`reference`: the task's answer, to grade each candidate for the selection figures)."""
     answered = [r for r in res.trace if r.error is None]
     return {
         "key": key, "label": cfg.label, "family": cfg.family, "model": cfg.model, "task": res.task_id,
@@ -83,8 +86,9 @@ def result_line(cfg: Config, key: str, res: RunResult) -> dict[str, Any]:
         "cached_calls": sum(r.cached for r in answered),
         "stages": stages(res.trace),
         "measured_wall_s": round(res.wall_s, 4),
-        "candidates": [{"id": c.id, "answer": c.answer} for c in res.candidates],
+        "candidates": candidate_facts(res, reference),
         "votes": res.metadata.get("votes"),
+        "tournament": res.metadata.get("tournament"),
     }
 
 
@@ -140,6 +144,7 @@ async def compare(
     latency_s: float | None = None,
     progress: bool | None = None,
     on_result: Callable[[Config, RunResult], Any] | None = None,
+    trace_content: bool = False,
 ) -> Comparison:
     """Run every configuration of `grid` on `tasks` and compare them.
 
@@ -150,7 +155,8 @@ async def compare(
     `baseline`: the label every row is paired against (default: the first row). `latency_s`: the
     per-call latency for wall_s = stages x latency (default: the median measured on paid calls).
     `progress`: a live progress display (default: on in Jupyter). `on_result(config, result)` is
-    told about every (configuration, task) run now (e.g. to write traces). A backend without a cache gets
+    told about every (configuration, task) run now (e.g. to write traces); `trace_content`: its
+    results' call records keep the messages and replies (see `run_task`). A backend without a cache gets
     one (in `out/cache`, else a temporary directory): sharing samples and resuming need it.
     """
     from tts.display.progress import in_notebook, progress_bar
@@ -183,6 +189,7 @@ async def compare(
     results_path = out_dir / RESULTS if out_dir is not None else None
     done = read_lines(results_path) if results_path is not None else {}
     keys = {c.label: c.key(salt) for c in configs}
+    references = {t.id: t.answer for t in task_list}
     todo = {c.label: [t for t in task_list if done.get((keys[c.label], t.id), {}).get("status") != "ok"]
             for c in configs}
     total = len(configs) * len(task_list)
@@ -199,7 +206,7 @@ async def compare(
                 key = keys[cfg.label]
 
                 def record(res: RunResult, cfg: Config = cfg, key: str = key) -> None:
-                    line = result_line(cfg, key, res)
+                    line = result_line(cfg, key, res, references.get(res.task_id))
                     done[(key, res.task_id)] = line
                     if sink is not None:
                         sink.write(redact(json.dumps(line)) + "\n")  # no secret in any line (tts.redact)
@@ -209,7 +216,8 @@ async def compare(
                     advance(res)
 
                 await run_many(strategy_from_spec(cfg.spec), pending, probes[cfg.model], backends=roles,
-                               defaults=defaults, seed=seed, on_result=record, progress=False)
+                               defaults=defaults, seed=seed, on_result=record, progress=False,
+                               trace_content=trace_content)
     finally:
         if sink is not None:
             sink.close()
@@ -225,8 +233,8 @@ async def compare(
         (out_dir / LATENCY).write_text(json.dumps(latency))
     per_call = {m: latency_s if latency_s is not None else (statistics.median(v) if v else None)
                 for m, v in latency.items()}
-    rows = {c.label: [done[(keys[c.label], t.id)] for t in task_list if (keys[c.label], t.id) in done]
-            for c in configs}
+    rows = {c.label: [graded(done[(keys[c.label], t.id)], t.answer) for t in task_list
+                      if (keys[c.label], t.id) in done] for c in configs}
     paid = {m: (a.usage if a is not None else Usage()) for m, a in ledgers.items()}
     paid = {m: _minus(paid[m], paid_before[m]) for m in paid}
     result = summarize(configs, rows, tasks=[t.id for t in task_list], baseline=baseline or labels[0],
@@ -234,8 +242,16 @@ async def compare(
     if out_dir is not None:
         from tts.experiments.report import write_report
 
-        write_report(result, out_dir)
+        write_report(result, out_dir, rows)
     return result
+
+
+def graded(line: dict[str, Any], reference: str | None) -> dict[str, Any]:
+    """`line` with each candidate graded (lines written before candidates were graded lack it)."""
+    cands = line.get("candidates") or []
+    if all("right" in c for c in cands):
+        return line
+    return {**line, "candidates": [{**c, "right": is_correct(c.get("answer"), reference)} for c in cands]}
 
 
 def _minus(a: Usage, b: Usage) -> Usage:

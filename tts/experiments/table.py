@@ -13,6 +13,7 @@ from typing import Any
 
 from tts.errors import MissingDependency
 from tts.experiments.grid import Config
+from tts.experiments.selection_metrics import selection_figures, selector_kind
 from tts.experiments.stats import bootstrap_ci, mcnemar, paired_bootstrap, pareto_flags
 from tts.records import Usage
 
@@ -49,6 +50,9 @@ def summarize(configs: Sequence[Config], lines: dict[str, list[dict[str, Any]]],
             "budget_exceeded": sum(x["status"] == "budget_exceeded" for x in got),
             "missing": len(tasks) - len(got),
         })
+        fig = selection_figures(got, selector_kind(cfg.spec))
+        rows[-1].update(oracle_accuracy=fig["oracle_accuracy"], selection_accuracy=fig["selection_accuracy"],
+                        judge_accuracy=fig["judge_accuracy"], selection=fig)
     priced = all(r["cost_usd"] > 0 and not r["unpriced_calls"] for r in rows)
     axis = "cost_usd" if priced else "total_tokens"
     for row, flag in zip(rows, pareto_flags([(float(r[axis]), r["accuracy"]) for r in rows]), strict=True):
@@ -103,19 +107,22 @@ class Comparison:
 
         base = self.meta.get("baseline")
         table = Table(title=title or f"tts compare · {self.meta.get('tasks')} tasks · baseline {base}")
-        for col in ("configuration", "model", "accuracy", "95% CI", f"vs {base}", "p", "tokens", "cost $",
-                    "calls", "stages", "wall s", "pareto"):
+        for col in ("configuration", "model", "accuracy", "95% CI", "oracle", "selection", "judge", f"vs {base}", "p",
+                    "tokens", "cost $", "calls", "stages", "wall s", "pareto"):
             table.add_column(col, justify="left" if col in ("configuration", "model") else "right")
         for r in self.rows:
             v = r["vs_baseline"]
             table.add_row(
                 r["label"], r["model"], _fmt(r["accuracy"]), f"{_fmt(r['ci_low'], '.0%')}–{_fmt(r['ci_high'], '.0%')}",
+                _fmt(r.get("oracle_accuracy")), _fmt(r.get("selection_accuracy")), _fmt(r.get("judge_accuracy")),
                 "-" if r["label"] == base else f"{_fmt(v['delta'], '+.1%')} ({v['wins']}W/{v['losses']}L)",
                 "-" if r["label"] == base else f"{v['p_mcnemar']:.2g}",
                 f"{r['total_tokens']:,}", f"{r['cost_usd']:.4f}", str(r["calls"]), _fmt(r["stages"], ".1f"),
                 _fmt(r["wall_s"], ".2f"), "[green]yes[/green]" if r["pareto"] else "",
             )
-        table.caption = ("tokens, cost and calls: what each row's answers consumed (cache hits included); "
+        table.caption = ("oracle: some candidate right (pass@N); selection: right when some candidate was; judge: "
+                         "contests with one right side won by it; "
+                         "tokens, cost and calls: what each row's answers consumed (cache hits included); "
                          f"wall s: stages x per-call latency; pareto on {self.meta.get('pareto_axis')}")
         return table
 
@@ -128,18 +135,23 @@ class Comparison:
         return to_text(self.table(), width=160)
 
     def _repr_html_(self) -> str:
-        from tts.display import to_html
+        """The same table, losses and plot as index.html (tts view's renderer)."""
+        from tts.display.html_view import render_fragment
+        from tts.experiments.report_html import comparison_html
 
-        html = to_html(self.table(), width=160)
+        images = {}
+        note = ""
         try:
             from tts.experiments.report import plot_png
 
-            png = plot_png(self, "total_tokens")
+            images["accuracy_vs_tokens.png"] = plot_png(self, "total_tokens")
         except MissingDependency:  # matplotlib is the optional `plot` extra
-            return html
-        import base64
+            pass
+        except Exception as exc:  # a display hook that raises loses the table too
+            import html
 
-        return html + f'<img alt="accuracy vs tokens" src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
+            note = f"<p>(no plot: {html.escape(f'{type(exc).__name__}: {exc}')})</p>"
+        return render_fragment({"tasks": []}, before=comparison_html(self, images) + note)
 
     def plot(self, x: str = "total_tokens") -> Any:
         """A matplotlib Figure: accuracy (with 95% intervals) against `x` (total_tokens or cost_usd)."""

@@ -64,8 +64,8 @@ async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Ba
     except ConfigError as exc:  # found while running, e.g. a selector that needs logprobs upstream did not give
         result, failure = None, [exc]
     if trace is not None:
-        if result is not None:
-            trace.write_result(result)
+        if result is not None:  # its error may quote a key, as a call's may
+            trace.write_result(result.model_copy(update={"error": redact(result.error)}) if result.error else result)
         trace.close()
     if result is not None and result.status == "error":
         failure = [progress.error or BackendError(result.error or "upstream call failed")]
