@@ -1,4 +1,4 @@
-"""llama-cpp-python's server on the embedded model as a child process that never outlives us."""
+"""The embedded model's server (tts.local._llama_server) as a child process that never outlives us."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import tts.local.extra as extra
 from tts.errors import PermanentError
-from tts.local.extra import MODEL_NAME, N_CTX, model_path
+from tts.local.extra import CELLS, MODEL_NAME, N_CTX, SLOTS, model_path
 
 
 def how_it_ended(code: int) -> str:
@@ -71,7 +71,7 @@ def _die_with_parent() -> Any:
 
 
 class LocalServer:
-    """llama-cpp-python's OpenAI-compatible server on the embedded model, as a child process.
+    """The embedded model's OpenAI-compatible server, as a child process.
 
         async with LocalServer() as server:      # or: server.start() ... server.stop()
             print(server.api_base, server.model)
@@ -79,7 +79,7 @@ class LocalServer:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, model_file: str | Path | None = None,
                  n_ctx: int = N_CTX, n_threads: int | None = None, startup_timeout: float = 180.0,
-                 grace: float = 5.0) -> None:
+                 grace: float = 5.0, slots: int = SLOTS, cells: int = CELLS) -> None:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -87,6 +87,8 @@ class LocalServer:
         self.model_file = Path(model_file) if model_file else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _default_threads()
+        self.slots = slots
+        self.cells = cells
         self.startup_timeout = startup_timeout
         self.grace = grace
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,7 +112,7 @@ class LocalServer:
         return [sys.executable, "-m", "tts.local._llama_server", "--model", str(self.model_file or model_path()),
                 "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
-                "--n_threads_batch", str(self.n_threads), "--verbose", "False"]
+                "--slots", str(self.slots), "--cells", str(self.cells)]
 
     def _spawn(self) -> None:
         extra.require_local_extra()  # looked up here, so a test can stand in for the extra
