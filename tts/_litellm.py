@@ -20,7 +20,7 @@ from typing import Any
 _COST_MAP_VAR = "LITELLM_LOCAL_MODEL_COST_MAP"
 _lock = threading.Lock()
 _module: Any = None
-_table: dict[str, Any] | None = None
+_table: PackagedPrices | None = None
 
 
 def import_litellm() -> Any:
@@ -58,24 +58,49 @@ def _restore_environ(before: dict[str, str]) -> None:
             os.environ[key] = value
 
 
-def packaged_price_table() -> dict[str, Any]:
+class PackagedPrices:
+    """litellm's packaged price table (a few MB of JSON, hundreds of thousands of objects once
+    parsed), of which a run needs one or two entries: each entry is parsed when first asked for,
+    found by its top-level key in the text, so the first call of a run stays cheap."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._found: dict[str, Any] = {}
+        # litellm writes the table with 4-space indents; any other layout is parsed whole
+        self._whole: dict[str, Any] | None = None if text.startswith('{\n    "') else json.loads(text or "{}")
+
+    def get(self, model: str, default: Any = None) -> Any:
+        if self._whole is not None:
+            return self._whole.get(model, default)
+        if model not in self._found:
+            at = self._text.find(f"\n    {json.dumps(model)}: ")
+            entry = None
+            if at >= 0:
+                start = self._text.index(":", at + len(json.dumps(model)) + 5) + 1
+                entry, _ = json.JSONDecoder().raw_decode(self._text, start + 1)
+            self._found[model] = entry
+        entry = self._found[model]
+        return default if entry is None else entry
+
+
+def packaged_price_table() -> PackagedPrices:
     """The price table that ships inside the litellm package, read without importing litellm
     (whose import costs seconds and leaves ~300k objects for the garbage collector to walk).
     Empty when litellm is not installed."""
     global _table
     if _table is None:
         spec = importlib.util.find_spec("litellm")  # locates the package without running it
-        table: dict[str, Any] = {}
+        text = ""
         for folder in (spec.submodule_search_locations or []) if spec else []:
             path = Path(folder) / "model_prices_and_context_window_backup.json"
             if path.exists():
-                table = json.loads(path.read_bytes())
+                text = path.read_text(encoding="utf-8")
                 break
-        _table = table
+        _table = PackagedPrices(text)
     return _table
 
 
-def table_cost(table: dict[str, Any], model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+def table_cost(table: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
     """USD for a call from a litellm-format price table; None when the model has no prices there.
     A provider prefix ("openai/gpt-4o-mini") is tried with and without."""
     entry = table.get(model)

@@ -28,6 +28,8 @@ class OpenAIHTTPBackend:
     noticed and then asked one sample per request (tts.batching)."""
 
     def __init__(self, model: str, api_base: str, api_key: str | None = None, timeout: float | None = 120.0) -> None:
+        import aiohttp  # noqa: F401  (imported with the backend, not on its first call: a run's first wave stays cheap)
+
         self.model = model
         self.api_base = api_base.rstrip("/")
         self.url = self.api_base + "/chat/completions"
