@@ -4,8 +4,11 @@
 
 Each problem gets `samples` answers at temperature 0.7 and a majority vote, with at most
 `in-flight` calls at once, against ../shared/bench/simserver.py on loopback (fixed latency).
-Every system runs in its own process: imports, client set-up and one untimed warm-up wave of
-`in-flight` calls happen before the clock starts. The peers (its_hub, DSPy, litellm) live in a
+Every system runs in its own process, twice per round: WARM (imports, client set-up and one
+untimed warm-up wave of `in-flight` calls before the clock starts) and COLD (imports and client
+set-up before the clock, no warm-up: what `tts run` or a notebook's first cell gets). `tts` is
+the README quickstart's configuration (`run_many` with its defaults, trace on); `tts-notrace`
+is the same with `trace=False`. The peers (its_hub, DSPy, litellm) live in a
 separate venv that this script makes on first use (default ~/.cache/tts-bench/venv, outside
 git); tts runs in this interpreter. The systems run in alternating order for `rounds` rounds and
 the table shows medians: wall / ideal (ideal = ceil(calls / in-flight) x latency) and the client's
@@ -38,7 +41,7 @@ sys.path.insert(0, str(HERE))
 from _sim import simserver, stats  # noqa: E402
 
 PEERS = ["its_hub[lm]==1.2.0", "dspy==3.4.1", "litellm>=1.106,<1.107", "aiohttp>=3.9"]
-SYSTEMS = ["raw-aiohttp", "its_hub", "tts", "dspy", "raw-litellm"]
+SYSTEMS = ["raw-aiohttp", "its_hub", "tts", "tts-notrace", "dspy", "raw-litellm"]
 MAX_TOKENS = 64
 TEMPERATURE = 0.7
 
@@ -129,7 +132,7 @@ async def worker_its_hub(base: str, a: argparse.Namespace):
     return problem, lm.close
 
 
-async def worker_tts(base: str, a: argparse.Namespace):
+async def worker_tts(base: str, a: argparse.Namespace, trace: bool = True):
     from tts.build import make_backend
     from tts.records import Task
     from tts.run import run_many, run_task
@@ -142,24 +145,29 @@ async def worker_tts(base: str, a: argparse.Namespace):
     defaults = SamplingDefaults(temperature=TEMPERATURE, max_tokens=MAX_TOKENS)
 
     async def problem(text: str) -> str | None:
-        res = await run_task(sc, Task(id="p", prompt=text), backend, defaults=defaults, trace=False)
+        res = await run_task(sc, Task(id="p", prompt=text), backend, defaults=defaults, trace=trace)
         return res.answer
 
     async def batch(texts: list[str]) -> list[str | None]:  # the workload itself: one run_many
-        return [r.answer for r in await run_many(sc, texts, backend, defaults=defaults, trace=False)]
+        return [r.answer for r in await run_many(sc, texts, backend, defaults=defaults, trace=trace)]
 
     problem.batch = batch  # type: ignore[attr-defined]
     return problem, backend.aclose
 
 
+async def worker_tts_notrace(base: str, a: argparse.Namespace):
+    return await worker_tts(base, a, trace=False)
+
+
 WORKERS = {"raw-aiohttp": worker_raw_aiohttp, "raw-litellm": worker_raw_litellm, "dspy": worker_dspy,
-           "its_hub": worker_its_hub, "tts": worker_tts, "tts+uvloop": worker_tts}
+           "its_hub": worker_its_hub, "tts": worker_tts, "tts-notrace": worker_tts_notrace,
+           "tts+uvloop": worker_tts}
 
 
 async def run_worker(a: argparse.Namespace) -> dict:
     problem, close = await WORKERS[a.worker](a.base, a)
-    # warm-up: one wave of in-flight calls (connections, lazy imports), off the clock
-    warm_problems = max(1, a.in_flight // a.samples)
+    # warm-up: one wave of in-flight calls (connections, lazy imports), off the clock; none when cold
+    warm_problems = 0 if a.cold else max(1, a.in_flight // a.samples)
     await asyncio.gather(*(problem(prompt(f"{a.tag}-warm", p)) for p in range(warm_problems)))
     t_wall, wall0, cpu0 = time.time(), time.perf_counter(), time.process_time()
     texts = [prompt(a.tag, p) for p in range(a.problems)]
@@ -190,13 +198,18 @@ def worker_main(a: argparse.Namespace) -> None:
 
 
 # -- the driver ---------------------------------------------------------------------------------------
-def peers_python(venv: Path) -> Path:
+def peers_python(venv: Path) -> tuple[Path, str | None]:
+    """The peers' interpreter, and why the peers cannot run (None when they can)."""
     python = venv / "bin" / "python"
     if not python.exists():
         print(f"making the peers' venv in {venv} (once): {' '.join(PEERS)}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS], check=True)
-    return python
+        made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
+        got = made if made.returncode else subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS],
+                                                           capture_output=True, text=True)
+        if got.returncode:
+            lines = [ln for ln in (got.stderr or got.stdout).splitlines() if "error" in ln.lower()]
+            return python, "not installed: " + (lines[-1] if lines else f"pip exited {got.returncode}")[:100]
+    return python, None
 
 
 class Poller:
@@ -234,13 +247,15 @@ class Poller:
 
 
 def run_one(system: str, python: Path, base: str, a: argparse.Namespace, tag: str,
-            poll: bool = False) -> dict:
+            poll: bool = False, cold: bool = False) -> dict:
     urllib.request.urlopen(urllib.request.Request(base.removesuffix("/v1") + "/reset", method="POST"), timeout=5)
     py = sys.executable if system.startswith("tts") else str(python)
     cmd = [py, str(Path(__file__).resolve()), "--worker", system, "--base", base, "--problems", str(a.problems),
            "--samples", str(a.samples), "--in-flight", str(a.in_flight), "--tag", tag]
     if system == "tts+uvloop":
         cmd.append("--uvloop")
+    if cold:
+        cmd.append("--cold")
     env = dict(os.environ, PYTHONPATH=str(HERE.parent)) if system.startswith("tts") else dict(os.environ)
     poller = Poller(base) if poll else None
     if poller is not None:
@@ -252,7 +267,8 @@ def run_one(system: str, python: Path, base: str, a: argparse.Namespace, tag: st
             poller.__exit__()
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
-        raise SystemExit(f"{system} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        return {"failed": f"failed: {(err[-1] if err else 'no result')[:90]}"}
     out = json.loads(line.removeprefix("RESULT "))
     s = stats(base)
     expected = out["warm_calls"] + a.problems * a.samples
@@ -278,6 +294,7 @@ def main() -> None:
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="t", help=argparse.SUPPRESS)
     ap.add_argument("--uvloop", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return worker_main(a)
@@ -286,36 +303,69 @@ def main() -> None:
     unknown = [s for s in systems if s not in WORKERS]
     if unknown:
         raise SystemExit(f"unknown system(s) {', '.join(unknown)}; allowed: {', '.join(WORKERS)}")
-    python = peers_python(a.venv) if any(not s.startswith("tts") for s in systems) else Path(sys.executable)
+    python, missing = (peers_python(a.venv) if any(not s.startswith("tts") for s in systems)
+                       else (Path(sys.executable), None))
     calls = a.problems * a.samples
     ideal = math.ceil(calls / a.in_flight) * a.ttft
-    runs: dict[str, list[dict]] = {s: [] for s in systems}
+    modes = ("warm", "cold")
+    runs: dict[tuple[str, str], list[dict]] = {(s, m): [] for s in systems for m in modes}
     occ: dict[str, tuple[float, float]] = {}
+    why: dict[str, str] = {s: missing for s in systems if missing and not s.startswith("tts")}
     with simserver("--ttft", str(a.ttft)) as base:
         for r in range(a.rounds):
             order = systems[r % len(systems):] + systems[:r % len(systems)]  # alternate who goes first
             for s in order:
-                runs[s].append(run_one(s, python, base, a, f"{s}-r{r}"))
+                for m in (modes if r % 2 == 0 else modes[::-1]):
+                    if s in why:
+                        continue
+                    out = run_one(s, python, base, a, f"{s}-{m}-r{r}", cold=m == "cold")
+                    if "failed" in out:
+                        why[s] = out["failed"]
+                    else:
+                        runs[s, m].append(out)
         if a.occupancy:
             for s in systems:
-                occ[s] = run_one(s, python, base, a, f"{s}-occ", poll=True)["occupancy"]
+                if s not in why:
+                    occ[s] = run_one(s, python, base, a, f"{s}-occ", poll=True)["occupancy"]
     print(f"{a.problems} problems x {a.samples} samples = {calls} calls, {a.in_flight} in flight, server latency "
           f"{a.ttft} s, ideal {ideal:.2f} s; medians of {a.rounds} alternating round(s), each system in its own "
-          f"process, imports and one warm-up wave off the clock; every run's calls checked against /stats")
-    head = f"| {'system':<12} | wall / ideal | client CPU per call | all rounds (wall/ideal; CPU ms) |"
+          f"process; warm: imports and one warm-up wave off the clock; cold: imports off the clock, no warm-up; "
+          f"every run's calls checked against /stats")
+    head = f"| {'system':<12} | {'run':<4} | wall / ideal | client CPU per call | all rounds (wall/ideal; CPU ms) |"
     if occ:
         head += " slots busy (mean; ticks all busy) |"
     print(head)
     print("|" + "|".join("-" * (len(c) + 0) for c in head.split("|")[1:-1]) + "|")
+    med: dict[tuple[str, str], tuple[float, float]] = {}
     for s in systems:
-        walls = [x["wall"] / ideal for x in runs[s]]
-        cpus = [x["cpu"] / calls * 1000 for x in runs[s]]
-        every = " ".join(f"{w:.2f}" for w in walls) + "; " + " ".join(f"{c:.2f}" for c in cpus)
-        row = f"| {s:<12} | {statistics.median(walls):>12.2f} | {statistics.median(cpus):>16.3f} ms | {every:<31} |"
-        if occ:
-            mean, full = occ[s]
-            row += f" {mean:>6.0%}; {full:>4.0%}{'':<22}|"
-        print(row)
+        for m in modes:
+            if s in why and not runs[s, m]:
+                print(f"| {s:<12} | {m:<4} | {why[s]} |")
+                continue
+            walls = [x["wall"] / ideal for x in runs[s, m]]
+            cpus = [x["cpu"] / calls * 1000 for x in runs[s, m]]
+            med[s, m] = statistics.median(walls), statistics.median(cpus)
+            every = " ".join(f"{w:.2f}" for w in walls) + "; " + " ".join(f"{c:.2f}" for c in cpus)
+            row = f"| {s:<12} | {m:<4} | {med[s, m][0]:>12.2f} | {med[s, m][1]:>16.3f} ms | {every:<31} |"
+            if occ and m == "warm" and s in occ:
+                mean, full = occ[s]
+                row += f" {mean:>6.0%}; {full:>4.0%}{'':<22}|"
+            print(row)
+    targets(med)
+
+
+def targets(med: dict[tuple[str, str], tuple[float, float]]) -> None:
+    """The issue's targets, with the measured ratios: cold tts at or below its_hub on wall/ideal and
+    CPU per call, CPU per call at most 1.5x raw aiohttp; warm as before or better."""
+    tts, hub, raw = med.get(("tts", "cold")), med.get(("its_hub", "cold")), med.get(("raw-aiohttp", "cold"))
+    if tts and hub:
+        print(f"target cold tts <= its_hub: wall/ideal {tts[0]:.2f} vs {hub[0]:.2f} ({tts[0] / hub[0]:.2f}x), "
+              f"CPU per call {tts[1]:.3f} vs {hub[1]:.3f} ms ({tts[1] / hub[1]:.2f}x)")
+    if tts and raw:
+        print(f"target cold tts CPU per call <= 1.5x raw aiohttp: {tts[1] / raw[1]:.2f}x")
+    for s in ("tts", "tts-notrace"):
+        if (s, "warm") in med and (s, "cold") in med:
+            print(f"{s}: cold / warm CPU per call {med[s, 'cold'][1] / med[s, 'warm'][1]:.2f}x")
 
 
 if __name__ == "__main__":

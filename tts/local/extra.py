@@ -14,6 +14,8 @@ N_CTX = 2048
 """The context window of one sequence in tokens (prompt and reply)."""
 SLOTS = 16
 """Sequences the server decodes together (samples of one request and of concurrent requests)."""
+N_PER_REQUEST = 8
+"""`tts run --model local`'s default `--n-per-request`: half the slots, so two prompts' samples decode at once."""
 CELLS = 16384
 """KV-cache cells shared by all sequences (a prompt copied to n samples is stored once): 16384 cells
 of SmolLM2-135M take 360 MiB."""

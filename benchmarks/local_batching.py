@@ -1,0 +1,89 @@
+"""The embedded model sampling in batches: self-consistency@8 on the example sums with `tts run`'s
+default flags against eight sequential samples per task, side by side in one run.
+
+    python benchmarks/local_batching.py [--limit 30] [--seed 0] [--before /path/to/older/checkout]
+
+Each configuration is one `tts run ... --model local --strategy self-consistency --n 8 --seed S
+--no-cache` in a fresh process (server start included, as a user gets it):
+- default: the flags as shipped (`--n-per-request 8`, `--concurrency 64` for `--model local`);
+- sequential: `--n-per-request 1 --concurrency 1`, one sample after another.
+Printed: wall time, accuracy, calls and tokens (from the results), the peak RSS of the largest
+process (the model server), and the ratio against the target (<= 0.35). Same seeds in both: a
+sample's seed is seed + its index either way (batched decoding rounds differently, so texts may part
+a few tokens in). `--before DIR` also times the README's main job (no seed) with the code in DIR
+(e.g. a checkout before the batching server) beside this tree's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = ROOT / "examples" / "arithmetic.jsonl"
+CONFIGS = {"default": [], "sequential": ["--n-per-request", "1", "--concurrency", "1"]}
+# Runs a command and prints the peak RSS (KiB) of the largest process among it and its waited-for children.
+PEAK = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+        "print('PEAK_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+        "sys.exit(code)")
+
+
+def tts_run(tree: Path, tasks: Path, out: Path, flags: list[str]) -> dict:
+    cmd = [sys.executable, "-c", PEAK, sys.executable, "-m", "tts.cli.main", "run", str(tasks), "--model", "local",
+           "--strategy", "self-consistency", "--n", "8", "--quiet", "--out", str(out), *flags]
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tree)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"tts run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    peak = next(int(ln.split()[1]) for ln in proc.stderr.splitlines() if ln.startswith("PEAK_KIB"))
+    rows = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()]
+    usage = [r.get("usage", {}) for r in rows]
+    return {"wall": wall, "peak_mib": peak / 1024, "tasks": len(rows),
+            "right": sum(bool(r.get("correct")) for r in rows),
+            "calls": sum(u.get("calls", 0) for u in usage),
+            "tokens": sum(u.get("completion_tokens", 0) for u in usage)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=30, help="the first N example sums")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--before", type=Path, help="a checkout to time the README's main job with, beside this tree")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tasks = Path(tmp) / "tasks.jsonl"
+        tasks.write_text("".join(TASKS.read_text().splitlines(keepends=True)[:a.limit]))
+        got = {name: tts_run(ROOT, tasks, Path(tmp) / f"{name}.jsonl", ["--seed", str(a.seed), "--no-cache", *flags])
+               for name, flags in CONFIGS.items()}
+        readme = {}
+        if a.before:
+            for label, tree in (("before", a.before.resolve()), ("after", ROOT)):
+                readme[label] = tts_run(tree, TASKS, Path(tmp) / f"readme-{label}.jsonl", ["--no-cache"])
+    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seed {a.seed}, one run each "
+          f"(server start included)")
+    print("| flags | wall s | right | calls | completion tokens | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for name, r in got.items():
+        flags = " ".join(CONFIGS[name]) or "(defaults)"
+        print(f"| {name}: {flags} | {r['wall']:.1f} | {r['right']}/{r['tasks']} | {r['calls']} | {r['tokens']} | "
+              f"{r['peak_mib']:.0f} |")
+    ratio = got["default"]["wall"] / got["sequential"]["wall"]
+    print(f"target: default wall <= 0.35x sequential: {ratio:.2f}x ({'met' if ratio <= 0.35 else 'NOT met'}); "
+          f"accuracy {got['default']['right']} vs {got['sequential']['right']} of {a.limit}")
+    for label, r in readme.items():
+        print(f"README main job ({label}, {a.before if label == 'before' else ROOT}): {r['wall']:.1f} s, "
+              f"{r['right']}/{r['tasks']} right, peak RSS {r['peak_mib']:.0f} MiB")
+    if len(readme) == 2:
+        print(f"README main job after / before: {readme['after']['wall'] / readme['before']['wall']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
