@@ -289,25 +289,6 @@ async def test_n_samples_come_in_one_request_with_their_own_seeds(fresh_shared: 
 
 @pytest.mark.local_model
 @needs_extra
-async def test_concurrent_requests_are_decoded_together(fresh_shared: None) -> None:
-    backend = LocalBackend()
-    req = ask("Write a long story about a cat.", temperature=0.8, max_tokens=48, seed=1)
-    try:
-        await backend.complete(ask("hi", max_tokens=1))  # started
-        started = time.monotonic()
-        await backend.complete(req)
-        one = time.monotonic() - started
-        started = time.monotonic()
-        outs = await asyncio.gather(*(backend.complete(req.model_copy(update={"seed": i})) for i in range(8)))
-        eight = time.monotonic() - started
-    finally:
-        await backend.aclose()
-    assert all(o[0].usage.completion_tokens > 0 for o in outs)
-    assert eight < 4 * one  # eight at once take far less than eight one after another
-
-
-@pytest.mark.local_model
-@needs_extra
 def test_one_server_across_event_loops_and_backends(fresh_shared: None) -> None:
     a, b = LocalBackend(), LocalBackend()
     req = ask("Say yes.", max_tokens=4, temperature=0)
