@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -423,3 +424,28 @@ def test_the_server_loads_the_model_without_extra_buffer_types() -> None:
 def test_the_server_takes_its_batching_flags() -> None:
     command = LocalServer(slots=8, cells=4096).command()
     assert command[command.index("--slots") + 1] == "8" and command[command.index("--cells") + 1] == "4096"
+
+
+@pytest.mark.local_model
+@needs_extra
+def test_the_server_honours_stop_n_usage_and_refuses_an_overlong_prompt() -> None:
+    def post(body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(server.api_base + "/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as err:
+            return err.code, json.load(err)
+
+    with LocalServer() as server:
+        status, got = post({"messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}],
+                            "n": 4, "seed": 3, "max_tokens": 40, "temperature": 0, "stop": [","]})
+        assert status == 200 and len(got["choices"]) == 4
+        assert all("," not in c["message"]["content"] for c in got["choices"])
+        assert {c["finish_reason"] for c in got["choices"]} <= {"stop", "length"}
+        usage = got["usage"]
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        assert 0 < usage["completion_tokens"] <= 4 * 40
+        status, got = post({"messages": [{"role": "user", "content": "word " * 3000}], "max_tokens": 4})
+        assert status == 400 and "exceed context window of 2048" in got["error"]["message"]
