@@ -1,17 +1,20 @@
 """The embedded model sampling in batches: self-consistency@8 on the example sums with `tts run`'s
 default flags against eight sequential samples per task, side by side in one run.
 
-    python benchmarks/local_batching.py [--limit 30] [--seed 0] [--before /path/to/older/checkout]
+    python benchmarks/local_batching.py [--limit 30] [--chunks 3] [--seed 0] [--before /path/to/older/checkout]
 
 Each configuration is one `tts run ... --model local --strategy self-consistency --n 8 --seed S
 --no-cache` in a fresh process (server start included, as a user gets it):
 - default: the flags as shipped (`--n-per-request 8`, `--concurrency 64` for `--model local`);
 - sequential: `--n-per-request 1 --concurrency 1`, one sample after another.
+The tasks are split into `chunks` parts run in ABBA order (default, sequential, sequential,
+default, ...), so a machine whose load changes during the run weighs on both alike; the walls are
+summed (each part starts its own server, as a user's run does).
 Printed: wall time, accuracy, calls and tokens (from the results), the peak RSS of the largest
 process (the model server), and the ratio against the target (<= 0.35). Same seeds in both: a
 sample's seed is seed + its index either way (batched decoding rounds differently, so texts may part
 a few tokens in). `--before DIR` also times the README's main job (no seed) with the code in DIR
-(e.g. a checkout before the batching server) beside this tree's.
+(e.g. a checkout before the batching server) beside this tree's, in the same ABBA parts.
 """
 
 from __future__ import annotations
@@ -52,23 +55,46 @@ def tts_run(tree: Path, tasks: Path, out: Path, flags: list[str]) -> dict:
             "tokens": sum(u.get("completion_tokens", 0) for u in usage)}
 
 
+def add(total: dict | None, part: dict) -> dict:
+    if total is None:
+        return dict(part)
+    out = {k: total[k] + part[k] for k in ("wall", "tasks", "right", "calls", "tokens")}
+    out["peak_mib"] = max(total["peak_mib"], part["peak_mib"])
+    return out
+
+
+def abba(runs: dict[str, tuple[Path, list[str]]], lines: list[str], chunks: int, tmp: Path) -> dict[str, dict]:
+    """Each configuration over the same parts of `lines`, in ABBA order, summed."""
+    size = -(-len(lines) // chunks)
+    parts = [lines[i:i + size] for i in range(0, len(lines), size)]
+    got: dict[str, dict | None] = dict.fromkeys(runs)
+    names = list(runs)
+    for i, part in enumerate(parts):
+        tasks = tmp / f"part{i}.jsonl"
+        tasks.write_text("".join(part))
+        for name in (names if i % 2 == 0 else names[::-1]):
+            tree, flags = runs[name]
+            got[name] = add(got[name], tts_run(tree, tasks, tmp / f"{name}{i}.jsonl", flags))
+    return {k: v for k, v in got.items() if v is not None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=30, help="the first N example sums")
+    ap.add_argument("--chunks", type=int, default=3, help="parts run in ABBA order")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--before", type=Path, help="a checkout to time the README's main job with, beside this tree")
     a = ap.parse_args()
+    lines = TASKS.read_text().splitlines(keepends=True)
     with tempfile.TemporaryDirectory() as tmp:
-        tasks = Path(tmp) / "tasks.jsonl"
-        tasks.write_text("".join(TASKS.read_text().splitlines(keepends=True)[:a.limit]))
-        got = {name: tts_run(ROOT, tasks, Path(tmp) / f"{name}.jsonl", ["--seed", str(a.seed), "--no-cache", *flags])
-               for name, flags in CONFIGS.items()}
+        got = abba({name: (ROOT, ["--seed", str(a.seed), "--no-cache", *flags]) for name, flags in CONFIGS.items()},
+                   lines[:a.limit], a.chunks, Path(tmp))
         readme = {}
         if a.before:
-            for label, tree in (("before", a.before.resolve()), ("after", ROOT)):
-                readme[label] = tts_run(tree, TASKS, Path(tmp) / f"readme-{label}.jsonl", ["--no-cache"])
-    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seed {a.seed}, one run each "
-          f"(server start included)")
+            readme = abba({"before": (a.before.resolve(), ["--no-cache"]), "after": (ROOT, ["--no-cache"])},
+                          lines, a.chunks, Path(tmp))
+    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seed {a.seed}, in {a.chunks} "
+          f"parts run ABBA (server start included in each)")
     print("| flags | wall s | right | calls | completion tokens | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for name, r in got.items():
@@ -80,7 +106,7 @@ def main() -> None:
           f"accuracy {got['default']['right']} vs {got['sequential']['right']} of {a.limit}")
     for label, r in readme.items():
         print(f"README main job ({label}, {a.before if label == 'before' else ROOT}): {r['wall']:.1f} s, "
-              f"{r['right']}/{r['tasks']} right, peak RSS {r['peak_mib']:.0f} MiB")
+              f"{r['right']}/{r['tasks']} right, {r['calls']} calls, peak RSS {r['peak_mib']:.0f} MiB")
     if len(readme) == 2:
         print(f"README main job after / before: {readme['after']['wall'] / readme['before']['wall']:.2f}x")
 
