@@ -5,8 +5,8 @@
 - rtv: TournamentVoting N=16, G=2, V=8 on one task (136 calls in five waves of 16, 64, 32, 16,
   8) at 0.05 s latency, against raw aiohttp sending the same five waves one after another. The
   figure is the span the server saw (first request in to last answer out, from its /stats).
-  Also `tts run` in a fresh process (the CLI's defaults and --seed 0, so the 16 samples differ; an empty cache of its own): no
-  warm-up, its first wave is its first call.
+  Also `tts run` in a fresh process (the CLI's defaults and --seed 0, so the 16 samples differ;
+  an empty cache of its own): no warm-up, its first wave is its first call.
 - many: 2,000 tasks x self-consistency n=16 (32,000 calls) at 256 in flight and 0.05 s latency,
   against raw aiohttp sending 32,000 calls at 256 in flight: served span against the ideal
   (ceil(calls / in-flight) x latency), calls per second, client CPU per call, peak RSS.
@@ -149,7 +149,8 @@ def rtv_cli(base: str, tag: str) -> dict:
         task.write_text(json.dumps({"id": "t", "prompt": f"[{tag}] What is 3 + 4?"}) + "\n")
         cmd = [sys.executable, "-m", "tts.cli.main", "run", str(task), "--model", "sim", "--backend", "openai",
                "--api-base", base, "--api-key", "sk-bench", "--strategy", "rtv", "--n", "16", "--group-size", "2",
-               "--votes", "8", "--seed", "0", "--cache-dir", str(Path(tmp) / "cache"), "--quiet", "--out", str(Path(tmp) / "out.jsonl")]
+               "--votes", "8", "--seed", "0", "--cache-dir", str(Path(tmp) / "cache"), "--quiet",
+               "--out", str(Path(tmp) / "out.jsonl")]
         env = dict(os.environ, PYTHONPATH=str(HERE.parent))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     if proc.returncode != 0:
