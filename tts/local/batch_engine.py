@@ -145,8 +145,7 @@ class Engine:
         job.holding = True
         seqs = [self.free_seqs.pop() for _ in range(job.n)]
         first = seqs[0]
-        job.samples = [Sample(i, s, make_chain(job.params, None if job.seed is None else job.seed + i, job.prompt,
-                                                 self.n_vocab),
+        job.samples = [Sample(i, s, make_chain(job.params, None if job.seed is None else job.seed + i, self.n_vocab),
                               len(job.prompt)) for i, s in enumerate(seqs)]
         p, last = job.prompt, 0
         for start in range(0, len(p), self.n_batch):

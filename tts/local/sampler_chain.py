@@ -11,7 +11,8 @@ import llama_cpp.llama_cpp as lib
 import numpy as np
 
 PENALTY_LAST_N = 64
-"""Tokens the repeat penalty looks back over, prompt included (llama-cpp-python's `last_n_tokens_size`)."""
+"""Generated tokens the repeat penalty looks back over (llama-cpp-python's `last_n_tokens_size`; like
+its sampler, built afresh for each completion, ours never sees the prompt)."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def _penalties(n_vocab: int, p: SamplingParams) -> object:
         return lib.llama_sampler_init_penalties(PENALTY_LAST_N, p.repeat_penalty, 0.0, 0.0)
 
 
-def make_chain(p: SamplingParams, seed: int | None, prompt: list[int], n_vocab: int) -> object:
+def make_chain(p: SamplingParams, seed: int | None, n_vocab: int) -> object:
     """penalties -> top-k -> top-p -> min-p -> temperature -> draw (greedy at temperature 0)."""
     params = lib.llama_sampler_chain_default_params()
     params.no_perf = True
@@ -51,8 +52,6 @@ def make_chain(p: SamplingParams, seed: int | None, prompt: list[int], n_vocab: 
         add(lib.llama_sampler_init_min_p(p.min_p, 1))
         add(lib.llama_sampler_init_temp(p.temperature))
         add(lib.llama_sampler_init_dist(random.getrandbits(32) if seed is None else seed & 0xFFFFFFFF))
-    for token in prompt[-PENALTY_LAST_N:]:
-        lib.llama_sampler_accept(chain, token)
     return chain
 
 
