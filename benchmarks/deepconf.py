@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 import urllib.request
@@ -116,8 +115,7 @@ async def main() -> None:
                 await backend.aclose()
     if args.no_local:
         return
-    lines = (ROOT / "examples" / "arithmetic.jsonl").read_text().splitlines()
-    tasks = [tts.Task(**json.loads(line)) for line in lines if line.strip()][:args.local_tasks]
+    tasks = tts.load_tasks(ROOT / "examples" / "arithmetic.jsonl")[:args.local_tasks]
     backend = tts.make_backend("local")
     try:
         await table(f"embedded SmolLM2-135M (--model local), examples/arithmetic.jsonl, {len(tasks)} sums",

@@ -13,17 +13,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import traceback
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tts.testing import LoopbackServer
+from tts.testing import LoopbackServer, loopback_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = f"sk-planted-{secrets.token_hex(10)}"            # --api-key / the provider's variable: rejected
@@ -34,20 +32,6 @@ PLANTED = {"KEY": KEY, "JUDGE_KEY": JUDGE_KEY, "RIGHT": RIGHT, "TOKEN": TOKEN}
 REJECTED = re.compile(r"rejected (this server's |the )credentials")
 
 
-@contextmanager
-def upstream():
-    """The loopback server, on its own loop (the commands are separate processes)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = LoopbackServer(api_key=RIGHT)
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 def command_env(home: Path, **extra: str) -> dict[str, str]:
@@ -200,7 +184,7 @@ def test_no_command_prints_or_writes_a_planted_key(tmp_path):
     home = {name: tmp_path / name for name in ("run-litellm", "run-openai", "compare", "plan", "swe", "serve", "mcp")}
     for path in home.values():
         path.mkdir()
-    with upstream() as server:
+    with loopback_in_thread(api_key=RIGHT) as server:
         url = server.url
         jobs = {
             "tts run (litellm)": lambda: cli_check(
@@ -245,7 +229,7 @@ def test_ray_workers_keep_the_key_out_of_the_run_dir(tmp_path):
     pytest.importorskip("ray")
     short = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # Ray's socket paths have a length cap
     try:
-        with upstream() as server:
+        with loopback_in_thread(api_key=RIGHT) as server:
             code, out, err = tts("swe", "rollout", "--dataset", toy_dataset(tmp_path), "--run-dir", tmp_path / "run",
                                  "--model", "openai/loop", "--api-base", server.url, "--api-key", KEY, "--n", "1",
                                  "--executor", "ray", "--ray-num-cpus", "1", "--quiet", home=short, timeout=600)

@@ -114,7 +114,7 @@ def test_summarize_warns_of_each_rollout_without_an_instance(tmp_path, capsys):
 
 
 def test_select_warns_of_each_rollout_without_an_instance(tmp_path, capsys):
-    from test_swe_failures import loopback_in_thread
+    from tts.testing import loopback_in_thread
 
     rd = tmp_path / "r"
     assert run_cli(["swe", "import", *ATIF, REASONER, "--run-dir", rd], capsys)[0] == 0

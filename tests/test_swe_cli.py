@@ -2,12 +2,9 @@
 output, a whole run end to end against the loopback server, and the one-line errors for a missing
 Docker daemon and a dataset that is not available offline."""
 
-import asyncio
 import json
 import re
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ from tts.cli.main import main
 from tts.records import Trajectory
 from tts.swe import docker_probe
 from tts.swe.toy import FIX_PATCH, WRONG_PATCHES, make_toy_instance
-from tts.testing import LoopbackServer
+from tts.testing import loopback_in_thread
 
 FIX = Path(__file__).parent / "fixtures" / "swe"
 
@@ -128,20 +125,6 @@ def test_local_grader_report_marks_the_right_instance_resolved(tmp_path, dataset
 
 
 # -- end to end ----------------------------------------------------------------------------------------------
-@contextmanager
-def loopback_in_thread(reply):
-    """The loopback server on its own loop, so the CLI's asyncio.run can talk to it."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = LoopbackServer(reply=reply)
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 def judge(body):
@@ -164,7 +147,7 @@ def test_run_end_to_end_with_replayed_rollouts_and_the_local_grader(tmp_path, da
             p.write_text(Trajectory(id=f"{iid}-{j}", task_id=iid, outcome="Submitted", patch=patch).model_dump_json())
             paths.append(p)
     rd = tmp_path / "run"
-    with loopback_in_thread(judge) as server:
+    with loopback_in_thread(reply=judge) as server:
         code, out, err = run_cli(["swe", "run", "--dataset", dataset, "--run-dir", rd, "--agent", "replay",
                                   "--replay", *paths, "--n", "3", "--rounds", "1", "--summarizer", "rule",
                                   "--votes", "2", "--model", "loop", "--backend", "openai", "--api-base", server.url,
@@ -191,7 +174,7 @@ def test_step_by_step_pdr_rollout_summarize_select_rollout(tmp_path, dataset, ca
     rd = tmp_path / "run"
     common = ["--run-dir", rd, "--instance-ids", "toy__calc-1", "--quiet"]
     agent = ["--agent", "replay", "--replay", *paths, "--n", "2"]
-    with loopback_in_thread(judge) as server:
+    with loopback_in_thread(reply=judge) as server:
         judge_flags = ["--model", "loop", "--backend", "openai", "--api-base", server.url, "--votes", "1"]
         steps = [
             ["rollout", "--dataset", dataset, *agent],

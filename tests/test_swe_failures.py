@@ -4,11 +4,8 @@ whose rollouts all failed exits non-zero, and no judge call is spent on a group 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -18,7 +15,7 @@ from tts.swe.pipeline import AgenticPDR, swe_rtv
 from tts.swe.runners import ScriptedRunner
 from tts.swe.summarize import RuleTrajectorySummary
 from tts.swe.toy import FIX_PATCH, make_toy_instance
-from tts.testing import LoopbackServer, ScriptedBackend
+from tts.testing import ScriptedBackend, loopback_in_thread
 
 
 def run_cli(argv, capsys):
@@ -35,19 +32,6 @@ def dataset(tmp_path):
     return path
 
 
-@contextmanager
-def loopback_in_thread(**kw):
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = LoopbackServer(**kw)
-    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-    try:
-        yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
 
 
 # -- no judge call on failed rollouts (no extra needed) ----------------------------------------------

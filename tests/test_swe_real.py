@@ -261,7 +261,7 @@ def test_import_summarize_select_preds_on_the_real_batches(tmp_path, capsys):
     """import -> rule summaries -> RTV where an instance has several rollouts (a loopback judge) -> preds,
     read back with swebench's own loader and checked against the batches' original preds.json."""
     get_predictions_from_file = pytest.importorskip("swebench.harness.utils").get_predictions_from_file
-    from test_swe_failures import loopback_in_thread
+    from tts.testing import loopback_in_thread
 
     rd = tmp_path / "r"
     sources = [REASONER, *sorted(MSWEA11.glob("deepseek_*/*.traj.json")), GEMINI]

@@ -213,9 +213,10 @@ def decode_png(data: bytes) -> tuple[int, int, list[tuple[int, ...]]]:
 # -- tts view on a tts swe run dir of the toy instance -----------------------------------------------------------
 def test_view_of_a_swe_run_dir(tmp_path, capsys):
     from tests.test_swe_cli import judge as swe_judge
-    from tests.test_swe_cli import loopback_in_thread, run_cli
+    from tests.test_swe_cli import run_cli
     from tts.records import Trajectory
     from tts.swe.toy import FIX_PATCH, WRONG_PATCHES, make_toy_instance
+    from tts.testing import loopback_in_thread
 
     rows = [make_toy_instance(tmp_path / "repos", "toy__calc-1")]
     dataset = tmp_path / "toy.jsonl"
@@ -229,7 +230,7 @@ def test_view_of_a_swe_run_dir(tmp_path, capsys):
                                 patch=patch).model_dump_json())
         paths.append(p)
     rd = tmp_path / "run"
-    with loopback_in_thread(swe_judge) as server:
+    with loopback_in_thread(reply=swe_judge) as server:
         code, _, err = run_cli(["swe", "run", "--dataset", dataset, "--run-dir", rd, "--agent", "replay",
                                 "--replay", *paths, "--n", "3", "--rounds", "1", "--summarizer", "rule",
                                 "--votes", "2", "--model", "loop", "--backend", "openai", "--api-base", server.url,

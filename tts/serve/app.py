@@ -261,7 +261,7 @@ class TTSServer:
                    trace_id: str) -> tuple[RunResult | None, BaseException | None]:
         try:
             return await run_request(sreq, strategy, model, backend, progress, trace_id, backends=self.backends,
-                                     defaults=self.defaults, trace_dir=self.trace_dir, redact=self.redact)
+                                     defaults=self.defaults, trace_dir=self.trace_dir)
         finally:
             self.requests_served += 1
 

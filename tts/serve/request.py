@@ -37,10 +37,9 @@ def request_defaults(base: SamplingDefaults, sreq: ServeRequest) -> SamplingDefa
 
 async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Backend, progress: Progress,
                       trace_id: str, *, backends: dict[str, Backend], defaults: SamplingDefaults,
-                      trace_dir: Path | None, redact: Callable[[Any], str]
-                      ) -> tuple[RunResult | None, BaseException | None]:
+                      trace_dir: Path | None) -> tuple[RunResult | None, BaseException | None]:
     """The strategy on the request's task: its result (None when nothing was chosen) and the error to answer
-    with, if any."""
+    with, if any. The trace needs no redaction of its own: every line it writes goes through `tts.redact`."""
     from tts.run import run_task
 
     default, roles = request_layers(sreq, backend, backends, progress)
@@ -51,8 +50,6 @@ async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Ba
     def on_call(rec: Any) -> None:
         progress.record(rec)
         if live is not None:
-            if rec.error:  # a provider's error may quote the key it was sent
-                rec = rec.model_copy(update={"error": redact(rec.error)})
             live(rec)
 
     try:
@@ -64,8 +61,8 @@ async def run_request(sreq: ServeRequest, strategy: Any, model: str, backend: Ba
     except ConfigError as exc:  # found while running, e.g. a selector that needs logprobs upstream did not give
         result, failure = None, [exc]
     if trace is not None:
-        if result is not None:  # its error may quote a key, as a call's may
-            trace.write_result(result.model_copy(update={"error": redact(result.error)}) if result.error else result)
+        if result is not None:
+            trace.write_result(result)
         trace.close()
     if result is not None and result.status == "error":
         failure = [progress.error or BackendError(result.error or "upstream call failed")]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from tts.records import Completion, Usage
@@ -92,4 +94,21 @@ class ScriptedBackend:
         pass
 
 
-__all__ = ["FAULTS", "LoopbackServer", "ScriptedBackend", "loopback_reply", "request_text"]
+@contextmanager
+def loopback_in_thread(**kw: Any) -> Iterator[LoopbackServer]:
+    """`LoopbackServer(**kw)` on an event loop of its own thread, for code that runs its own loop
+    (a CLI command's `asyncio.run`, a subprocess) against it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = LoopbackServer(**kw)
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+__all__ = ["FAULTS", "LoopbackServer", "ScriptedBackend", "loopback_in_thread", "loopback_reply", "request_text"]
