@@ -18,6 +18,7 @@ from tts.errors import BackendError, BudgetExceeded
 from tts.records import CallRecord, Completion, Message, Record, Usage, trusted
 from tts.redact import redact
 from tts.seam import Backend, ChatRequest
+from tts.tool_calls import under_turn
 
 CANDIDATE_ROLES = frozenset({"sample", "draft", "refine", "solve"})
 """Trace roles whose answers are attempts at the task itself. Every other role (judge, distill,
@@ -37,8 +38,7 @@ class SamplingDefaults(Record):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-LOGPROBS = {"logprobs": True, "top_logprobs": 5}
-"""What a call asks for when a component reads the candidates' logprobs (top-5: self-certainty's k)."""
+LOGPROBS = {"logprobs": True, "top_logprobs": 5}  # when a component reads the candidates' logprobs (self-certainty's k)
 
 
 def defaults_for(defaults: SamplingDefaults, *strategies: Any) -> SamplingDefaults:
@@ -82,15 +82,6 @@ def with_content(rec: CallRecord, messages: list[Message], reply: str | None) ->
     rec.__dict__["messages"] = messages
     rec.__dict__["reply"] = reply
     return rec
-
-
-def with_turn(params: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
-    """A call's own parameters under the task's turn: the turn's fields win, `extra` is merged
-    (idempotent: `sample` applies it, then `complete` again)."""
-    out = {**params, **turn}
-    if "extra" in params or "extra" in turn:
-        out["extra"] = {**params.get("extra", {}), **turn.get("extra", {})}
-    return out
 
 
 class RunContext:
@@ -175,6 +166,9 @@ class RunContext:
         paid.cached_calls = 0
         return paid
 
+    def why_stopped(self) -> str | None:
+        return self.root.stopped
+
     def stop(self, reason: str) -> None:
         """No further call of this run is sent (calls in flight finish and are counted)."""
         if self.root.stopped is None:
@@ -221,13 +215,15 @@ class RunContext:
             return trusted(ChatRequest, {
                 "messages": msgs, "n": 1, "sample_index": sample_index, "replica": self.replica, "seed": seed,
                 "temperature": d.temperature, "max_tokens": d.max_tokens, "stop": None, "logprobs": None,
-                "top_logprobs": None, "tools": None, "extra": dict(d.extra), "on_token": None})
+                "top_logprobs": None, "tools": None, "extra": dict(d.extra), "on_token": None,
+                "halted": self.why_stopped})
         fields: dict[str, Any] = {"temperature": d.temperature, "max_tokens": d.max_tokens}
         if seed is not None:
             fields["seed"] = seed
         extra = {**d.extra, **params.pop("extra", {})}
         fields.update({k: v for k, v in params.items()})
-        return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra, **fields)
+        return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra,
+                           halted=self.why_stopped, **fields)
 
     async def send(self, backend: Backend, req: ChatRequest) -> list[Completion]:
         """Send one request unless the run was stopped, counting it as in flight (so a stopped run
@@ -254,7 +250,7 @@ class RunContext:
         """One completion. `role` names the call in the trace (draft, judge, distill, ...); a call in a
         candidate role answers the task, so it carries the task's turn (its tools, format, ...)."""
         if self.turn is not None and role in CANDIDATE_ROLES:
-            params = with_turn(params, self.turn)
+            params = under_turn(params, self.turn)
         req = self.request(messages, sample_index=sample_index, **params)
         return (await self.call(self.backends.get(use) or self.backends["default"], req, role))[0]
 
@@ -290,7 +286,7 @@ class RunContext:
         `defaults.n_per_request`) samples per request where the backend supports `n`."""
         k = per_request or self.defaults.n_per_request
         if self.turn is not None and role in CANDIDATE_ROLES:
-            params = with_turn(params, self.turn)
+            params = under_turn(params, self.turn)
         if k > 1 and n > 1:
             from tts.batching import sample_batched
 

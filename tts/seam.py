@@ -54,6 +54,11 @@ class ChatRequest(Record):
     generating) and the completion comes back with `stopped=True`, billed for the prompt and the
     tokens received. Not part of the answer's identity (the cache key), never sent on the wire;
     a stopped reply is never cached. Backends that cannot stream ignore it (whole replies)."""
+    halted: Callable[[], str | None] | None = Field(None, exclude=True, repr=False)
+    """Why the run that sent this was stopped (None while it runs), asked by the accounting layer
+    at the moment the call would go to the model: a call still queued in the throttle or waiting
+    for a retry when its run stops (a cap, a timeout, a cancellation, a client that hung up) is
+    not sent. Set by `RunContext`; like `on_token`, not part of the cache key, never sent."""
 
     def sampling_params(self) -> dict[str, Any]:
         """The OpenAI wire parameters other than model and messages."""

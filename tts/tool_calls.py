@@ -117,6 +117,15 @@ def turn_params(task: Any, client: dict[str, Any] | None = None) -> dict[str, An
     return params or None
 
 
+def under_turn(params: dict[str, Any], turn: dict[str, Any]) -> dict[str, Any]:
+    """A call's own parameters under the task's turn: the turn's fields win, `extra` is merged
+    (idempotent: `sample` applies it, then `complete` again)."""
+    out = {**params, **turn}
+    if "extra" in params or "extra" in turn:
+        out["extra"] = {**params.get("extra", {}), **turn.get("extra", {})}
+    return out
+
+
 def text_only(task: Any, strategy: str, instead: str) -> None:
     """For a strategy that grades and reasons over text: a clear ConfigError when `task` is an agent
     turn (tools, or a JSON answer it cannot honour), naming what to use instead."""

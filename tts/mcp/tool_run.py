@@ -7,15 +7,14 @@ say what happened without quoting a secret.
 - When the client cancels, the run is stopped (`RunContext.stop`): calls in flight finish and are
   counted, none is sent after; the strategy runs in its own task so the client's cancellation
   does not abandon calls that are already paid for. A call of the run still queued in the
-  throttle (or waiting for a retry) when it stops is refused by `StopGate`, a layer just above the
-  model, at the moment it would be sent.
+  throttle (or waiting for a retry) when it stops is not sent either (`ChatRequest.halted`,
+  checked by the accounting layer at the moment the call would go to the model).
 - A spent budget, a failed model call or a bad spec is a `ToolError`: the client sees one line.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,29 +41,6 @@ class Budget(Record):
     max_cost: float | None = Field(None, gt=0, description="at most this many USD at list price")
 
 
-_RUN: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("tts_mcp_run", default=None)
-"""The tool run the current task works for (tasks copy it when they are created)."""
-
-
-class StopGate(BackendWrapper):
-    """Just above the model, under the throttle and the retries: a call of a stopped tool run is not sent."""
-
-    async def complete(self, request: Any) -> Any:
-        run = _RUN.get()
-        if run is not None and run.root.stopped is not None:
-            raise BudgetExceeded(f"{run.root.stopped}; the call was not sent")
-        return await self.inner.complete(request)
-
-
-def install_stop_gate(backend: Backend) -> None:
-    """Put a StopGate right under the stack's accounting (idempotent)."""
-    from tts.wrappers.accounting import AccountingBackend
-
-    acct = backend.find(AccountingBackend) if isinstance(backend, BackendWrapper) else None
-    if acct is not None and not isinstance(acct.inner, StopGate):
-        acct.inner = StopGate(acct.inner)
-
-
 class ToolFailure(TTSError):
     """What the tool call reports as its error (one line, secrets already removed)."""
 
@@ -80,10 +56,6 @@ class Service:
     defaults_for: Callable[[list[Any]], SamplingDefaults]
     seed: int = 0
     redact: Callable[[Any], str] = redact
-
-    def __post_init__(self) -> None:
-        for b in (self.backend, *self.backends.values()):
-            install_stop_gate(b)
 
     def server_usage(self) -> Usage:
         acct = _accounting(self.backend)
@@ -142,11 +114,7 @@ async def run_tool(service: Service, name: str, job: Callable[[RunContext], Awai
         task.add_done_callback(_settled(reports))
 
     ctx = RunContext(backend, backends=backends, defaults=defaults, seed=service.seed, path=name, on_call=on_call)
-    token = _RUN.set(ctx)
-    try:
-        work = asyncio.ensure_future(job(ctx))  # its own task: a cancelled client call does not abandon it
-    finally:
-        _RUN.reset(token)
+    work = asyncio.ensure_future(job(ctx))  # its own task: a cancelled client call does not abandon it
     try:
         value = await asyncio.shield(work)
     except asyncio.CancelledError:

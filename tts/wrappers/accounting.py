@@ -166,6 +166,8 @@ class AccountingBackend(Pricing, BackendWrapper):
         return await self._send(request, tokens, cost)
 
     async def _send(self, request: ChatRequest, tokens: int, cost: float) -> list[Completion]:
+        if request.halted is not None and (why := request.halted()) is not None:  # the last layer before the model
+            raise BudgetExceeded(f"{why}; the call was not sent", usage=self.usage)
         if self.shared is None and not tokens and not cost:  # nothing reserved: only count the call in flight
             self._in_flight += 1
             try:
