@@ -131,3 +131,33 @@ def test_accounting_prices_a_known_model(model: str) -> None:
     expected = sum(import_litellm().cost_per_token(model=model, prompt_tokens=1000, completion_tokens=100))
     assert acct.usage.cost_usd == pytest.approx(expected) and expected > 0
     assert acct.usage.unpriced_calls == 0 and not acct.notes
+
+
+def test_the_price_table_is_read_while_the_first_call_is_out() -> None:
+    """A cold run's first answers find their price ready: the table (and the model's entry) is read
+    in a thread as the first call goes out, not after its answer arrives. (In a fresh process:
+    once litellm is imported, as other tests here do, its own prices are used.)"""
+    code = (
+        "import asyncio, threading\n"
+        "from tts.seam import ChatRequest\nfrom tts.records import Completion, Message, Usage\n"
+        "from tts.wrappers import pricing\nfrom tts.wrappers.accounting import AccountingBackend\n"
+        "answered, seen, real = threading.Event(), [], pricing._table_knowing\n"
+        "def spy(model):\n"
+        "    seen.append(not answered.is_set())\n"
+        "    return real(model)\n"
+        "pricing._table_knowing = spy\n"
+        "class Slow:\n"
+        "    model = 'openai/gpt-4o-mini'\n"
+        "    async def complete(self, r):\n"
+        "        await asyncio.sleep(0.3)\n"
+        "        answered.set()\n"
+        "        return [Completion(text='x', usage=Usage(prompt_tokens=1000, completion_tokens=100, calls=1))]\n"
+        "a = AccountingBackend(Slow())\n"
+        "asyncio.run(a.complete(ChatRequest(messages=[Message(role='user', content='hi')])))\n"
+        "print(seen, a.usage.cost_usd)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    seen, cost = done.stdout.rsplit(" ", 1)
+    assert seen == "[True]"  # read once, before the answer came back
+    assert float(cost) == pytest.approx(1000 * 0.15e-6 + 100 * 0.6e-6)

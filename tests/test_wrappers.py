@@ -147,6 +147,66 @@ async def test_entries_are_on_disk_before_the_answer_is_returned(tmp_path: Path)
     assert [other.lookup(req(sample_index=i))[0].text for i in range(20)] == [f"a{i}" for i in range(20)]
 
 
+async def test_a_slow_commit_does_not_hold_up_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries are committed by the writer thread: while a (slow) commit runs, the loop goes on
+    with other work, and the answer still comes back only once its entry is on disk."""
+    import diskcache
+
+    cache = CacheBackend(ScriptedBackend(["slowly stored"]), tmp_path)
+    real_set = diskcache.Cache.set
+
+    def slow_set(self, key, value, *args, **kwargs):  # a disk that takes 0.3 s per write
+        time.sleep(0.3)
+        return real_set(self, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(diskcache.Cache, "set", slow_set)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    beat = asyncio.create_task(ticker())
+    await asyncio.sleep(0.35)  # the writer's own first write (at open) is done
+    ticks = 0
+    started = time.perf_counter()
+    out = await cache.complete(req())
+    waited = time.perf_counter() - started
+    beat.cancel()
+    assert out[0].text == "slowly stored" and waited >= 0.3  # returned once stored
+    assert ticks >= 10  # the loop kept running meanwhile (on the loop, a commit would freeze it: 0 ticks)
+    other = CacheBackend(ScriptedBackend([RuntimeError("not cached")]), tmp_path)
+    assert other.lookup(req())[0].text == "slowly stored"
+    cache.close()
+    other.close()
+
+
+async def test_an_entry_being_committed_is_a_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request identical to one whose answer the writer is still committing is served that
+    answer: it is not sent again."""
+    import diskcache
+
+    inner = ScriptedBackend(["once", RuntimeError("sent twice")])
+    cache = CacheBackend(inner, tmp_path)
+    await asyncio.sleep(0.1)  # the writer's own first write (at open) is done
+    real_set = diskcache.Cache.set
+
+    def slow_set(self, key, value, *args, **kwargs):
+        time.sleep(0.3)
+        return real_set(self, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(diskcache.Cache, "set", slow_set)
+    first = asyncio.create_task(cache.complete(req()))
+    await asyncio.sleep(0.1)  # answered, its entry being committed
+    assert inner.calls == 1 and not first.done()
+    second = await cache.complete(req())
+    assert second[0].text == "once" and second[0].cached and inner.calls == 1
+    assert (await first)[0].text == "once"
+    cache.close()
+
+
 async def test_cache_key_and_file_hold_no_secret(tmp_path: Path) -> None:
     from tts.backends.openai_http import OpenAIHTTPBackend
 

@@ -60,24 +60,29 @@ def _restore_environ(before: dict[str, str]) -> None:
 
 class PackagedPrices:
     """litellm's packaged price table (a few MB of JSON, hundreds of thousands of objects once
-    parsed), of which a run needs one or two entries: each entry is parsed when first asked for,
-    found by its top-level key in the text, so the first call of a run stays cheap."""
+    parsed), of which a run needs one or two entries: kept as the file's bytes (never decoded
+    whole), each entry parsed when first asked for, found by its top-level key, so the first
+    call of a run stays cheap."""
 
-    def __init__(self, text: str) -> None:
-        self._text = text
+    def __init__(self, data: bytes) -> None:
+        self._data = data
         self._found: dict[str, Any] = {}
         # litellm writes the table with 4-space indents; any other layout is parsed whole
-        self._whole: dict[str, Any] | None = None if text.startswith('{\n    "') else json.loads(text or "{}")
+        self._whole: dict[str, Any] | None = None if data.startswith(b'{\n    "') else json.loads(data or b"{}")
 
     def get(self, model: str, default: Any = None) -> Any:
         if self._whole is not None:
             return self._whole.get(model, default)
         if model not in self._found:
-            at = self._text.find(f"\n    {json.dumps(model)}: ")
+            key = json.dumps(model).encode()
+            at = self._data.find(b"\n    " + key + b": ")
             entry = None
             if at >= 0:
-                start = self._text.index(":", at + len(json.dumps(model)) + 5) + 1
-                entry, _ = json.JSONDecoder().raw_decode(self._text, start + 1)
+                start = at + len(key) + 7  # past `\n    "key": `
+                # an object ends at the first brace indented like its key; anything else on its line
+                end = self._data.find(b"\n    }" if self._data[start:start + 1] == b"{" else b"\n", start)
+                text = self._data[start:end + 6 if end >= 0 else len(self._data)].decode("utf-8")
+                entry, _ = json.JSONDecoder().raw_decode(text)
             self._found[model] = entry
         entry = self._found[model]
         return default if entry is None else entry
@@ -90,13 +95,13 @@ def packaged_price_table() -> PackagedPrices:
     global _table
     if _table is None:
         spec = importlib.util.find_spec("litellm")  # locates the package without running it
-        text = ""
+        data = b""
         for folder in (spec.submodule_search_locations or []) if spec else []:
             path = Path(folder) / "model_prices_and_context_window_backup.json"
             if path.exists():
-                text = path.read_text(encoding="utf-8")
+                data = path.read_bytes()
                 break
-        _table = PackagedPrices(text)
+        _table = PackagedPrices(data)
     return _table
 
 

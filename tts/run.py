@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -175,7 +176,6 @@ async def run_many(
     gets every task at once)."""
     from contextlib import nullcontext
 
-    from tts.display.progress import in_notebook, progress_bar
     from tts.seam import BackendWrapper
     from tts.wrappers.throttle import ThrottleBackend
 
@@ -183,7 +183,13 @@ async def run_many(
     throttle = backend.find(ThrottleBackend) if isinstance(backend, BackendWrapper) else None
 
     tasks = list(tasks)
-    show = in_notebook() if progress is None else progress
+    show = progress
+    if show is None and "IPython" in sys.modules:  # the display is imported only where it may show
+        from tts.display.progress import in_notebook
+
+        show = in_notebook()
+    if show:
+        from tts.display.progress import progress_bar
     with progress_bar(len(tasks)) if show else nullcontext(lambda res: None) as advance:
 
         async def one(i: int, t: Task | str) -> RunResult:

@@ -168,6 +168,8 @@ class AccountingBackend(Pricing, BackendWrapper):
     async def _send(self, request: ChatRequest, tokens: int, cost: float) -> list[Completion]:
         if request.halted is not None and (why := request.halted()) is not None:  # the last layer before the model
             raise BudgetExceeded(f"{why}; the call was not sent", usage=self.usage)
+        if self._loading is None:
+            self._prefetch_price_table()
         if self.shared is None and not tokens and not cost:  # nothing reserved: only count the call in flight
             self._in_flight += 1
             try:

@@ -9,14 +9,17 @@ their "hit" form: cached=True, with the usage and list price of the call that ma
 (plus cached_calls=1), so a result
 built on a hit reports what it consumed exactly as on a cold run. diskcache keeps them in
 SQLite, which many processes and threads may share; within one process, identical requests in
-flight together are sent once.
+flight together are sent once. Entries are written by one writer thread, so the event loop never
+waits on SQLite's commits; an answer is still returned only once its entry is on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import TypeAdapter
@@ -29,6 +32,8 @@ log = logging.getLogger("tts.cache")
 _KEY_VERSION = "tts-cache-2"
 """Version 2: entries carry the usage and cost of their answer (version 1 entries carried none)."""
 _COMPLETIONS = TypeAdapter(list[Completion])
+_OPENED = "tts-cache-opened"
+"""The key of the write made at open (see `_open_writer`); never a request's key, never left behind."""
 
 
 class CacheBackend(BackendWrapper):
@@ -48,7 +53,14 @@ class CacheBackend(BackendWrapper):
         self._ns = f"{_KEY_VERSION}|{namespace}"
         self._pending: dict[str, list[asyncio.Future[bytes]]] = {}
         """Requests being sent now, by key, with the futures of identical requests waiting for them."""
-        self._batch: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._queue: list[tuple[list[tuple[str, bytes]], asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        """Entries handed to the writer, with the future each batch's caller waits on."""
+        self._unwritten: dict[str, bytes] = {}
+        """Entries handed to the writer and not yet committed: look-ups see them meanwhile."""
+        self._writing = False
+        self._writer: ThreadPoolExecutor | None = None
+        self._writer_thread()  # its SQLite connection is opened now, before the first answer
         self.hits = 0
         self.misses = 0
 
@@ -57,7 +69,8 @@ class CacheBackend(BackendWrapper):
 
     def lookup(self, request: ChatRequest, key: str | None = None) -> list[Completion] | None:
         """The cached answer to `request` in hit form, or None. Never calls the model."""
-        raw = self._disk.get(key or self.key(request))
+        key = key or self.key(request)
+        raw = self._unwritten.get(key) or self._disk.get(key)
         return None if raw is None else _COMPLETIONS.validate_json(raw)
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
@@ -99,7 +112,7 @@ class CacheBackend(BackendWrapper):
         for w in waiters:
             if not w.done():
                 w.set_result(raw)
-        await self._store(key, raw)
+        await self._store([(key, raw)])
         return out
 
     async def _complete_samples(self, request: ChatRequest) -> list[Completion]:
@@ -116,29 +129,70 @@ class CacheBackend(BackendWrapper):
         if missing:
             self.misses += 1
             out = await self.inner.complete(singles[missing[0]].model_copy(update={"n": len(missing)}))
+            entries = []
             for i, c in zip(missing, out, strict=False):  # fewer choices than asked: the server ignored n
                 got[i] = c = c.model_copy(update={"sample_index": singles[i].sample_index})
-                await self._store(keys[i], _hit_form([c]))
+                entries.append((keys[i], _hit_form([c])))
+            await self._store(entries)
         return [c for c in got if c is not None]
 
-    async def _store(self, key: str, raw: bytes) -> None:
-        """Write an entry before its answer is returned, so a crash right after cannot lose a paid
-        call. Answers that arrive in the same event-loop turn are committed in one SQLite
-        transaction (a third of the cost of one each): the first schedules the commit, and every
-        one yields once, which resumes it after the commit (the loop runs callbacks in order)."""
-        self._batch.append((key, raw))
-        if len(self._batch) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
-        await asyncio.sleep(0)
+    def _writer_thread(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="tts-cache-writer")
+            self._writer.submit(self._open_writer)
+        return self._writer
 
-    def _flush(self) -> None:
-        batch, self._batch = self._batch, []
+    def _open_writer(self) -> None:
+        """In the writer thread, at open: its own connection and a first write that leaves nothing
+        behind (an entry stored and deleted in one transaction). The first write to a fresh
+        write-ahead log syncs its header to disk (two fdatasyncs, up to ~7 ms here): paid now, while
+        the run is being set up, not by the first wave's answers."""
         try:
             with self._disk.transact():
-                for key, raw in batch:
-                    self._disk.set(key, raw)
-        except Exception as exc:  # a full disk or a locked database must not fail a paid answer
-            log.warning("cache: could not store %d entries in %s: %s", len(batch), self.directory, exc)
+                self._disk.set(_OPENED, b"")
+                self._disk.delete(_OPENED)
+        except Exception as exc:  # a read-only cache: its answers are still served; stores warn later
+            log.debug("cache: cannot write to %s: %s", self.directory, exc)
+
+    async def _store(self, entries: list[tuple[str, bytes]]) -> None:
+        """Write entries before their answer is returned, so a crash right after cannot lose a paid
+        call, without the event loop waiting on SQLite: the writer thread commits them while the
+        loop goes on with other calls, and entries handed over while it commits are committed
+        together next, in one transaction (a third of the cost of one each)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._unwritten.update(entries)
+            self._queue.append((entries, loop, done))
+            start, self._writing = not self._writing, True
+        if start:
+            self._writer_thread().submit(self._drain)
+        await done  # a cancelled caller's entries are written all the same
+
+    def _drain(self) -> None:
+        """In the writer thread: commit what was handed over, batch after batch, until none is left."""
+        while True:
+            with self._lock:
+                queue, self._queue = self._queue, []
+                if not queue:
+                    self._writing = False
+                    return
+            entries = [e for batch, _, _ in queue for e in batch]
+            try:
+                with self._disk.transact():
+                    for key, raw in entries:
+                        self._disk.set(key, raw)
+            except Exception as exc:  # a full disk or a locked database must not fail a paid answer
+                log.warning("cache: could not store %d entries in %s: %s", len(entries), self.directory, exc)
+            with self._lock:
+                for key, raw in entries:
+                    if self._unwritten.get(key) is raw:
+                        del self._unwritten[key]
+            for _, loop, done in queue:
+                try:
+                    loop.call_soon_threadsafe(_settle, done)
+                except RuntimeError:  # its loop is closed: nobody waits any more
+                    pass
 
     def _hit(self, out: list[Completion]) -> list[Completion]:
         self.hits += 1
@@ -147,13 +201,21 @@ class CacheBackend(BackendWrapper):
         return out
 
     def close(self) -> None:
-        if self._batch:
-            self._flush()
+        """Wait for the writer to commit what it was handed, then close both connections."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.submit(self._disk.close)  # the writer thread's own connection
+            writer.shutdown(wait=True)
         self._disk.close()
 
     async def aclose(self) -> None:
         self.close()
         await super().aclose()
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 class _SenderCancelled(Exception):

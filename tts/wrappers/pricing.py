@@ -50,10 +50,17 @@ class Pricing:
     def _needs_table(self, out: list[Completion]) -> bool:
         return self._table is None and self.pricing and not is_imported() and not self._all_priced(out)
 
+    def _prefetch_price_table(self) -> None:
+        """Start reading the table (and this model's entry) in a thread as the first call goes out,
+        so that its answer, and the first wave's, find the price ready instead of waiting for it."""
+        if self._loading is None and self._table is None and self.pricing and not is_imported() \
+                and self.model not in self.prices:
+            self._loading = asyncio.ensure_future(asyncio.to_thread(_table_knowing, self.model))
+
     async def _load_price_table(self) -> None:
         """Read the table in a thread (it is a few MB of JSON), once, for all calls waiting on it."""
         if self._loading is None or self._loading.get_loop() is not asyncio.get_running_loop():
-            self._loading = asyncio.ensure_future(asyncio.to_thread(packaged_price_table))
+            self._loading = asyncio.ensure_future(asyncio.to_thread(_table_knowing, self.model))
         self._table = await asyncio.shield(self._loading)
 
     def _price(self, served: str | None, prompt: int, completion: int) -> float | None:
@@ -86,3 +93,11 @@ class Pricing:
         if self._table is None:
             self._table = packaged_price_table()
         return table_cost(self._table, model, prompt, completion)
+
+
+def _table_knowing(model: str | None) -> Any:
+    """The packaged table with `model`'s entry already looked up (the look-up scans the file)."""
+    table = packaged_price_table()
+    if model:
+        table_cost(table, model, 0, 0)
+    return table
