@@ -44,6 +44,7 @@ def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slots", type=int, default=16, help="sequences decoded together")
     p.add_argument("--cells", type=int, default=16384, help="KV cache cells shared by all sequences")
     p.add_argument("--n_threads", type=int, default=2)
+    p.add_argument("--fixed_threads", action="store_true", help="keep --n_threads (else follow the idle cores)")
     p.add_argument("--n_threads_batch", type=int, default=None, help="(accepted; --n_threads is used)")
     p.add_argument("--verbose", default="False", help="(accepted; the server is quiet)")
     return p.parse_args(argv)
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     formatter = Jinja2ChatFormatter(
         template=llm.metadata["tokenizer.chat_template"], eos_token=llm._model.token_get_text(eos),
         bos_token=llm._model.token_get_text(bos) if bos >= 0 else "", stop_token_ids=[eos])
-    engine = Engine(llm._model, cells=max(args.cells, args.n_ctx), slots=args.slots, threads=args.n_threads)
+    engine = Engine(llm._model, cells=max(args.cells, args.n_ctx), slots=args.slots, threads=args.n_threads,
+                    follow_idle=not args.fixed_threads)
 
     def tokenize(prompt: str) -> list[int]:
         return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)

@@ -1,14 +1,21 @@
 """The embedded model's decoding engine: many sequences decoded together in one llama.cpp context.
 
 One thread owns the context. A job is one prompt with `n` samples: the prompt is decoded once into
-the first sequence and its KV cache copied to the others (`llama_memory_seq_cp`), then every live
-sequence of every admitted job advances by one token per `llama_decode` (continuous batching: jobs
-join and leave between steps). Each sample has its own sampler chain and seed, so a sample is the
-same whether it was drawn alone or beside others (up to float rounding in batched matrix products).
+one sequence and its KV cache copied to the others (`llama_memory_seq_cp`), then every live
+sequence of every running job advances by one token per `llama_decode` (continuous batching).
+Each sample has its own sampler chain and seed, so a sample is the same whether it was drawn alone
+or beside others (up to float rounding in batched matrix products).
 
-A job is admitted when it has free sequence ids and room in the KV cache for its prompt plus
-`n * max_new` tokens, so a decode never runs out of cells; jobs wait in order otherwise.
-Runs inside the server child process only (it imports llama_cpp).
+No sequence sits idle while there is work: a job starts as many samples as there are free sequences
+and starts the rest as sequences free up, each from a copy of its prompt (a finished sample's own
+sequence, cut back to the prompt, goes to its job's next sample); free sequences go first to the
+jobs already running, in the order they came, then to the next job waiting. KV cells are not
+reserved for the longest reply a request allows (that would run one job at a time): a job or sample
+starts while `HEADROOM` cells are free for it, and if the cache fills, the youngest running job is
+preempted (its live samples are dropped and drawn again later with the same seeds; finished ones
+are kept). The oldest job always fits alone (no more than its `width` of samples is live at once),
+so the engine always makes progress. With `follow_idle`, the threads follow the cores other processes leave
+idle (tts.local.idle_cores). Runs inside the server child process only (it imports llama_cpp).
 """
 
 from __future__ import annotations
@@ -16,54 +23,20 @@ from __future__ import annotations
 import ctypes
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import llama_cpp.llama_cpp as lib
 import numpy as np
 
-from tts.local.sampler_chain import SamplingParams, make_chain, top_logprobs
+from tts.local.batch_jobs import Job, Sample
+from tts.local.idle_cores import ThreadTuner
+from tts.local.sampler_chain import make_chain, top_logprobs
 
-
-@dataclass
-class Sample:
-    """One sequence: its sampler, where it is, and what it produced."""
-
-    index: int
-    seq: int
-    chain: object
-    pos: int
-    data: bytearray = field(default_factory=bytearray)
-    tokens: list[int] = field(default_factory=list)
-    ends: list[int] = field(default_factory=list)  # byte offset where each token's text ends
-    logprobs: list[dict] = field(default_factory=list)
-    finish: str | None = None
-    text: str | None = None
-    released: bool = False
-
-
-@dataclass
-class Job:
-    prompt: list[int]
-    n: int
-    seed: int | None
-    max_new: int
-    params: SamplingParams
-    stop: list[str]
-    logprobs: int | None  # top_logprobs wanted per token; None: no logprobs
-    done: Callable[[list[Sample]], None]
-    fail: Callable[[BaseException], None]
-    cancelled: bool = False
-    holding: bool = False  # its cells are counted in Engine.reserved
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def cells(self) -> int:
-        return len(self.prompt) + self.n * self.max_new
+__all__ = ["Engine", "Job", "Sample"]
 
 
 class Engine:
-    def __init__(self, model: object, *, cells: int, slots: int, threads: int, n_batch: int = 512) -> None:
+    def __init__(self, model: object, *, cells: int, slots: int, threads: int, n_batch: int = 512,
+                 follow_idle: bool = False) -> None:
         self.model = model  # llama_cpp's LlamaModel (weights and vocab)
         self.vocab = model.vocab  # type: ignore[attr-defined]
         self.n_vocab = lib.llama_vocab_n_tokens(self.vocab)
@@ -81,17 +54,19 @@ class Engine:
         self.batch = lib.llama_batch_init(self.n_batch, 0, 1)
         self.slots = slots
         self.free_seqs = list(range(slots))
-        self.reserved = 0
-        self.active: list[tuple[Job, Sample]] = []
+        self.running: list[Job] = []  # in the order they were admitted
         self.inbox: deque[Job] = deque()
         self.wake = threading.Condition()
+        self.preempted = 0  # jobs preempted for lack of cells (read by tests)
+        self.tuner = ThreadTuner(threads) if follow_idle else None
         self.pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
         threading.Thread(target=self._run, name="tts-local-engine", daemon=True).start()
 
     # -- called from other threads ------------------------------------------------------------
-    def capacity(self, prompt_len: int, max_new: int) -> int:
-        """How many samples of one prompt fit in one job (more are split into several jobs)."""
+    def width(self, prompt_len: int, max_new: int) -> int:
+        """How many samples of one prompt may be live at once: all the slots, unless that many
+        replies of `max_new` tokens would not fit in the cache beside the prompt."""
         return max(1, min(self.slots, (self.cells - prompt_len) // max(1, max_new)))
 
     def submit(self, job: Job) -> None:
@@ -103,18 +78,31 @@ class Engine:
     def _run(self) -> None:
         while True:
             with self.wake:
-                while not self.inbox and not self.active:
+                while not self.inbox and not self.running:
                     self.wake.wait()
-            self._admit()
-            if self.active:
-                try:
-                    self._step()
-                except Exception as exc:  # a failed decode fails the jobs in it, not the server
-                    for job in {id(j): j for j, _ in self.active}.values():
-                        self._finish_job(job, exc)
+            if self.tuner is not None and (threads := self.tuner.due()) is not None:
+                lib.llama_set_n_threads(self.ctx, threads, threads)
+            try:
+                self._schedule()
+                self._step()
+            except Exception as exc:  # a failed decode fails the jobs in it, not the server
+                for job in list(self.running):
+                    self._fail(job, exc)
 
-    def _admit(self) -> None:
-        while True:
+    def _used(self) -> int:
+        return sum(job.cells() for job in self.running)
+
+    def _has_room(self, job: Job) -> bool:
+        """May `job` start one more sample now?"""
+        return len(job.live) < job.width and self._used() + job.headroom() <= self.cells
+
+    def _schedule(self) -> None:
+        """Hand free sequences to waiting samples: the running jobs' first, then new jobs'."""
+        self._drop_cancelled()
+        for job in self.running:
+            while job.waiting and self.free_seqs and self._has_room(job):
+                self._start_from_copy(job, job.waiting.popleft())
+        while self.free_seqs:
             with self.wake:
                 if not self.inbox:
                     return
@@ -122,52 +110,91 @@ class Engine:
                 if job.cancelled:
                     self.inbox.popleft()
                     continue
-                if job.n > len(self.free_seqs) or self.reserved + job.cells > self.cells:
+                if self.running and self._used() + job.admission() > self.cells:
                     return  # first come, first served: wait for room
                 self.inbox.popleft()
             try:
                 self._prefill(job)
             except Exception as exc:
-                self._finish_job(job, exc)
+                self._fail(job, exc)
 
-    def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
+    def _drop_cancelled(self) -> None:
+        for job in self.running:
+            if job.cancelled:
+                job.waiting.clear()
+                for s in job.live:
+                    s.finish = "cancelled"
+        self._reap()
+
+    def _decode(self, items: list[tuple[int, int, int, bool]]) -> int:
         b = self.batch
         for i, (token, pos, seq, out) in enumerate(items):
             b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = token, pos, 1, out
             b.seq_id[i][0] = seq
         b.n_tokens = len(items)
-        rc = lib.llama_decode(self.ctx, b)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode failed ({rc})")
+        return int(lib.llama_decode(self.ctx, b))
+
+    def _begin(self, job: Job, s: Sample, seq: int) -> None:
+        """Give `s` a sequence holding the prompt (all of it, or all but its last token) and a sampler."""
+        s.seq, s.feed = seq, (job.prompt[-1], len(job.prompt) - 1)
+        s.chain = make_chain(job.params, s.seed, self.n_vocab)
 
     def _prefill(self, job: Job) -> None:
-        self.reserved += job.cells
-        job.holding = True
-        seqs = [self.free_seqs.pop() for _ in range(job.n)]
-        first = seqs[0]
-        job.samples = [Sample(i, s, make_chain(job.params, None if job.seed is None else job.seed + i, self.n_vocab),
-                              len(job.prompt)) for i, s in enumerate(seqs)]
-        p, last = job.prompt, 0
+        """Decode the prompt once into one sequence; start as many samples as there are free sequences."""
+        first, p = job.waiting.popleft(), job.prompt
+        self._begin(job, first, self.free_seqs.pop())
+        self.running.append(job)
+        last = 0
         for start in range(0, len(p), self.n_batch):
             chunk = p[start:start + self.n_batch]
-            self._decode([(t, start + k, first, start + k == len(p) - 1) for k, t in enumerate(chunk)])
+            rc = self._decode([(t, start + k, first.seq, start + k == len(p) - 1) for k, t in enumerate(chunk)])
+            if rc != 0:
+                raise RuntimeError(f"llama_decode failed on a prompt ({rc})")
             last = len(chunk) - 1
-        for s in seqs[1:]:
-            lib.llama_memory_seq_cp(self.mem, first, s, -1, -1)
-        for sample in job.samples:
-            self.active.append((job, sample))
-            self._take(job, sample, last)
+        started = [first]
+        while job.waiting and self.free_seqs and self._has_room(job):
+            s = job.waiting.popleft()
+            self._begin(job, s, self.free_seqs.pop())
+            lib.llama_memory_seq_cp(self.mem, first.seq, s.seq, -1, -1)
+            started.append(s)
+        for s in started:  # all draw their first token from the prompt's last logits
+            self._take(job, s, last)
         self._reap()
 
+    def _start_from_copy(self, job: Job, s: Sample) -> None:
+        """Start `s` on a free sequence from a live sibling's prompt; it decodes the prompt's last token next step."""
+        source = job.live[0].seq
+        self._begin(job, s, self.free_seqs.pop())
+        lib.llama_memory_seq_cp(self.mem, source, s.seq, 0, len(job.prompt) - 1)
+
     def _step(self) -> None:
-        live = [(j, s) for j, s in self.active if s.finish is None]
-        self._decode([(s.tokens[-1], s.pos - 1, s.seq, True) for _, s in live])
+        live = [(j, s) for j in self.running for s in j.live]
+        while live and self._used() + len(live) > self.cells and len(self.running) > 1:
+            self._preempt(self.running[-1])
+            live = [(j, s) for j in self.running for s in j.live]
+        if not live:
+            return
+        rc = self._decode([(*s.feed, s.seq, True) for _, s in live])
+        if rc == 1 and len(self.running) > 1:  # no room in the KV cache: make some and try again
+            self._preempt(self.running[-1])
+            return
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed ({rc})")
         for i, (job, sample) in enumerate(live):
-            if job.cancelled:
-                sample.finish = "cancelled"
-            else:
-                self._take(job, sample, i)
+            self._take(job, sample, i)
         self._reap()
+
+    def _preempt(self, job: Job) -> None:
+        """Drop the live samples of `job` and queue it first: they are drawn again with the same seeds."""
+        for s in job.live:
+            self._free(s.seq, s)
+            s.restart()
+        job.waiting = deque(s for s in job.samples if s.finish is None)
+        self.running.remove(job)
+        job.preempted = True
+        self.preempted += 1
+        with self.wake:
+            self.inbox.appendleft(job)
 
     def _take(self, job: Job, s: Sample, idx: int) -> None:
         """Sample the next token of `s` from output `idx` of the last decode."""
@@ -179,7 +206,7 @@ class Engine:
             logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, idx), shape=(self.n_vocab,))
             s.logprobs.append(top_logprobs(logits, token, job.logprobs, self._piece))
         s.tokens.append(token)
-        s.pos += 1
+        s.feed = (token, s.feed[1] + 1)
         s.data += self._piece(token)
         s.ends.append(len(s.data))
         if job.stop:
@@ -198,40 +225,40 @@ class Engine:
             piece = self.pieces[token] = self._piece_buf.raw[:max(0, n)]
         return piece
 
-    def _release(self, s: Sample) -> None:
-        if not s.released:
-            s.released = True
-            lib.llama_memory_seq_rm(self.mem, s.seq, -1, -1)
+    def _free(self, seq: int, s: Sample | None = None) -> None:
+        lib.llama_memory_seq_rm(self.mem, seq, -1, -1)
+        self.free_seqs.append(seq)
+        if s is not None and s.chain is not None:
             lib.llama_sampler_free(s.chain)
-            self.free_seqs.append(s.seq)
+            s.chain = None
 
     def _reap(self) -> None:
-        """Free the sequences that finished, and answer the jobs whose samples all did."""
-        keep, ended = [], {}
-        for job, s in self.active:
-            if s.finish is None:
-                keep.append((job, s))
-                continue
-            self._release(s)
-            if s.text is None:
-                s.text = s.data.decode("utf-8", "replace")
-            ended[id(job)] = job
-        self.active = keep
-        still = {id(j) for j, _ in keep}
-        for key, job in ended.items():
-            if key not in still:
-                self._unhold(job)
+        """Pass finished samples' sequences on (to their job's next sample, else free them) and
+        answer the jobs whose samples all finished."""
+        for job in list(self.running):
+            for s in job.samples:
+                if s.finish is None or s.seq < 0:
+                    continue
+                seq, s.seq = s.seq, -1
+                if s.text is None:
+                    s.text = s.data.decode("utf-8", "replace")
+                lib.llama_sampler_free(s.chain)
+                s.chain = None
+                if job.waiting and not job.cancelled:  # keep the prompt, drop the reply: the next sample starts there
+                    lib.llama_memory_seq_rm(self.mem, seq, len(job.prompt) - 1, -1)
+                    self._begin(job, job.waiting.popleft(), seq)
+                else:
+                    self._free(seq)
+            if job.over:
+                self.running.remove(job)
                 if not job.cancelled:
                     job.done(job.samples)
 
-    def _unhold(self, job: Job) -> None:
-        if job.holding:
-            job.holding = False
-            self.reserved -= job.cells
-
-    def _finish_job(self, job: Job, exc: BaseException) -> None:
+    def _fail(self, job: Job, exc: BaseException) -> None:
         for s in job.samples:
-            self._release(s)
-        self._unhold(job)
-        self.active = [(j, s) for j, s in self.active if j is not job]
+            if s.seq >= 0:
+                self._free(s.seq, s)
+                s.seq = -1
+        if job in self.running:
+            self.running.remove(job)
         job.fail(exc)

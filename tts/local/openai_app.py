@@ -1,8 +1,9 @@
 """The embedded model's OpenAI-compatible HTTP face (aiohttp, loopback): `GET /v1/models` and
 `POST /v1/chat/completions` with `n`, `seed`, `temperature`, `top_p`, `top_k`, `min_p`,
 `repeat_penalty`, `max_tokens`, `stop`, `logprobs`/`top_logprobs` and `stream` (the whole answer
-as one chunk per choice). `n` samples share one prefill; choice i is drawn with seed `seed + i`,
-so it is the sample a one-choice request with that seed gets. Usage counts the prompt once.
+as one chunk per choice). The `n` samples of a request are one job of the engine and share one
+prefill; choice i is drawn with seed `seed + i`, so it is the sample a one-choice request with that
+seed gets. Usage counts the prompt once.
 Runs inside the server child process only (it imports llama_cpp through the engine).
 """
 
@@ -69,12 +70,11 @@ class ChatApp:
             body = json.loads(await request.read())
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 raise BadRequest("the body must be a JSON object with a list of messages")
-            jobs, prompt_len = self._jobs(body)
+            job, prompt_len = self._job(body)
         except (BadRequest, ValueError) as exc:
             return web.json_response({"error": {"message": str(exc), "type": "invalid_request_error"}}, status=400)
-        samples = await self._run(jobs)
-        stops = jobs[0].stop
-        choices = [self._choice(i, s, jobs[0].logprobs is not None, stops) for i, s in enumerate(samples)]
+        samples = await self._run(job)
+        choices = [self._choice(i, s, job.logprobs is not None, job.stop) for i, s in enumerate(samples)]
         usage = {"prompt_tokens": prompt_len, "completion_tokens": sum(len(s.tokens) for s in samples)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         answer = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
@@ -83,7 +83,7 @@ class ChatApp:
             return await self._stream(request, answer)
         return web.json_response(answer)
 
-    def _jobs(self, body: dict) -> tuple[list[Job], int]:
+    def _job(self, body: dict) -> tuple[Job, int]:
         messages = [{"role": str(m.get("role", "user")), "content": _text(m.get("content"))}
                     for m in body["messages"] if isinstance(m, dict)]
         prompt = self.formatter(messages=messages).prompt
@@ -103,30 +103,20 @@ class ChatApp:
         stop = body.get("stop") or []
         stop = [stop] if isinstance(stop, str) else [str(s) for s in stop if s]
         logprobs = _number(body, "top_logprobs", int, 0, 0, 20) if body.get("logprobs") else None
-        per_job = self.engine.capacity(len(tokens), max_new)
-        jobs = []
-        for first in range(0, n, per_job):
-            jobs.append(Job(prompt=tokens, n=min(per_job, n - first), seed=None if seed is None else seed + first,
-                            max_new=max_new, params=params, stop=stop, logprobs=logprobs,
-                            done=lambda _: None, fail=lambda _: None))
-        return jobs, len(tokens)
+        return Job(prompt=tokens, n=n, seed=seed, max_new=max_new, params=params, stop=stop, logprobs=logprobs,
+                  done=lambda _: None, fail=lambda _: None, width=self.engine.width(len(tokens), max_new)), len(tokens)
 
-    async def _run(self, jobs: list[Job]) -> list[Sample]:
+    async def _run(self, job: Job) -> list[Sample]:
         loop = asyncio.get_running_loop()
-        futures = []
-        for job in jobs:
-            fut: asyncio.Future[list[Sample]] = loop.create_future()
-            job.done = lambda got, f=fut: loop.call_soon_threadsafe(_settle, f, got, None)
-            job.fail = lambda exc, f=fut: loop.call_soon_threadsafe(_settle, f, None, exc)
-            futures.append(fut)
-            self.engine.submit(job)
+        fut: asyncio.Future[list[Sample]] = loop.create_future()
+        job.done = lambda got: loop.call_soon_threadsafe(_settle, fut, got, None)
+        job.fail = lambda exc: loop.call_soon_threadsafe(_settle, fut, None, exc)
+        self.engine.submit(job)
         try:
-            parts = await asyncio.gather(*futures)
+            return await fut
         except BaseException:
-            for job in jobs:  # the client went away: stop decoding for it
-                job.cancelled = True
+            job.cancelled = True  # the client went away: stop decoding for it
             raise
-        return [s for part in parts for s in part]
 
     @staticmethod
     def _choice(index: int, s: Sample, want_logprobs: bool, stops: list[str]) -> dict:

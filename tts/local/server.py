@@ -21,6 +21,7 @@ from typing import Any
 import tts.local.extra as extra
 from tts.errors import PermanentError
 from tts.local.extra import CELLS, MODEL_NAME, N_CTX, SLOTS, model_path
+from tts.local.idle_cores import idle_now
 
 
 def how_it_ended(code: int) -> str:
@@ -35,21 +36,6 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _default_threads() -> int:
-    """The cores that are idle now, 1 to 8. llama.cpp's threads wait for each other at spin barriers
-    after every operation, so a thread the kernel takes off its core stalls all the others: on 2
-    cores with a load of 10, two threads decoded 20x slower than one (measured)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    try:
-        idle = cores - int(os.getloadavg()[0])
-    except OSError:
-        idle = cores
-    return max(1, min(cores, idle, 8))
 
 
 def _die_with_parent() -> Any:
@@ -93,7 +79,8 @@ class LocalServer:
         self.model = MODEL_NAME
         self.model_file = Path(model_file) if model_file else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or _default_threads()
+        self.n_threads = n_threads or idle_now()
+        self.fixed_threads = n_threads is not None  # else the server follows the idle cores
         self.slots = slots
         self.cells = cells
         self.startup_timeout = startup_timeout
@@ -119,7 +106,8 @@ class LocalServer:
         return [sys.executable, "-m", "tts.local._llama_server", "--model", str(self.model_file or model_path()),
                 "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
-                "--slots", str(self.slots), "--cells", str(self.cells)]
+                "--slots", str(self.slots), "--cells", str(self.cells),
+                *(["--fixed_threads"] if self.fixed_threads else [])]
 
     def _spawn(self) -> None:
         extra.require_local_extra()  # looked up here, so a test can stand in for the extra
