@@ -1,15 +1,15 @@
 """The embedded model sampling in batches: self-consistency@8 on the example sums with `tts run`'s
 default flags against eight sequential samples per task, side by side in one run.
 
-    python benchmarks/local_batching.py [--limit 30] [--chunks 3] [--seed 0] [--before /path/to/older/checkout]
+    python benchmarks/local_batching.py [--limit 30] [--rounds 2] [--chunks 1] [--seed 0] [--before OLD_CHECKOUT]
 
 Each configuration is one `tts run ... --model local --strategy self-consistency --n 8 --seed S
 --no-cache` in a fresh process (server start included, as a user gets it):
 - default: the flags as shipped (`--n-per-request 8`, `--concurrency 64` for `--model local`);
 - sequential: `--n-per-request 1 --concurrency 1`, one sample after another.
-The tasks are split into `chunks` parts run in ABBA order (default, sequential, sequential,
-default, ...), so a machine whose load changes during the run weighs on both alike; the walls are
-summed (each part starts its own server, as a user's run does).
+Each configuration runs `rounds` times over all the tasks (or over `chunks` parts of them), in ABBA
+order (default, sequential, sequential, default, ...), so a machine whose load changes during the
+run weighs on both alike; the walls are summed (each run starts its own server, as a user's does).
 Printed: wall time, accuracy, calls and tokens (from the results), the peak RSS of the largest
 process (the model server), and the ratio against the target (<= 0.35). Same seeds in both: a
 sample's seed is seed + its index either way (batched decoding rounds differently, so texts may part
@@ -63,10 +63,11 @@ def add(total: dict | None, part: dict) -> dict:
     return out
 
 
-def abba(runs: dict[str, tuple[Path, list[str]]], lines: list[str], chunks: int, tmp: Path) -> dict[str, dict]:
-    """Each configuration over the same parts of `lines`, in ABBA order, summed."""
+def abba(runs: dict[str, tuple[Path, list[str]]], lines: list[str], chunks: int, tmp: Path,
+         rounds: int = 1) -> dict[str, dict]:
+    """Each configuration over the same parts of `lines`, `rounds` times, in ABBA order, summed."""
     size = -(-len(lines) // chunks)
-    parts = [lines[i:i + size] for i in range(0, len(lines), size)]
+    parts = [lines[i:i + size] for i in range(0, len(lines), size)] * rounds
     got: dict[str, dict | None] = dict.fromkeys(runs)
     names = list(runs)
     for i, part in enumerate(parts):
@@ -81,7 +82,8 @@ def abba(runs: dict[str, tuple[Path, list[str]]], lines: list[str], chunks: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=30, help="the first N example sums")
-    ap.add_argument("--chunks", type=int, default=3, help="parts run in ABBA order")
+    ap.add_argument("--rounds", type=int, default=2, help="times each configuration runs, in ABBA order")
+    ap.add_argument("--chunks", type=int, default=1, help="parts the tasks are split into (each its own run)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--before", type=Path, help="a checkout to time the README's main job with, beside this tree")
     ap.add_argument("--readme-seed", type=int, help="run the README's main job with --seed N (the same samples "
@@ -92,12 +94,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         got = {} if a.readme_only else abba(
             {name: (ROOT, ["--seed", str(a.seed), "--no-cache", *flags]) for name, flags in CONFIGS.items()},
-            lines[:a.limit], a.chunks, Path(tmp))
+            lines[:a.limit], a.chunks, Path(tmp), a.rounds)
         readme = {}
         if a.before:
             seed = [] if a.readme_seed is None else ["--seed", str(a.readme_seed)]
             trees = {"before": a.before.resolve(), "after": ROOT}
-            readme = abba({k: (tree, ["--no-cache", *seed]) for k, tree in trees.items()}, lines, a.chunks, Path(tmp))
+            readme = abba({k: (tree, ["--no-cache", *seed]) for k, tree in trees.items()}, lines, a.chunks, Path(tmp),
+                          a.rounds)
     if got:
         report(got, a)
     seeded = "unseeded, as written" if a.readme_seed is None else f"--seed {a.readme_seed}"
@@ -110,8 +113,8 @@ def main() -> None:
 
 
 def report(got: dict[str, dict], a: argparse.Namespace) -> None:
-    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seed {a.seed}, in {a.chunks} "
-          f"parts run ABBA (server start included in each)")
+    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seed {a.seed}: {a.rounds} round(s) "
+          f"of {a.chunks} part(s) each, run ABBA, walls summed (server start included in each run)")
     print("| flags | wall s | right | calls | completion tokens | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for name, r in got.items():
@@ -120,7 +123,7 @@ def report(got: dict[str, dict], a: argparse.Namespace) -> None:
               f"{r['peak_mib']:.0f} |")
     ratio = got["default"]["wall"] / got["sequential"]["wall"]
     print(f"target: default wall <= 0.35x sequential: {ratio:.2f}x ({'met' if ratio <= 0.35 else 'NOT met'}); "
-          f"accuracy {got['default']['right']} vs {got['sequential']['right']} of {a.limit}")
+          f"accuracy {got['default']['right']} vs {got['sequential']['right']} of {got['default']['tasks']}")
 
 
 if __name__ == "__main__":

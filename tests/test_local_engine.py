@@ -106,7 +106,8 @@ def test_requests_decode_together_whatever_their_max_tokens(model) -> None:
                                           "What is 4 + 1? Answer with just the number.")]
     got = run(eng, [{"prompt": p, "n": 8, "max_new": 2048 - len(p)} for p in prompts])
     assert all(len(g) == 8 for g in got)
-    assert [n for n, _ in sizes[:3]] == [len(prompts[0]), len(prompts[1]), 16]
+    # two prefills (the second from where the prompts part), then all sixteen samples in one decode
+    assert sizes[0][0] == len(prompts[0]) and 0 < sizes[1][0] < len(prompts[1]) and sizes[2][0] == 16
 
 
 def test_a_full_cache_preempts_the_youngest_job_and_redraws_it_the_same(model) -> None:
@@ -148,3 +149,18 @@ def test_a_cancelled_job_frees_its_sequences_and_others_finish(model) -> None:
     assert len(other) == 2 and not answered.is_set()  # a cancelled job is never answered
     assert sum(len(s.tokens) for s in doomed.samples) < 6 * 400  # and stopped decoding
     assert not eng.running and sorted(eng.free_seqs) == list(range(4))
+
+
+def test_a_prompt_that_starts_like_a_running_one_is_decoded_from_where_they_part(model) -> None:
+    system = "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    asks = [model.tokenize((system + f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n").encode(),
+                           add_bos=True, special=True) for q in ("What is 2 + 3?", "What is 7 + 1?")]
+    common = next(i for i, (a, b) in enumerate(zip(*asks, strict=False)) if a != b)
+    assert common > 20
+    eng, sizes = engine(model, cells=4096, slots=8)
+    shared = run(eng, [{"prompt": p, "n": 2, "max_new": 12} for p in asks])
+    assert [n for n, _ in sizes[:2]] == [len(asks[0]), len(asks[1]) - common]  # the second prompt's own part only
+    alone, _ = engine(model, cells=4096, slots=8)
+    [by_itself] = run(alone, [{"prompt": asks[1], "n": 2, "max_new": 12}])
+    # the copied cells are the ones its own prefill would have made: the same greedy start
+    assert [s.tokens[:4] for s in shared[1]] == [s.tokens[:4] for s in by_itself]

@@ -366,9 +366,10 @@ def test_import_tts_local_starts_nothing() -> None:
 
 
 async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The server decodes `slots` sequences at once: 24 one-sample calls of 0.25 s on 4 slots queue
-    # for 1.5 s, beyond the 1 s per-call timeout, but a call's clock runs only once it has its slots:
-    # no retry. A call for more samples than there are slots takes them all.
+    # The server decodes `slots` sequences at once and keeps as many queued: 24 one-sample calls of
+    # 0.5 s on 4 slots (8 seats) wait 1.5 s in all, beyond the 1 s per-call timeout, but a call's
+    # clock runs only once it has its seats: no retry. A call for more samples than there are seats
+    # takes them all.
     from types import SimpleNamespace
 
     from tts.records import Completion, Usage
@@ -376,13 +377,15 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
     from tts.wrappers.throttle import ThrottleBackend
 
     class SlowServer:
-        active = max_active = calls = 0
+        active = max_active = max_singles = calls = 0
 
         async def complete(self, request: ChatRequest) -> list[Completion]:
             self.calls += 1
             self.active += request.n
             self.max_active = max(self.max_active, self.active)
-            await asyncio.sleep(0.25)
+            if request.n == 1:
+                self.max_singles = max(self.max_singles, self.active)
+            await asyncio.sleep(0.5)
             self.active -= request.n
             return [Completion(text="ok", usage=Usage(calls=1), sample_index=request.sample_index + i)
                     for i in range(request.n)]
@@ -400,11 +403,12 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
     backend = RetryBackend(ThrottleBackend(LocalBackend(), concurrency=64), max_attempts=3, timeout=1.0)
     started = time.monotonic()
     outs = await asyncio.gather(*(backend.complete(ask("hi", sample_index=i)) for i in range(24)),
-                                backend.complete(ask("hi", n=6)))
+                                backend.complete(ask("hi", n=12)))
     assert time.monotonic() - started >= 1.5
-    assert [o[0].sample_index for o in outs[:24]] == list(range(24)) and len(outs[24]) == 6
+    assert [o[0].sample_index for o in outs[:24]] == list(range(24)) and len(outs[24]) == 12
     assert backend.retries == 0 and slow.calls == 25
-    assert slow.max_active == 6  # never more than the slots, except one call larger than all of them
+    assert slow.max_singles == 8  # twice the slots: the next samples wait at the server, ready to start
+    assert slow.max_active == 12  # never more than that, except one call larger than all the seats
 
 
 @needs_extra

@@ -30,9 +30,11 @@ class _Shared:
 
 
 class _Seats:
-    """The server's sequence slots as seen from one event loop: a request for `n` samples waits
-    until `n` are free (or all are, for a larger `n`), so a call waits its turn here, with its
-    timeout paused, rather than inside the server."""
+    """The samples one event loop keeps at the server: twice its sequence slots, so the server
+    always has the next request's samples at hand to start the moment a sequence frees up (it
+    queues them fairly), and no more, so a call waits its turn mostly here, with its timeout
+    paused, rather than inside the server. A request for `n` samples waits until `n` seats are
+    free (or all are, for a larger `n`)."""
 
     def __init__(self, total: int) -> None:
         self.total, self.used = total, 0
@@ -78,8 +80,9 @@ class LocalBackend:
     """`--model local`: the embedded SmolLM2-135M-Instruct, started on the first call.
 
     One server per process, shared by every LocalBackend; it stops when the last backend that used
-    it is closed (`aclose`), or at exit. Requests go out while the server has free sequence slots
-    (it decodes all of them together); a call's timeout runs only once it has its slots.
+    it is closed (`aclose`), or at exit. Requests go out while the server has room for them (it
+    decodes its slots together and keeps as many samples queued); a call's timeout runs only once it
+    has its seats.
     """
 
     namespace = f"local:{MODEL_NAME}"
@@ -154,7 +157,7 @@ class LocalBackend:
         # Waiting for the server to start, or for free slots, is not the call hanging.
         pause_call_timeout()
         server = await self._server()
-        seats = _per_loop(_Shared.seats, lambda: _Seats(server.slots))
+        seats = _per_loop(_Shared.seats, lambda: _Seats(2 * server.slots))
         taken = await seats.take(request.n)
         try:
             start_call_timeout()

@@ -9,7 +9,8 @@ or beside others (up to float rounding in batched matrix products).
 No sequence sits idle while there is work: a job starts as many samples as there are free sequences
 and starts the rest as sequences free up, each from a copy of its prompt (a finished sample's own
 sequence, cut back to the prompt, goes to its job's next sample); free sequences go first to the
-jobs already running, in the order they came, then to the next job waiting. KV cells are not
+jobs already running, in the order they came, then to the next job waiting. A prompt that starts
+like the prompt of a running job is decoded from where they part. KV cells are not
 reserved for the longest reply a request allows (that would run one job at a time): a job or sample
 starts while `HEADROOM` cells are free for it, and if the cache fills, the youngest running job is
 preempted (its live samples are dropped and drawn again later with the same seeds; finished ones
@@ -143,9 +144,12 @@ class Engine:
         """Decode the prompt once into one sequence; start as many samples as there are free sequences."""
         first, p = job.waiting.popleft(), job.prompt
         self._begin(job, first, self.free_seqs.pop())
+        source, shared = self._shared_prefix(p)
         self.running.append(job)
+        if shared:  # a prompt that starts like one being decoded (a system prompt, an agent's history) starts there
+            lib.llama_memory_seq_cp(self.mem, source, first.seq, 0, shared)
         last = 0
-        for start in range(0, len(p), self.n_batch):
+        for start in range(shared, len(p), self.n_batch):
             chunk = p[start:start + self.n_batch]
             rc = self._decode([(t, start + k, first.seq, start + k == len(p) - 1) for k, t in enumerate(chunk)])
             if rc != 0:
@@ -160,6 +164,22 @@ class Engine:
         for s in started:  # all draw their first token from the prompt's last logits
             self._take(job, s, last)
         self._reap()
+
+    def _shared_prefix(self, prompt: list[int]) -> tuple[int, int]:
+        """A live sequence whose cells hold the longest start of `prompt`, and that start's length
+        (at most all but the prompt's last token, which is decoded for its logits)."""
+        best = (-1, 0)
+        for job in self.running:
+            live = job.live
+            if not live or job.cancelled:
+                continue
+            limit = min(len(job.prompt), len(prompt)) - 1  # every live sequence holds all its prompt but the last
+            n = 0
+            while n < limit and job.prompt[n] == prompt[n]:
+                n += 1
+            if n > best[1]:
+                best = (live[0].seq, n)
+        return best
 
     def _start_from_copy(self, job: Job, s: Sample) -> None:
         """Start `s` on a free sequence from a live sibling's prompt; it decodes the prompt's last token next step."""
