@@ -366,8 +366,8 @@ def test_import_tts_local_starts_nothing() -> None:
 
 
 async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The server decodes `slots` sequences at once and keeps as many queued: 24 one-sample calls of
-    # 0.5 s on 4 slots (8 seats) wait 1.5 s in all, beyond the 1 s per-call timeout, but a call's
+    # The server decodes `slots` sequences at once and keeps more queued: 24 one-sample calls of
+    # 0.5 s on 2 slots (8 seats) wait 1.5 s in all, beyond the 1 s per-call timeout, but a call's
     # clock runs only once it has its seats: no retry. A call for more samples than there are seats
     # takes them all.
     from types import SimpleNamespace
@@ -393,7 +393,7 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
     slow = SlowServer()
 
     async def fake_server(self: LocalBackend) -> SimpleNamespace:
-        return SimpleNamespace(api_base="http://127.0.0.1:9/v1", slots=4)
+        return SimpleNamespace(api_base="http://127.0.0.1:9/v1", slots=2)
 
     monkeypatch.setattr(LocalBackend, "_server", fake_server)
     async def fake_backend(self: LocalBackend, server: object) -> SlowServer:
@@ -407,7 +407,7 @@ async def test_a_long_queue_is_not_a_timeout(extra_present: None, monkeypatch: p
     assert time.monotonic() - started >= 1.5
     assert [o[0].sample_index for o in outs[:24]] == list(range(24)) and len(outs[24]) == 12
     assert backend.retries == 0 and slow.calls == 25
-    assert slow.max_singles == 8  # twice the slots: the next samples wait at the server, ready to start
+    assert slow.max_singles == 8  # four a slot: the next samples wait at the server, ready to start
     assert slow.max_active == 12  # never more than that, except one call larger than all the seats
 
 
