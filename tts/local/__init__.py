@@ -13,16 +13,18 @@ process on its first call and talks to it through `OpenAIHTTPBackend`.
 What the server does with sampling parameters:
 - `n` samples of one prompt share its prefill (its KV cache is copied to each sample's sequence)
   and decode together; the sequences of all requests in flight are decoded together too
-  (`SLOTS` at once). `LocalBackend` keeps at most `SLOTS` sequences in flight and pauses the
-  caller's per-call timeout while a call waits for its slots.
+  (`SLOTS` at once), and a freed sequence starts the next waiting sample at once. `LocalBackend`
+  keeps at most four samples a slot at the server and pauses the caller's per-call timeout while
+  a call waits for its seats.
 - `seed` makes a request reproducible; choice i is drawn with seed + i, the seed sample i gets
   when sent alone (batched decoding may round differently some tokens in).
 - `logprobs` / `top_logprobs`, `stop`, `max_tokens` and `usage` work as OpenAI's.
 
 Modules: `extra` (is the `local` extra installed, the install hint, the model file), `server`
 (`LocalServer`, the child process), `backend` (`LocalBackend` and the shared, refcounted server);
-inside the child: `_llama_server` (entry point), `openai_app` (HTTP), `batch_engine` (decoding),
-`sampler_chain` (per-sample sampling and logprobs). Public names are importable from here.
+`idle_cores` (the threads to decode on); inside the child: `_llama_server` (entry point),
+`openai_app` (HTTP), `batch_engine` (decoding), `batch_jobs` (what it decodes), `sampler_chain`
+(per-sample sampling and logprobs). Public names are importable from here.
 """
 
 from __future__ import annotations
