@@ -47,6 +47,12 @@ class OpenAIHTTPBackend:
         self.streams = StreamTally()
 
     @property
+    def bounds_requests(self) -> float | None:
+        """Each request's time limit, counted from when it is sent (the session's total timeout),
+        so a RetryBackend with the same per-call timeout needs no timer of its own."""
+        return self.timeout
+
+    @property
     def namespace(self) -> str:
         return f"openai:{self.api_base}:{self.model}"
 
