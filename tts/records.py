@@ -43,7 +43,10 @@ class Message(Record):
     refusal: str | None = None
 
     def to_api(self) -> dict[str, Any]:
-        """The OpenAI wire form, without unset fields."""
+        """The OpenAI wire form, without unset fields (a fresh dict: the caller may change it)."""
+        d = self.__dict__
+        if d["tool_calls"] is None and type(d["content"]) is not list:  # plain text: no nested values to copy
+            return {k: v for k, v in d.items() if v is not None}
         return self.model_dump(exclude_none=True)
 
 
@@ -82,15 +85,7 @@ class Usage(Record):
                              "cached_tokens": cached_tokens})
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage.of(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.calls + other.calls,
-            self.cached_calls + other.cached_calls,
-            self.cost_usd + other.cost_usd,
-            self.unpriced_calls + other.unpriced_calls,
-            self.cached_tokens + other.cached_tokens,
-        )
+        return Usage.total((self, other))
 
     @classmethod
     def total(cls, usages: Any) -> Usage:
