@@ -92,7 +92,9 @@ class OpenAIHTTPBackend:
             return [await self._stream(request)]
         import aiohttp
 
-        session = await self._session_here()
+        session = self._session
+        if session is None or self._closer is None or session.closed or self._loop is not asyncio.get_running_loop():
+            session = await self._session_here()
         data = json.dumps(self.payload(request)).encode()
         started = time.perf_counter()
         try:
@@ -111,7 +113,7 @@ class OpenAIHTTPBackend:
         latency = time.perf_counter() - started
         answer_received()  # the server is done with this call: its slot goes to the next one first
         try:
-            body = json.loads(raw)
+            body = _loads(raw)
         except ValueError as exc:
             raise MalformedResponse(f"unparseable body from {self.url}: {short(raw)!r}") from exc
         return self.streams.learn_reply(request, parse_chat_body(body, request, latency, self.model, raw))
@@ -198,6 +200,15 @@ async def _hang_up(acc: StreamAccumulator, resp: Any) -> bool:
     finally:
         resp.close()
     return done
+
+
+def _loads(raw: bytes) -> Any:
+    """A body's JSON, read as UTF-8 (what JSON bodies are; `json.loads(bytes)` sniffs the encoding
+    first), else in whatever encoding json finds."""
+    try:
+        return json.loads(raw.decode())
+    except ValueError:
+        return json.loads(raw)
 
 
 def _error_message(raw: bytes) -> str:
