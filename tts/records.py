@@ -25,13 +25,18 @@ def trusted(cls: type[R], fields: dict[str, Any]) -> R:
     """An instance of `cls` from `fields` that tts built itself and knows to be valid (every field
     given, right types): no validation, about a tenth of its cost. The hot path (one record per
     call) uses it; whatever comes from outside (user input, a server's body, a file) is validated."""
-    obj = cls.__new__(cls)
-    setattr_ = object.__setattr__
-    setattr_(obj, "__dict__", fields)
-    setattr_(obj, "__pydantic_fields_set__", set(fields))
-    setattr_(obj, "__pydantic_extra__", None)
-    setattr_(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set_dict(obj, fields)
+    _set_fields_set(obj, set(fields))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
+
+
+_new = object.__new__  # and BaseModel's own slots set through their descriptors (its __setattr__ checks)
+_set_dict, _set_fields_set, _set_extra, _set_private = (
+    BaseModel.__dict__[name].__set__
+    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
 
 
 class Message(Record):
