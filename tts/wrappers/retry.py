@@ -88,8 +88,6 @@ class RetryBackend(BackendWrapper):
         return backoff
 
     async def _attempt(self, request: ChatRequest) -> list[Completion]:
-        if self.timeout is None or self._bounded_below:
-            return await self.inner.complete(request)
         try:
             async with asyncio.timeout(None if self._throttled else self.timeout) as scope:
                 token = CALL_TIMEOUT.set((scope, self.timeout))
@@ -105,6 +103,8 @@ class RetryBackend(BackendWrapper):
         while True:
             attempt += 1
             try:
+                if self.timeout is None or self._bounded_below:  # no timer of ours: the call itself
+                    return await self.inner.complete(request)
                 return await self._attempt(request)
             except TransientError as exc:
                 self.errors[type(exc).__name__] += 1
