@@ -91,6 +91,16 @@ def extract_answer(text: str, fmt: str = "auto") -> str | None:
 
 def normalize(answer: str) -> str:
     """A canonical form for voting: trimmed, lower-case, no trailing period, numbers canonical."""
+    return _normalized(answer) if len(answer) <= 256 else _normalize(answer)
+
+
+@lru_cache(maxsize=4096)
+def _normalized(answer: str) -> str:
+    """Short answers repeat (that is what a vote counts): each distinct one is worked out once."""
+    return _normalize(answer)
+
+
+def _normalize(answer: str) -> str:
     a = answer.strip().strip("$").strip().rstrip(".").strip()
     a = _SPACES.sub(" ", a).lower()
     num = a.replace(",", "")
