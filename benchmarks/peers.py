@@ -15,6 +15,9 @@ the table shows medians: wall / ideal (ideal = ceil(calls / in-flight) x latency
 CPU per call (the worker's own CPU time, all its threads). Every run is checked against the
 server's /stats: the calls it served must be exactly the warm-up plus the workload.
 
+`--baseline DIR` adds the system `tts@base`: tts from another checkout (e.g. `git worktree add
+/tmp/base main`), run alternating with this tree's, to measure a change before and after in one run.
+
 `--occupancy` adds one more, untimed, round per system in which this process polls the server's
 `in_flight` every 10 ms: the mean share of the slots busy over the run, and the share of 10 ms
 ticks with every slot busy.
@@ -161,7 +164,7 @@ async def worker_tts_notrace(base: str, a: argparse.Namespace):
 
 WORKERS = {"raw-aiohttp": worker_raw_aiohttp, "raw-litellm": worker_raw_litellm, "dspy": worker_dspy,
            "its_hub": worker_its_hub, "tts": worker_tts, "tts-notrace": worker_tts_notrace,
-           "tts+uvloop": worker_tts}
+           "tts+uvloop": worker_tts, "tts@base": worker_tts}
 
 
 async def run_worker(a: argparse.Namespace) -> dict:
@@ -256,7 +259,8 @@ def run_one(system: str, python: Path, base: str, a: argparse.Namespace, tag: st
         cmd.append("--uvloop")
     if cold:
         cmd.append("--cold")
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent)) if system.startswith("tts") else dict(os.environ)
+    tree = a.baseline if system == "tts@base" else HERE.parent
+    env = dict(os.environ, PYTHONPATH=str(tree)) if system.startswith("tts") else dict(os.environ)
     poller = Poller(base) if poll else None
     if poller is not None:
         poller.__enter__()
@@ -290,6 +294,7 @@ def main() -> None:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(WORKERS)}")
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "tts-bench" / "venv")
     ap.add_argument("--occupancy", action="store_true", help="one more, untimed, round sampling slots busy")
+    ap.add_argument("--baseline", type=Path, help="a checkout of tts to run as system tts@base, beside this tree's")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="t", help=argparse.SUPPRESS)
@@ -300,6 +305,8 @@ def main() -> None:
         return worker_main(a)
 
     systems = [s.strip() for s in a.systems.split(",") if s.strip()]
+    if a.baseline is not None and "tts@base" not in systems:
+        systems.append("tts@base")
     unknown = [s for s in systems if s not in WORKERS]
     if unknown:
         raise SystemExit(f"unknown system(s) {', '.join(unknown)}; allowed: {', '.join(WORKERS)}")
@@ -363,7 +370,12 @@ def targets(med: dict[tuple[str, str], tuple[float, float]]) -> None:
               f"CPU per call {tts[1]:.3f} vs {hub[1]:.3f} ms ({tts[1] / hub[1]:.2f}x)")
     if tts and raw:
         print(f"target cold tts CPU per call <= 1.5x raw aiohttp: {tts[1] / raw[1]:.2f}x")
-    for s in ("tts", "tts-notrace"):
+    base = med.get(("tts@base", "cold"))
+    if base and raw:
+        print(f"baseline: cold tts@base CPU per call {base[1] / raw[1]:.2f}x raw aiohttp's; this tree's / the "
+              f"baseline's: warm {med['tts', 'warm'][1] / med['tts@base', 'warm'][1]:.2f}x, "
+              f"cold {tts[1] / base[1]:.2f}x" if tts else "")
+    for s in ("tts", "tts-notrace", "tts@base"):
         if (s, "warm") in med and (s, "cold") in med:
             print(f"{s}: cold / warm CPU per call {med[s, 'cold'][1] / med[s, 'warm'][1]:.2f}x")
 

@@ -16,6 +16,9 @@
   with and without call records in the results, and all queued at once (a gather of run_task):
   peak RSS.
 
+`--baseline DIR` (rtv) also runs the two tts rows from another checkout of tts (e.g. `git
+worktree add /tmp/base main`), alternating with this tree's: a change before and after in one run.
+
 Each run is its own process (imports and a warm-up off the clock; peak RSS is that process's);
 runs alternate for `--rounds` rounds and the tables show medians. Every run's count of calls is
 checked against the server's /stats.
@@ -141,7 +144,7 @@ async def many_raw(base: str, a: argparse.Namespace) -> dict:
 WORKERS = {"rtv-tts": rtv_tts, "rtv-raw": rtv_raw, "rtv-raw-cold": rtv_raw, "many-tts": many_tts, "many-raw": many_raw}
 
 
-def rtv_cli(base: str, tag: str) -> dict:
+def rtv_cli(base: str, tag: str, tree: Path = HERE.parent) -> dict:
     """`tts run --strategy rtv --n 16 --group-size 2 --votes 8` in a fresh process: the served span."""
     import os
     import tempfile
@@ -154,7 +157,7 @@ def rtv_cli(base: str, tag: str) -> dict:
                "--api-base", base, "--api-key", "sk-bench", "--strategy", "rtv", "--n", "16", "--group-size", "2",
                "--votes", "8", "--seed", "0", "--cache-dir", str(Path(tmp) / "cache"), "--quiet",
                "--out", str(Path(tmp) / "out.jsonl")]
-        env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+        env = dict(os.environ, PYTHONPATH=str(tree))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"tts run failed: {proc.stderr[-2000:]}")
@@ -168,11 +171,12 @@ def worker_main(a: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def run(worker: str, base: str, tag: str, *extra: str) -> dict:
+def run(worker: str, base: str, tag: str, *extra: str, tree: Path | None = None) -> dict:
     if worker.endswith("-cold"):
         extra = ("--cold", *extra)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", worker, "--base", base, "--tag", tag, *extra]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    env = None if tree is None else dict(__import__("os").environ, PYTHONPATH=str(tree))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{worker} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
@@ -195,6 +199,7 @@ def main() -> None:
     ap.add_argument("--trace", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
     ap.add_argument("--all", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--baseline", type=Path, help="rtv: also run the tts rows from this checkout of tts")
     a = ap.parse_args()
     if a.worker:
         return worker_main(a)
@@ -202,9 +207,13 @@ def main() -> None:
     with simserver("--ttft", "0.05") as base:
         if "rtv" in only:
             runs: dict[str, list[dict]] = {"rtv-raw": [], "rtv-raw-cold": [], "rtv-tts": [], "rtv-cli": []}
+            if a.baseline is not None:
+                runs.update({"rtv-tts@base": [], "rtv-cli@base": []})
             for r in range(a.rounds):
                 for w in (runs if r % 2 == 0 else reversed(list(runs))):
-                    runs[w].append(rtv_cli(base, f"{w}{r}") if w == "rtv-cli" else run(w, base, f"{w}{r}"))
+                    tree = a.baseline if w.endswith("@base") else None
+                    runs[w].append(rtv_cli(base, f"{w}{r}", tree or HERE.parent) if w.startswith("rtv-cli")
+                                   else run(w.removesuffix("@base"), base, f"{w}{r}", tree=tree))
             for w, rs in runs.items():
                 assert all(x["calls"] == 136 for x in rs), f"{w}: the server did not serve 136 calls: {rs}"
             raw, tts = med(runs["rtv-raw"], "span"), med(runs["rtv-tts"], "span")
@@ -214,7 +223,11 @@ def main() -> None:
             print("|---|---|---|---|")
             for w, label in (("rtv-raw", "raw aiohttp, five waves (warmed up)"),
                              ("rtv-raw-cold", "raw aiohttp, five waves, cold process"),
-                             ("rtv-tts", "tts TournamentVoting (warmed up)"), ("rtv-cli", "`tts run`, cold process")):
+                             ("rtv-tts", "tts TournamentVoting (warmed up)"), ("rtv-cli", "`tts run`, cold process"),
+                             ("rtv-tts@base", "baseline: tts TournamentVoting (warmed up)"),
+                             ("rtv-cli@base", "baseline: `tts run`, cold process")):
+                if w not in runs:
+                    continue
                 span = med(runs[w], "span")
                 every = " ".join(f"{x['span']:.3f}" for x in runs[w])
                 print(f"| {label} | {span:.3f} s | {span / raw:.2f}x | {every} |")

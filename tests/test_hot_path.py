@@ -211,3 +211,41 @@ async def test_records_hold_no_content_unless_asked():
     kept = await run_task(SelfConsistency(n=3), "1 + 1 = ?", ScriptedBackend(["Answer: 2"]), trace_content=True)
     assert all(r.messages[0].content == "1 + 1 = ?" and r.reply == "Answer: 2" for r in kept.trace)
     assert kept.trace[0].messages is kept.trace[1].messages or kept.trace[0].messages == kept.trace[1].messages
+
+
+def test_unvalidated_candidate_and_wire_messages_are_the_validated_ones():
+    from tts.backends.streaming import StreamTally
+    from tts.records import Candidate
+    from tts.strategies.single import SingleSample
+
+    comp = Completion(text="So 3 + 4 = 7.\nAnswer: 7", usage=Usage.of(3, 4, 1))
+    fast = SingleSample().candidate(comp, "s0", path="sc")
+    slow = Candidate.model_validate(fast.model_dump())
+    assert fast == slow and fast.model_dump_json() == slow.model_dump_json() and fast.answer == "7"
+    plain = Message(role="user", content="hi", name="ann")
+    wire = plain.to_api()
+    assert wire == plain.model_dump(exclude_none=True) == {"role": "user", "content": "hi", "name": "ann"}
+    wire["content"] = "changed"  # a fresh dict each time: changing it changes nothing else
+    assert plain.content == "hi" and plain.to_api() is not plain.to_api()
+    parts = Message(role="user", content=[{"type": "text", "text": "hi"}])
+    assert parts.to_api() == parts.model_dump(exclude_none=True) and parts.to_api()["content"] is not parts.content
+    # the prompt's key: the same messages agree, any difference (text, role, a name, tools) tells them apart
+    key = StreamTally.key
+    same = [req.model_copy() for req in [ChatRequest(messages=[Message(role="user", content="q")])] * 2]
+    assert key(same[0]) == key(same[1])
+    others = [ChatRequest(messages=[Message(role="user", content="q2")]),
+              ChatRequest(messages=[Message(role="system", content="q")]),
+              ChatRequest(messages=[Message(role="user", content="q", name="x")]),
+              ChatRequest(messages=[Message(role="user", content="q")], tools=[{"type": "function"}]),
+              ChatRequest(messages=[Message(role="user", content="q"), Message(role="user", content="")])]
+    assert len({key(r) for r in [same[0], *others]}) == 1 + len(others)
+
+
+def test_a_body_in_another_encoding_is_still_read():
+    from tts.backends.openai_http import _loads
+
+    body = {"choices": [{"message": {"content": "héllo"}}]}
+    assert _loads(__import__("json").dumps(body, ensure_ascii=False).encode("utf-16")) == body
+    assert _loads(b'{"a": "\xc3\xa9"}') == {"a": "é"}
+    with pytest.raises(ValueError):
+        _loads(b"{not json")

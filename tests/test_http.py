@@ -119,6 +119,26 @@ async def test_each_fault_is_retried_to_success(fault: str) -> None:
     assert backend.retries == 1
 
 
+async def test_the_stack_times_out_a_hung_call_with_the_lean_clients_own_timer() -> None:
+    # make_backend's retry wrapper adds no timer over the lean client's (same length): a hung
+    # request still ends in CallTimeout after `timeout` and is retried to success
+    async with LoopbackServer(hang_s=5) as server:
+        backend = make_backend("loop", backend="openai", api_base=server.url, api_key="sk-test", timeout=0.3,
+                               retries=1, pricing=False)
+        backend.find(RetryBackend)._sleep = fast_sleep
+        assert backend.find(RetryBackend)._bounded_below
+        server.faults.append("hang")
+        started = time.perf_counter()
+        out = await backend.complete(req("What is 4 + 4?"))
+        elapsed = time.perf_counter() - started
+        server.faults.extend(["hang", "hang"])
+        with pytest.raises(CallTimeout):
+            await backend.complete(req("What is 4 + 5?"))
+        await backend.aclose()
+    assert out[0].text.endswith("ANSWER: 8") and 0.3 <= elapsed < 4
+    assert server.stats["requests"] == 4 and server.stats["ok"] == 1
+
+
 async def test_retry_waits_for_retry_after_from_the_server() -> None:
     async with LoopbackServer(retry_after="0.4") as server:
         backend = RetryBackend(lean(server), base_delay=0.01)

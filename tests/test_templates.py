@@ -301,3 +301,28 @@ async def test_a_judge_over_short_answers_asks_for_the_verdict_alone_and_caps_it
     be = ScriptedBackend(fake)
     await run_task(TournamentVoting(n=2, votes=1, judge=ListwiseJudge(max_tokens=40)), TASK, be)
     assert [r.max_tokens for r in be.requests if "WINNER" in request_text(r)] == [40]
+
+
+async def test_run_many_compiles_the_templates_its_components_render_before_the_first_call(monkeypatch):
+    from tts import prompts
+    from tts.run import run_many
+
+    compiled: list[tuple[str, int]] = []
+    backend = ScriptedBackend(fake)
+    env = prompts._env()
+    get, from_string = env.get_template, env.from_string
+    monkeypatch.setattr(env, "get_template", lambda name, *a, **k: compiled.append((name, backend.calls)) or get(name))
+    monkeypatch.setattr(env, "from_string", lambda text, *a, **k: compiled.append((text, backend.calls))
+                        or from_string(text))
+    own = "{{ task }}\n{% for c in candidates %}{{ loop.index }}. {{ c }}\n{% endfor %}Reply WINNER: <number>."
+    prompts._template.cache_clear()
+    try:
+        await run_many(TournamentVoting(n=4, votes=2), [TASK], backend)
+        judged = TournamentVoting(n=4, votes=2, selector=RTV(judge=ListwiseJudge(prompts={"judge_listwise": own})))
+        backend = ScriptedBackend(fake)
+        await run_many(judged, [TASK], backend)
+    finally:
+        prompts._template.cache_clear()
+    assert ("judge_listwise.j2", 0) in compiled  # before the first call went out
+    assert [name for name, _ in compiled].count("judge_listwise.j2") == 1  # and only then
+    assert (own, 0) in compiled  # an override is what is compiled for the component that has it

@@ -15,6 +15,8 @@ from tts.errors import ConfigError
 FORMATS = ("auto", "last-number", "boxed", "answer-line")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 _ANSWER_LINE = re.compile(r"(?im)^\s*(?:final\s+)?answer\s*[:=]\s*(.+?)\s*$")
+_SPACES = re.compile(r"\s+")
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def check_format(fmt: str) -> str:
@@ -89,10 +91,20 @@ def extract_answer(text: str, fmt: str = "auto") -> str | None:
 
 def normalize(answer: str) -> str:
     """A canonical form for voting: trimmed, lower-case, no trailing period, numbers canonical."""
+    return _normalized(answer) if len(answer) <= 256 else _normalize(answer)
+
+
+@lru_cache(maxsize=4096)
+def _normalized(answer: str) -> str:
+    """Short answers repeat (that is what a vote counts): each distinct one is worked out once."""
+    return _normalize(answer)
+
+
+def _normalize(answer: str) -> str:
     a = answer.strip().strip("$").strip().rstrip(".").strip()
-    a = re.sub(r"\s+", " ", a).lower()
+    a = _SPACES.sub(" ", a).lower()
     num = a.replace(",", "")
-    if re.fullmatch(r"-?\d+(?:\.\d+)?", num):
+    if _PLAIN_NUMBER.fullmatch(num):
         value = float(num)
         return str(int(value)) if value.is_integer() else repr(value)
     return a

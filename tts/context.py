@@ -225,24 +225,6 @@ class RunContext:
         return ChatRequest(messages=msgs, sample_index=sample_index, replica=self.replica, extra=extra,
                            halted=self.why_stopped, **fields)
 
-    async def send(self, backend: Backend, req: ChatRequest) -> list[Completion]:
-        """Send one request unless the run was stopped, counting it as in flight (so a stopped run
-        can wait for what it has paid for); a cap reached stops the whole run."""
-        root = self.root
-        if root.stopped is not None:  # cut short: send nothing more
-            raise BudgetExceeded(root.stopped)
-        root._in_flight += 1
-        try:
-            return await backend.complete(req)
-        except BudgetExceeded as exc:
-            root.stop(str(exc))  # the run's other calls stop too: no call is sent past a cap
-            raise
-        finally:
-            root._in_flight -= 1
-            if not root._in_flight and root._idle is not None:
-                root._idle.set()
-                root._idle = None
-
     async def complete(
         self, messages: Sequence[Message | dict], *, role: str, sample_index: int = 0, use: str = "default",
         **params: Any,
@@ -255,16 +237,29 @@ class RunContext:
         return (await self.call(self.backends.get(use) or self.backends["default"], req, role))[0]
 
     async def call(self, backend: Backend, req: ChatRequest, role: str) -> list[Completion]:
-        """Send `req` and put each of its answers (`req.n` choices) in the trace as its own call;
-        a failure is recorded too, then raised."""
+        """Send `req` unless the run was stopped, counting it as in flight (so a stopped run can wait
+        for what it has paid for; a cap reached stops the whole run), and put each of its answers
+        (`req.n` choices) in the trace as its own call; a failure is recorded too, then raised."""
         started = time.perf_counter()
+        root = self.root
+        if root.stopped is not None:  # cut short: send nothing more
+            raise BudgetExceeded(root.stopped)
+        root._in_flight += 1
         try:
-            out = await self.send(backend, req)
+            out = await backend.complete(req)
+        except BudgetExceeded as exc:
+            root.stop(str(exc))  # the run's other calls stop too: no call is sent past a cap
+            raise
         except BackendError as exc:
             rec = call_record(self.path, role, req.sample_index, Usage.of(), time.perf_counter() - started,
                               False, started - self.t0, f"{type(exc).__name__}: {exc}")
             self._record(with_content(rec, req.messages, None) if self.root.content else rec)
             raise
+        finally:
+            root._in_flight -= 1
+            if not root._in_flight and root._idle is not None:
+                root._idle.set()
+                root._idle = None
         latency = time.perf_counter() - started
         content = self.root.content
         if req.n == 1:

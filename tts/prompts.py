@@ -6,6 +6,9 @@ template name (`"my_judge.j2"`, looked up in `prompts/` or as a path) or literal
 
 from __future__ import annotations
 
+import re
+import sys
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,16 +54,51 @@ def _template(name: str, text: str | None) -> jinja2.Template:
         raise ConfigError(f"prompt template {name!r} not found in {prompts_dir()}") from None
 
 
-def render(name: str, overrides: dict[str, str] | None = None, **variables: Any) -> str:
-    """Render template `name` (e.g. "judge_pairwise.j2"), honouring a per-instance override."""
+def _resolve(name: str, overrides: dict[str, str] | None) -> jinja2.Template:
+    """Template `name`, or what a per-instance override puts in its place (compiled once)."""
     override = (overrides or {}).get(name) or (overrides or {}).get(name.removesuffix(".j2"))
     if override is None:
-        tpl = _template(name, None)
-    elif override.endswith(".j2") and "\n" not in override:
-        tpl = _template(override, None)
-    else:
-        tpl = _template(name, override)
+        return _template(name, None)
+    if override.endswith(".j2") and "\n" not in override:
+        return _template(override, None)
+    return _template(name, override)
+
+
+def render(name: str, overrides: dict[str, str] | None = None, **variables: Any) -> str:
+    """Render template `name` (e.g. "judge_pairwise.j2"), honouring a per-instance override."""
+    tpl = _resolve(name, overrides)
     try:
         return tpl.render(**variables).strip()
     except jinja2.UndefinedError as exc:
         raise ConfigError(f"prompt {name!r}: {exc}; the template uses a variable this step does not provide") from None
+
+
+_RENDERED = re.compile(r"""render\(\s*["']([\w./-]+\.j2)["']""")
+
+
+@lru_cache(maxsize=512)
+def _rendered_in(module: str) -> tuple[str, ...]:
+    """The template names a module passes to `render` literally (read from its source, once)."""
+    try:
+        return tuple(dict.fromkeys(_RENDERED.findall(Path(sys.modules[module].__file__ or "").read_text())))
+    except (KeyError, OSError, TypeError, ValueError):
+        return ()
+
+
+def warm(components: Iterable[Any]) -> None:
+    """Compile ahead the templates these components render (the names their classes' modules pass
+    to `render`, through each one's `prompts` overrides), so that a run's first judge or distill
+    call does not wait ~2 ms for a compile between two waves of calls. Best effort: a template that
+    does not compile is left for `render` to report when it is used."""
+    for part in components:
+        overrides = getattr(part, "prompts", None)
+        modules = {cls.__module__ for cls in type(part).__mro__ if cls.__module__.split(".")[0] not in _NOT_COMPONENTS}
+        for name in (n for m in modules for n in _rendered_in(m)):
+            try:
+                _resolve(name, overrides if isinstance(overrides, dict) else None)
+            except (ConfigError, jinja2.TemplateError, OSError):
+                pass
+
+
+_NOT_COMPONENTS = frozenset({"builtins", "pydantic", "typing", "abc"})
+"""Where a component's base classes come from that renders nothing (their sources are not read)."""

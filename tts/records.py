@@ -25,13 +25,18 @@ def trusted(cls: type[R], fields: dict[str, Any]) -> R:
     """An instance of `cls` from `fields` that tts built itself and knows to be valid (every field
     given, right types): no validation, about a tenth of its cost. The hot path (one record per
     call) uses it; whatever comes from outside (user input, a server's body, a file) is validated."""
-    obj = cls.__new__(cls)
-    setattr_ = object.__setattr__
-    setattr_(obj, "__dict__", fields)
-    setattr_(obj, "__pydantic_fields_set__", set(fields))
-    setattr_(obj, "__pydantic_extra__", None)
-    setattr_(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _set_dict(obj, fields)
+    _set_fields_set(obj, set(fields))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
+
+
+_new = object.__new__  # and BaseModel's own slots set through their descriptors (its __setattr__ checks)
+_set_dict, _set_fields_set, _set_extra, _set_private = (
+    BaseModel.__dict__[name].__set__
+    for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
 
 
 class Message(Record):
@@ -43,7 +48,10 @@ class Message(Record):
     refusal: str | None = None
 
     def to_api(self) -> dict[str, Any]:
-        """The OpenAI wire form, without unset fields."""
+        """The OpenAI wire form, without unset fields (a fresh dict: the caller may change it)."""
+        d = self.__dict__
+        if d["tool_calls"] is None and type(d["content"]) is not list:  # plain text: no nested values to copy
+            return {k: v for k, v in d.items() if v is not None}
         return self.model_dump(exclude_none=True)
 
 
@@ -82,15 +90,7 @@ class Usage(Record):
                              "cached_tokens": cached_tokens})
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage.of(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.calls + other.calls,
-            self.cached_calls + other.cached_calls,
-            self.cost_usd + other.cost_usd,
-            self.unpriced_calls + other.unpriced_calls,
-            self.cached_tokens + other.cached_tokens,
-        )
+        return Usage.total((self, other))
 
     @classmethod
     def total(cls, usages: Any) -> Usage:

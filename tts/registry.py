@@ -18,6 +18,7 @@ then every `tts.plugins` entry point, then any module named with `load_plugin` (
 
 from __future__ import annotations
 
+import weakref
 from functools import partial
 from importlib import import_module
 from typing import Annotated, Any
@@ -86,8 +87,18 @@ def components(root: Any) -> list[Config]:
 
 def needs(*roots: Any) -> frozenset[str]:
     """Everything the components of these strategies need (see `Config.needs`): the one place
-    `tts run`, `tts compare`, `tts serve` and `run_task` learn, e.g., whether to ask for logprobs."""
-    return frozenset().union(*(c.needs() for root in roots for c in components(root)))
+    `tts run`, `tts compare`, `tts serve` and `run_task` learn, e.g., whether to ask for logprobs.
+    A component is frozen, so what one strategy needs is worked out once (`run_task` asks per task)."""
+    if len(roots) == 1 and (known := _needed.get(id(roots[0]))) is not None and known[0]() is roots[0]:
+        return known[1]
+    out = frozenset().union(*(c.needs() for root in roots for c in components(root)))
+    if len(roots) == 1 and isinstance(roots[0], Config):
+        key = id(roots[0])
+        _needed[key] = (weakref.ref(roots[0], lambda _: _needed.pop(key, None)), out)
+    return out
+
+
+_needed: dict[int, tuple[weakref.ref[Any], frozenset[str]]] = {}
 
 
 class Component(Config):

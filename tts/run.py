@@ -176,10 +176,12 @@ async def run_many(
     gets every task at once)."""
     from contextlib import nullcontext
 
+    from tts.prompts import warm
     from tts.seam import BackendWrapper
     from tts.wrappers.throttle import ThrottleBackend
 
     preflight(backend, kwargs.get("backends"), seeded(kwargs.get("defaults"), kwargs.get("seed")))
+    warm(components(strategy))  # templates compiled before the first wave, not between two waves of calls
     throttle = backend.find(ThrottleBackend) if isinstance(backend, BackendWrapper) else None
 
     tasks = list(tasks)

@@ -30,6 +30,9 @@ class StreamView:
         """Chunks that carried content (or logprobs): tokens received when the server gives no logprobs."""
 
 
+_WIRE_PARAMS = ("seed", "temperature", "max_tokens", "stop", "logprobs", "top_logprobs", "tools")
+
+
 class ChatRequest(Record):
     """One chat-completion request. `sample_index` and `replica` tell apart samples that are
     otherwise identical, so N samples never collapse into one cached answer."""
@@ -62,14 +65,14 @@ class ChatRequest(Record):
 
     def sampling_params(self) -> dict[str, Any]:
         """The OpenAI wire parameters other than model and messages."""
-        out: dict[str, Any] = {}
-        if self.n != 1:
-            out["n"] = self.n
-        for name in ("seed", "temperature", "max_tokens", "stop", "logprobs", "top_logprobs", "tools"):
-            value = getattr(self, name)
+        fields = self.__dict__
+        out: dict[str, Any] = {} if fields["n"] == 1 else {"n": fields["n"]}
+        for name in _WIRE_PARAMS:
+            value = fields[name]
             if value is not None:
                 out[name] = value
-        out.update(self.extra)
+        if fields["extra"]:
+            out.update(fields["extra"])
         return out
 
     def per_sample(self) -> list[ChatRequest]:

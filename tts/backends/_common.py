@@ -77,7 +77,7 @@ def split_usage(prompt_tokens: int, completion_tokens: int, n: int, cached_token
 
 def get(obj: Any, name: str) -> Any:
     """A field of a JSON object or of the SDK's object standing for it; None when absent."""
-    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+    return obj.get(name) if type(obj) is dict or isinstance(obj, Mapping) else getattr(obj, name, None)
 
 
 def parse_chat(body: Any, request: ChatRequest, latency: float, model: str,

@@ -36,7 +36,7 @@ class OpenAIHTTPBackend:
         self.api_base = api_base.rstrip("/")
         self.url = self.api_base + "/chat/completions"
         self.timeout = timeout
-        self._headers = {"Content-Type": "application/json"}
+        self._headers: dict[str, str] = {}  # the body's Content-Type comes with it (`_json_body`)
         add_secret(api_key, *secrets_in_url(api_base))  # never in an error, record or log line (tts.redact)
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -45,6 +45,12 @@ class OpenAIHTTPBackend:
         self._closer: Any = None
         """Closes the session when its event loop shuts down (see `_close_at_loop_end`)."""
         self.streams = StreamTally()
+
+    @property
+    def bounds_requests(self) -> float | None:
+        """Each request's time limit, counted from when it is sent (the session's total timeout),
+        so a RetryBackend with the same per-call timeout needs no timer of its own."""
+        return self.timeout
 
     @property
     def namespace(self) -> str:
@@ -86,8 +92,10 @@ class OpenAIHTTPBackend:
             return [await self._stream(request)]
         import aiohttp
 
-        session = await self._session_here()
-        data = json.dumps(self.payload(request)).encode()
+        session = self._session
+        if session is None or self._closer is None or session.closed or self._loop is not asyncio.get_running_loop():
+            session = await self._session_here()
+        data = _json_body(self.payload(request))
         started = time.perf_counter()
         try:
             async with session.post(self.url, data=data) as resp:
@@ -105,7 +113,7 @@ class OpenAIHTTPBackend:
         latency = time.perf_counter() - started
         answer_received()  # the server is done with this call: its slot goes to the next one first
         try:
-            body = json.loads(raw)
+            body = _loads(raw)
         except ValueError as exc:
             raise MalformedResponse(f"unparseable body from {self.url}: {short(raw)!r}") from exc
         return self.streams.learn_reply(request, parse_chat_body(body, request, latency, self.model, raw))
@@ -116,7 +124,7 @@ class OpenAIHTTPBackend:
 
         session = await self._session_here()
         acc = StreamAccumulator(request, self.model, self.streams)
-        data = json.dumps({**self.payload(request), "stream": True, "stream_options": STREAM_OPTIONS}).encode()
+        data = _json_body({**self.payload(request), "stream": True, "stream_options": STREAM_OPTIONS})
         started = time.perf_counter()
         stopped = False
         try:
@@ -192,6 +200,23 @@ async def _hang_up(acc: StreamAccumulator, resp: Any) -> bool:
     finally:
         resp.close()
     return done
+
+
+def _json_body(body: dict[str, Any]) -> Any:
+    """A request body as aiohttp sends it, typed as JSON (built here: aiohttp's look-up of a payload
+    type for bytes, and a default header merged into every request, cost more than the JSON)."""
+    import aiohttp
+
+    return aiohttp.BytesPayload(json.dumps(body).encode(), content_type="application/json")
+
+
+def _loads(raw: bytes) -> Any:
+    """A body's JSON, read as UTF-8 (what JSON bodies are; `json.loads(bytes)` sniffs the encoding
+    first), else in whatever encoding json finds."""
+    try:
+        return json.loads(raw.decode())
+    except ValueError:
+        return json.loads(raw)
 
 
 def _error_message(raw: bytes) -> str:

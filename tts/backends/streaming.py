@@ -36,12 +36,28 @@ class StreamTally:
     by messages, and tokens per received entry."""
 
     def __init__(self) -> None:
-        self.prompts: dict[str, int] = {}
+        self.prompts: dict[Any, int] = {}
         self.tokens = 0
         self.units = 0
 
     @staticmethod
-    def key(request: ChatRequest) -> str:
+    def key(request: ChatRequest) -> Any:
+        """The messages' identity. Plain text messages (the usual case, looked up on every whole
+        reply) hash their texts as Python does (each string's hash is computed once and kept), with
+        their length; anything else is hashed from its JSON form."""
+        parts: list[Any] = []
+        size = 0
+        for m in request.messages:
+            d = m.__dict__
+            content = d["content"]
+            if type(content) is not str or d["tool_calls"] or d["name"] or d["tool_call_id"] or d["refusal"]:
+                break
+            parts.append(d["role"])
+            parts.append(content)
+            size += len(content)
+        else:
+            if request.tools is None:
+                return hash(tuple(parts)), size, len(parts)
         body = [m.to_api() for m in request.messages], request.tools
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 

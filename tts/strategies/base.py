@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from tts.answers import check_format, extract_answer
 from tts.context import RunContext, SamplingDefaults
-from tts.records import Candidate, Completion, RunResult, Task
+from tts.records import Candidate, Completion, RunResult, Task, trusted
 from tts.registry import Config
 from tts.seam import Backend
 from tts.selectors.certainty import self_certainty
@@ -85,8 +85,9 @@ class Strategy(Config):
         if structured is not None:  # a JSON answer (a response format): compared in canonical form
             meta["structured"] = True
             return Candidate(id=cid, text=comp.text, answer=structured, usage=comp.usage, metadata=meta)
-        return Candidate(id=cid, text=comp.text, answer=extract_answer(comp.text, self.answer_format),
-                         usage=comp.usage, metadata=meta)
+        answer = extract_answer(comp.text, self.answer_format)  # a plain text reply: built without validation
+        return trusted(Candidate, {"id": cid, "text": comp.text, "answer": answer, "summary": None, "score": None,
+                                   "usage": comp.usage, "metadata": meta, "message": None})
 
     # -- a run cut short ------------------------------------------------------------------
     def partial(self, task: Task, ctx: RunContext) -> RunResult:

@@ -29,7 +29,7 @@ from tts.errors import BudgetExceeded
 from tts.records import Completion, Usage
 from tts.seam import Backend, BackendWrapper, ChatRequest
 from tts.wrappers.call_timeout import pause_call_timeout, start_call_timeout
-from tts.wrappers.pricing import Pricing
+from tts.wrappers.pricing import Pricing, base_model
 
 log = logging.getLogger("tts.budget")
 
@@ -79,7 +79,7 @@ class AccountingBackend(Pricing, BackendWrapper):
         self.max_cost_usd = max_cost_usd
         self.prices = dict(prices or {})
         self.pricing = pricing
-        self.model = _base_model(inner)
+        self.model = base_model(inner)
         self.notes: set[str] = set()
         self._prompt = self._completion = self._calls = self._cached = self._unpriced = self._cached_tokens = 0
         self._cost = 0.0
@@ -143,8 +143,28 @@ class AccountingBackend(Pricing, BackendWrapper):
         return [self] if self.shared is None else [self, self.shared]
 
     async def complete(self, request: ChatRequest) -> list[Completion]:
-        if not self.capped:
-            return await self._send(request, 0, 0.0)
+        tokens, cost = await self._room_for(request) if self.capped else (0, 0.0)
+        if request.halted is not None and (why := request.halted()) is not None:  # the last layer before the model
+            raise BudgetExceeded(f"{why}; the call was not sent", usage=self.usage)
+        if self._loading is None:
+            self._prefetch_price_table()
+        if self.shared is None and not tokens and not cost:  # nothing reserved: only count the call in flight
+            self._in_flight += 1
+            try:
+                out = await self.inner.complete(request)
+            finally:
+                self._in_flight -= 1
+                if self._waiters:
+                    self._wake()
+            if self._needs_table(out):
+                await self._load_price_table()
+            out = self.priced(out)
+            self.record(out)
+            return out
+        return await self._send_reserved(request, tokens, cost)
+
+    async def _room_for(self, request: ChatRequest) -> tuple[int, float]:
+        """The call's worst case (tokens, USD), once it fits every cap (waiting for calls in flight to settle)."""
         if self.pricing and self._table is None and not is_imported() and self.model not in self.prices:
             await self._load_price_table()  # the worst case needs the price before the call is sent
         tokens, cost = self.worst_case(request)
@@ -163,26 +183,9 @@ class AccountingBackend(Pricing, BackendWrapper):
                     if waiter in ledger._waiters:
                         ledger._waiters.remove(waiter)
             start_call_timeout()
-        return await self._send(request, tokens, cost)
+        return tokens, cost
 
-    async def _send(self, request: ChatRequest, tokens: int, cost: float) -> list[Completion]:
-        if request.halted is not None and (why := request.halted()) is not None:  # the last layer before the model
-            raise BudgetExceeded(f"{why}; the call was not sent", usage=self.usage)
-        if self._loading is None:
-            self._prefetch_price_table()
-        if self.shared is None and not tokens and not cost:  # nothing reserved: only count the call in flight
-            self._in_flight += 1
-            try:
-                out = await self.inner.complete(request)
-            finally:
-                self._in_flight -= 1
-                if self._waiters:
-                    self._wake()
-            if self._needs_table(out):
-                await self._load_price_table()
-            out = self.priced(out)
-            self.record(out)
-            return out
+    async def _send_reserved(self, request: ChatRequest, tokens: int, cost: float) -> list[Completion]:
         ledgers = self._ledgers()
         for ledger in ledgers:  # reserve before awaiting, so concurrent calls see it
             ledger._in_flight += 1
@@ -254,6 +257,12 @@ class AccountingBackend(Pricing, BackendWrapper):
 
     def record(self, completions: list[Completion]) -> None:
         """Add one call's completions (paid or cached) to the totals, and to the shared ledger."""
+        if len(completions) == 1 and not (c := completions[0]).cached and not (u := c.usage).cached_calls \
+                and (u.cost_usd or u.unpriced_calls or not u.calls):  # the usual answer, priced: as it is
+            self._apply(u)
+            if self.shared is not None:
+                self.shared._apply(u)
+            return
         u = self.usage_of(completions)
         self._apply(u)
         if self.shared is not None:
@@ -283,11 +292,3 @@ class AccountingBackend(Pricing, BackendWrapper):
         self._cost += u.cost_usd
         self._unpriced += u.unpriced_calls
         self._cached_tokens += u.cached_tokens
-
-def _base_model(backend: Backend) -> str | None:
-    """The model name configured on the innermost backend of a stack, if it has one."""
-    layer: object = backend
-    while getattr(layer, "inner", None) is not None:
-        layer = layer.inner  # type: ignore[attr-defined]
-    model = getattr(layer, "model", None)
-    return model if isinstance(model, str) else None

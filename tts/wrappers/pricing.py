@@ -101,3 +101,12 @@ def _table_knowing(model: str | None) -> Any:
     if model:
         table_cost(table, model, 0, 0)
     return table
+
+
+def base_model(backend: Any) -> str | None:
+    """The model name configured on the innermost backend of a stack, if it has one."""
+    layer: object = backend
+    while getattr(layer, "inner", None) is not None:
+        layer = layer.inner  # type: ignore[attr-defined]
+    model = getattr(layer, "model", None)
+    return model if isinstance(model, str) else None
