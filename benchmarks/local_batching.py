@@ -7,9 +7,10 @@ Each configuration is one `tts run ... --model local --strategy self-consistency
 --no-cache` in a fresh process (server start included, as a user gets it):
 - default: the flags as shipped (`--n-per-request 8`, `--concurrency 64` for `--model local`);
 - sequential: `--n-per-request 1 --concurrency 1`, one sample after another.
-Each configuration runs `rounds` times over all the tasks (or over `chunks` parts of them), in ABBA
-order (default, sequential, sequential, default, ...), so a machine whose load changes during the
-run weighs on both alike; the walls are summed (each run starts its own server, as a user's does).
+Each configuration runs `rounds` times over all the tasks (or over `chunks` parts of them; round r
+with seed S + r in both), in ABBA order (default, sequential, sequential, default, ...), so a
+machine whose load changes during the run weighs on both alike; the walls are summed (each run
+starts its own server, as a user's does).
 Printed: wall time, accuracy, calls and tokens (from the results), the peak RSS of the largest
 process (the model server), and the ratio against the target (<= 0.35). Same seeds in both: a
 sample's seed is seed + its index either way (batched decoding rounds differently, so texts may part
@@ -55,6 +56,15 @@ def tts_run(tree: Path, tasks: Path, out: Path, flags: list[str]) -> dict:
             "tokens": sum(u.get("completion_tokens", 0) for u in usage)}
 
 
+def next_seed(flags: list[str], round_: int) -> list[str]:
+    """Round r draws with seed + r (the same in every configuration): a run's completion tokens
+    move by 10-20% with a few long rambles, so more draws make the comparison steadier."""
+    if "--seed" not in flags:
+        return flags
+    at = flags.index("--seed") + 1
+    return [*flags[:at], str(int(flags[at]) + round_), *flags[at + 1:]]
+
+
 def add(total: dict | None, part: dict) -> dict:
     if total is None:
         return dict(part)
@@ -75,7 +85,7 @@ def abba(runs: dict[str, tuple[Path, list[str]]], lines: list[str], chunks: int,
         tasks.write_text("".join(part))
         for name in (names if i % 2 == 0 else names[::-1]):
             tree, flags = runs[name]
-            got[name] = add(got[name], tts_run(tree, tasks, tmp / f"{name}{i}.jsonl", flags))
+            got[name] = add(got[name], tts_run(tree, tasks, tmp / f"{name}{i}.jsonl", next_seed(flags, i // chunks)))
     return {k: v for k, v in got.items() if v is not None}
 
 
@@ -113,7 +123,8 @@ def main() -> None:
 
 
 def report(got: dict[str, dict], a: argparse.Namespace) -> None:
-    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seed {a.seed}: {a.rounds} round(s) "
+    print(f"self-consistency@8 on {a.limit} example sums, embedded SmolLM2-135M, seeds {a.seed}.."
+          f"{a.seed + a.rounds - 1}: {a.rounds} round(s) "
           f"of {a.chunks} part(s) each, run ABBA, walls summed (server start included in each run)")
     print("| flags | wall s | right | calls | completion tokens | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
@@ -124,6 +135,10 @@ def report(got: dict[str, dict], a: argparse.Namespace) -> None:
     ratio = got["default"]["wall"] / got["sequential"]["wall"]
     print(f"target: default wall <= 0.35x sequential: {ratio:.2f}x ({'met' if ratio <= 0.35 else 'NOT met'}); "
           f"accuracy {got['default']['right']} vs {got['sequential']['right']} of {got['default']['tasks']}")
+    d, q = got["default"], got["sequential"]
+    per_token = (d["wall"] / d["tokens"]) / (q["wall"] / q["tokens"])
+    print(f"wall per completion token, default / sequential: {per_token:.2f}x (the two drew "
+          f"{got['default']['tokens']} and {got['sequential']['tokens']} tokens)")
 
 
 if __name__ == "__main__":
