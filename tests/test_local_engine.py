@@ -19,12 +19,17 @@ LONG = "Write a long story about a dragon who learns to bake bread."  # greedy: 
 
 @pytest.fixture(scope="module")
 def model():
+    import llama_cpp.llama_cpp as lib
     from llama_cpp import Llama
 
     from tts.local._llama_server import _without_extra_buffer_types
 
-    _without_extra_buffer_types()
-    return Llama(str(extra.model_path()), n_ctx=64, n_batch=64, n_threads=2, verbose=False)
+    defaults = lib.llama_model_default_params
+    _without_extra_buffer_types()  # as the server loads it (see test_local_model), for this load only
+    try:
+        return Llama(str(extra.model_path()), n_ctx=64, n_batch=64, n_threads=2, verbose=False)
+    finally:
+        lib.llama_model_default_params = defaults
 
 
 def engine(model, **kw):
