@@ -428,6 +428,9 @@ def test_the_server_loads_the_model_without_extra_buffer_types() -> None:
 def test_the_server_takes_its_batching_flags() -> None:
     command = LocalServer(slots=8, cells=4096).command()
     assert command[command.index("--slots") + 1] == "8" and command[command.index("--cells") + 1] == "4096"
+    assert "--fixed_threads" not in command  # the server follows the idle cores
+    fixed = LocalServer(n_threads=3).command()
+    assert fixed[fixed.index("--n_threads") + 1] == "3" and "--fixed_threads" in fixed
 
 
 @pytest.mark.local_model

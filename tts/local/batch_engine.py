@@ -120,12 +120,13 @@ class Engine:
                 self._fail(job, exc)
 
     def _drop_cancelled(self) -> None:
-        for job in self.running:
-            if job.cancelled:
-                job.waiting.clear()
-                for s in job.live:
-                    s.finish = "cancelled"
-        self._reap()
+        cancelled = [job for job in self.running if job.cancelled]
+        for job in cancelled:
+            job.waiting.clear()
+            for s in job.live:
+                s.finish = "cancelled"
+        if cancelled:
+            self._reap()
 
     def _decode(self, items: list[tuple[int, int, int, bool]]) -> int:
         b = self.batch
@@ -207,7 +208,8 @@ class Engine:
     def _preempt(self, job: Job) -> None:
         """Drop the live samples of `job` and queue it first: they are drawn again with the same seeds."""
         for s in job.live:
-            self._free(s.seq, s)
+            self._free(s.seq)
+            self._drop_chain(s)
             s.restart()
         job.waiting = deque(s for s in job.samples if s.finish is None)
         self.running.remove(job)
@@ -227,13 +229,15 @@ class Engine:
             s.logprobs.append(top_logprobs(logits, token, job.logprobs, self._piece))
         s.tokens.append(token)
         s.feed = (token, s.feed[1] + 1)
+        before = len(s.data)
         s.data += self._piece(token)
         s.ends.append(len(s.data))
         if job.stop:
-            text = s.data.decode("utf-8", "ignore")
-            cuts = [i for i in (text.find(stop) for stop in job.stop) if i >= 0]
+            # a stop string not in the reply before this token can only end inside this token's bytes
+            cuts = [i for i in (s.data.find(stop, max(0, before - len(stop) + 1)) for stop in job.stop_bytes)
+                    if i >= 0]
             if cuts:
-                s.text, s.finish = text[:min(cuts)], "stop"
+                s.text, s.finish = s.data[:min(cuts)].decode("utf-8", "replace"), "stop"
                 return
         if len(s.tokens) >= job.max_new:
             s.finish = "length"
@@ -245,10 +249,13 @@ class Engine:
             piece = self.pieces[token] = self._piece_buf.raw[:max(0, n)]
         return piece
 
-    def _free(self, seq: int, s: Sample | None = None) -> None:
+    def _free(self, seq: int) -> None:
         lib.llama_memory_seq_rm(self.mem, seq, -1, -1)
         self.free_seqs.append(seq)
-        if s is not None and s.chain is not None:
+
+    @staticmethod
+    def _drop_chain(s: Sample) -> None:
+        if s.chain is not None:
             lib.llama_sampler_free(s.chain)
             s.chain = None
 
@@ -262,8 +269,7 @@ class Engine:
                 seq, s.seq = s.seq, -1
                 if s.text is None:
                     s.text = s.data.decode("utf-8", "replace")
-                lib.llama_sampler_free(s.chain)
-                s.chain = None
+                self._drop_chain(s)
                 if job.waiting and not job.cancelled:  # keep the prompt, drop the reply: the next sample starts there
                     lib.llama_memory_seq_rm(self.mem, seq, len(job.prompt) - 1, -1)
                     self._begin(job, job.waiting.popleft(), seq)
@@ -277,7 +283,8 @@ class Engine:
     def _fail(self, job: Job, exc: BaseException) -> None:
         for s in job.samples:
             if s.seq >= 0:
-                self._free(s.seq, s)
+                self._free(s.seq)
+                self._drop_chain(s)
                 s.seq = -1
         if job in self.running:
             self.running.remove(job)

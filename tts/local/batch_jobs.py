@@ -60,10 +60,12 @@ class Job:
     width: int = 1 << 30  # samples live at once, at most (Engine.width)
     cancelled: bool = False
     preempted: bool = False
+    stop_bytes: list[bytes] = field(init=False)
     samples: list[Sample] = field(default_factory=list)
     waiting: deque[Sample] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
+        self.stop_bytes = [stop.encode() for stop in self.stop]  # what the engine looks for in a reply's bytes
         if not self.samples:
             self.samples = [Sample(i, None if self.seed is None else self.seed + i) for i in range(self.n)]
             self.waiting = deque(self.samples)

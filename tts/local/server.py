@@ -79,8 +79,9 @@ class LocalServer:
         self.model = MODEL_NAME
         self.model_file = Path(model_file) if model_file else None
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or idle_now()
-        self.fixed_threads = n_threads is not None  # else the server follows the idle cores
+        self.n_threads = n_threads
+        """Threads to decode on; None: the idle cores, measured as the server starts and then followed."""
+        self._idle_cores = 1
         self.slots = slots
         self.cells = cells
         self.startup_timeout = startup_timeout
@@ -103,11 +104,11 @@ class LocalServer:
         return self.proc is not None and self.proc.poll() is None
 
     def command(self) -> list[str]:
+        threads = ["--n_threads", str(self.n_threads), "--fixed_threads"] if self.n_threads else \
+            ["--n_threads", str(self._idle_cores)]
         return [sys.executable, "-m", "tts.local._llama_server", "--model", str(self.model_file or model_path()),
                 "--model_alias", self.model, "--host", self.host, "--port", str(self.port),
-                "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
-                "--slots", str(self.slots), "--cells", str(self.cells),
-                *(["--fixed_threads"] if self.fixed_threads else [])]
+                "--n_ctx", str(self.n_ctx), *threads, "--slots", str(self.slots), "--cells", str(self.cells)]
 
     def _spawn(self) -> None:
         extra.require_local_extra()  # looked up here, so a test can stand in for the extra
@@ -144,6 +145,8 @@ class LocalServer:
 
     def start(self) -> LocalServer:
         """Start and block until the server answers (from a thread that lives as long as the server)."""
+        if self.n_threads is None:
+            self._idle_cores = idle_now()
         self._spawn()
         deadline = time.monotonic() + self.startup_timeout
         try:
@@ -158,6 +161,8 @@ class LocalServer:
 
     async def astart(self) -> LocalServer:
         """`start` for async code: forks in the event loop's thread, waits without blocking the loop."""
+        if self.n_threads is None:  # measured over 0.25 s: not in the event loop's thread
+            self._idle_cores = await asyncio.to_thread(idle_now)
         self._spawn()
         deadline = time.monotonic() + self.startup_timeout
         try:
