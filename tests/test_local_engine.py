@@ -84,6 +84,11 @@ def run(eng, jobs: list[dict]) -> list[list]:
     return got
 
 
+def handed_back(eng) -> list[int]:
+    """The sequences free or kept (a finished job's last one, left for a request that starts the same way)."""
+    return sorted(eng.free_seqs + [k.seq for k in eng.kept])
+
+
 def texts(samples) -> list[str]:
     return [s.text for s in samples]
 
@@ -131,7 +136,7 @@ def test_a_full_cache_preempts_the_youngest_job_and_redraws_it_the_same(model) -
     # decoded beside it for a while, and batched products round differently, so it may part later)
     assert texts(second) == texts(by_itself)
     assert all(a.tokens[:16] == b.tokens[:16] for a, b in zip(first, by_itself, strict=True))
-    assert not tight.running and sorted(tight.free_seqs) == list(range(8))  # every sequence handed back
+    assert not tight.running and handed_back(tight) == list(range(8))  # every sequence handed back
 
 
 def test_a_cancelled_job_frees_its_sequences_and_others_finish(model) -> None:
@@ -153,7 +158,8 @@ def test_a_cancelled_job_frees_its_sequences_and_others_finish(model) -> None:
     [other] = run(eng, [{"prompt": p, "n": 2, "max_new": 8}])
     assert len(other) == 2 and not answered.is_set()  # a cancelled job is never answered
     assert sum(len(s.tokens) for s in doomed.samples) < 6 * 400  # and stopped decoding
-    assert not eng.running and sorted(eng.free_seqs) == list(range(4))
+    assert not eng.running and handed_back(eng) == list(range(4))
+    assert len(eng.kept) == 1  # the finished job's sequence, not the cancelled one's
 
 
 def test_a_prompt_that_starts_like_a_running_one_is_decoded_from_where_they_part(model) -> None:
@@ -169,3 +175,34 @@ def test_a_prompt_that_starts_like_a_running_one_is_decoded_from_where_they_part
     [by_itself] = run(alone, [{"prompt": asks[1], "n": 2, "max_new": 12}])
     # the copied cells are the ones its own prefill would have made: the same greedy start
     assert [s.tokens[:4] for s in shared[1]] == [s.tokens[:4] for s in by_itself]
+
+
+def test_a_next_request_starting_with_the_last_prompt_and_reply_decodes_only_its_own_part(model) -> None:
+    """An agent's next turn (and the next of one-at-a-time samples) starts with what the last request
+    held: its finished sequence is kept, and the next prompt is decoded from where they part."""
+    eng, _ = engine(model, cells=4096, slots=4)
+    first = prompt(model, "What is 2 + 3? Reply with the number only.")
+    [[turn]] = run(eng, [{"prompt": first, "n": 1, "max_new": 64}])
+    assert turn.finish == "stop"  # its last token decoded too (a reply cut at max_tokens holds all but its last)
+    [(turn_seq, kept)] = [(k.seq, k.tokens) for k in eng.kept]
+    assert kept == first + turn.tokens
+    before = eng.prefilled
+    run(eng, [{"prompt": first, "n": 1, "max_new": 24, "seed": 5}])  # the next one-at-a-time sample
+    assert eng.prefilled - before == 1  # only the prompt's last token, for its logits
+    assert [k.seq for k in eng.kept] == [turn_seq]  # it took the kept sequence over
+    run(eng, [{"prompt": first, "n": 1, "max_new": 64}])  # the first turn again: kept as it was
+
+    chat = ("<|im_start|>user\nWhat is 2 + 3? Reply with the number only.<|im_end|>\n"
+            f"<|im_start|>assistant\n{turn.text}<|im_end|>\n<|im_start|>user\nAnd 4 + 4?<|im_end|>\n"
+            "<|im_start|>assistant\n")
+    following = model.tokenize(chat.encode(), add_bos=True, special=True)
+    [kept] = [k.tokens for k in eng.kept]
+    common = next((i for i, (a, b) in enumerate(zip(kept, following, strict=False)) if a != b), len(kept))
+    assert common == len(kept) == len(first) + len(turn.tokens)  # the prompt and the whole reply
+    before = eng.prefilled
+    [[next_turn]] = run(eng, [{"prompt": following, "n": 1, "max_new": 16}])
+    assert eng.prefilled - before == len(following) - common
+    fresh, _ = engine(model, cells=4096, slots=4)
+    [[alone]] = run(fresh, [{"prompt": following, "n": 1, "max_new": 16}])
+    assert next_turn.tokens[:8] == alone.tokens[:8]  # the kept cells are the ones its own prefill would make
+    assert fresh.prefilled == len(following)

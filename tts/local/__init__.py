@@ -16,6 +16,9 @@ What the server does with sampling parameters:
   (`SLOTS` at once), and a freed sequence starts the next waiting sample at once. `LocalBackend`
   keeps at most four samples a slot at the server and pauses the caller's per-call timeout while
   a call waits for its seats.
+- A prompt is decoded from where it parts from what the cache holds: a running request's prompt,
+  or a finished request's prompt and reply (the newest four are kept): an agent's next turn
+  decodes only what it adds.
 - `seed` makes a request reproducible; choice i is drawn with seed + i, the seed sample i gets
   when sent alone (batched decoding may round differently some tokens in).
 - `logprobs` / `top_logprobs`, `stop`, `max_tokens` and `usage` work as OpenAI's.

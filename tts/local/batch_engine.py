@@ -10,7 +10,11 @@ No sequence sits idle while there is work: a job starts as many samples as there
 and starts the rest as sequences free up, each from a copy of its prompt (a finished sample's own
 sequence, cut back to the prompt, goes to its job's next sample); free sequences go first to the
 jobs already running, in the order they came, then to the next job waiting. A prompt that starts
-like the prompt of a running job is decoded from where they part. KV cells are not
+like the prompt of a running job is decoded from where they part. The last sequence of a finished
+job stays in the cache (the newest `KEEP`, while no job needs its sequence or cells), so a next
+request that starts with that prompt and reply (an agent's next turn, the next one-at-a-time sample)
+is decoded from where it parts from them too, as llama-cpp-python's server did with the previous
+prompt. KV cells are not
 reserved for the longest reply a request allows (that would run one job at a time): a job or sample
 starts while `HEADROOM` cells are free for it, and if the cache fills, the youngest running job is
 preempted (its live samples are dropped and drawn again later with the same seeds; finished ones
@@ -28,7 +32,7 @@ from collections import deque
 import llama_cpp.llama_cpp as lib
 import numpy as np
 
-from tts.local.batch_jobs import Job, Sample
+from tts.local.batch_jobs import KEEP, Job, Kept, Sample
 from tts.local.idle_cores import ThreadTuner
 from tts.local.sampler_chain import make_chain, top_logprobs
 
@@ -56,9 +60,11 @@ class Engine:
         self.slots = slots
         self.free_seqs = list(range(slots))
         self.running: list[Job] = []  # in the order they were admitted
+        self.kept: list[Kept] = []  # finished jobs' sequences left in the cache, oldest first
         self.inbox: deque[Job] = deque()
         self.wake = threading.Condition()
         self.preempted = 0  # jobs preempted for lack of cells (read by tests)
+        self.prefilled = 0  # prompt tokens decoded (the others were copied or kept)
         self.tuner = ThreadTuner(threads) if follow_idle else None
         self.pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
@@ -91,19 +97,36 @@ class Engine:
                     self._fail(job, exc)
 
     def _used(self) -> int:
-        return sum(job.cells() for job in self.running)
+        return sum(job.cells() for job in self.running) + sum(len(k.tokens) for k in self.kept)
+
+    def _evict(self) -> bool:
+        """Drop the oldest kept sequence; False if none is kept."""
+        if not self.kept:
+            return False
+        self._free(self.kept.pop(0).seq)
+        return True
+
+    def _fits(self, cells: int) -> bool:
+        """Are `cells` more cells free (dropping kept sequences, oldest first, to make room)?"""
+        while self._used() + cells > self.cells and self._evict():
+            pass
+        return self._used() + cells <= self.cells
+
+    def _can_seat(self) -> bool:
+        """Is a sequence free (dropping the oldest kept one if none is)?"""
+        return bool(self.free_seqs) or self._evict()
 
     def _has_room(self, job: Job) -> bool:
         """May `job` start one more sample now?"""
-        return len(job.live) < job.width and self._used() + job.headroom() <= self.cells
+        return len(job.live) < job.width and self._fits(job.headroom())
 
     def _schedule(self) -> None:
         """Hand free sequences to waiting samples: the running jobs' first, then new jobs'."""
         self._drop_cancelled()
         for job in self.running:
-            while job.waiting and self.free_seqs and self._has_room(job):
+            while job.waiting and self._can_seat() and self._has_room(job):
                 self._start_from_copy(job, job.waiting.popleft())
-        while self.free_seqs:
+        while True:
             with self.wake:
                 if not self.inbox:
                     return
@@ -111,7 +134,7 @@ class Engine:
                 if job.cancelled:
                     self.inbox.popleft()
                     continue
-                if self.running and self._used() + job.admission() > self.cells:
+                if not self._can_seat() or (self.running and not self._fits(job.admission())):
                     return  # first come, first served: wait for room
                 self.inbox.popleft()
             try:
@@ -144,11 +167,17 @@ class Engine:
     def _prefill(self, job: Job) -> None:
         """Decode the prompt once into one sequence; start as many samples as there are free sequences."""
         first, p = job.waiting.popleft(), job.prompt
-        self._begin(job, first, self.free_seqs.pop())
-        source, shared = self._shared_prefix(p)
+        kept, source, shared = self._shared_prefix(p)
+        if kept is not None:  # a kept sequence starts this prompt: the job takes it, cut back to where they part
+            self.kept.remove(kept)
+            lib.llama_memory_seq_rm(self.mem, kept.seq, shared, -1)
+            self._begin(job, first, kept.seq)
+        else:
+            self._begin(job, first, self.free_seqs.pop())
+            if shared:  # a prompt that starts like one being decoded (a system prompt, an agent's history)
+                lib.llama_memory_seq_cp(self.mem, source, first.seq, 0, shared)
         self.running.append(job)
-        if shared:  # a prompt that starts like one being decoded (a system prompt, an agent's history) starts there
-            lib.llama_memory_seq_cp(self.mem, source, first.seq, 0, shared)
+        self.prefilled += len(p) - shared
         last = 0
         for start in range(shared, len(p), self.n_batch):
             chunk = p[start:start + self.n_batch]
@@ -157,7 +186,7 @@ class Engine:
                 raise RuntimeError(f"llama_decode failed on a prompt ({rc})")
             last = len(chunk) - 1
         started = [first]
-        while job.waiting and self.free_seqs and self._has_room(job):
+        while job.waiting and self._can_seat() and self._has_room(job):
             s = job.waiting.popleft()
             self._begin(job, s, self.free_seqs.pop())
             lib.llama_memory_seq_cp(self.mem, first.seq, s.seq, -1, -1)
@@ -166,20 +195,23 @@ class Engine:
             self._take(job, s, last)
         self._reap()
 
-    def _shared_prefix(self, prompt: list[int]) -> tuple[int, int]:
-        """A live sequence whose cells hold the longest start of `prompt`, and that start's length
-        (at most all but the prompt's last token, which is decoded for its logits)."""
-        best = (-1, 0)
+    def _shared_prefix(self, prompt: list[int]) -> tuple[Kept | None, int, int]:
+        """The sequence whose cells hold the longest start of `prompt` (a live one, else a kept one,
+        returned first), and that start's length (at most all but the prompt's last token, which is
+        decoded for its logits)."""
+        best: tuple[Kept | None, int, int] = (None, -1, 0)
         for job in self.running:
             live = job.live
             if not live or job.cancelled:
                 continue
-            limit = min(len(job.prompt), len(prompt)) - 1  # every live sequence holds all its prompt but the last
-            n = 0
-            while n < limit and job.prompt[n] == prompt[n]:
-                n += 1
-            if n > best[1]:
-                best = (live[0].seq, n)
+            # every live sequence holds all its prompt but the last token
+            n = _common(job.prompt, prompt, min(len(job.prompt), len(prompt)) - 1)
+            if n > best[2]:
+                best = (None, live[0].seq, n)
+        for kept in self.kept:
+            n = _common(kept.tokens, prompt, min(len(kept.tokens), len(prompt) - 1))
+            if n > best[2]:
+                best = (kept, kept.seq, n)
         return best
 
     def _start_from_copy(self, job: Job, s: Sample) -> None:
@@ -190,15 +222,18 @@ class Engine:
 
     def _step(self) -> None:
         live = [(j, s) for j in self.running for s in j.live]
-        while live and self._used() + len(live) > self.cells and len(self.running) > 1:
+        while live and not self._fits(len(live)) and len(self.running) > 1:
             self._preempt(self.running[-1])
             live = [(j, s) for j in self.running for s in j.live]
         if not live:
             return
         rc = self._decode([(*s.feed, s.seq, True) for _, s in live])
-        if rc == 1 and len(self.running) > 1:  # no room in the KV cache: make some and try again
-            self._preempt(self.running[-1])
-            return
+        if rc == 1:  # no room in the KV cache: make some (a kept sequence, else the youngest job) and try again
+            if self._evict():
+                return
+            if len(self.running) > 1:
+                self._preempt(self.running[-1])
+                return
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc})")
         for i, (job, sample) in enumerate(live):
@@ -273,12 +308,19 @@ class Engine:
                 if job.waiting and not job.cancelled:  # keep the prompt, drop the reply: the next sample starts there
                     lib.llama_memory_seq_rm(self.mem, seq, len(job.prompt) - 1, -1)
                     self._begin(job, job.waiting.popleft(), seq)
-                else:
+                elif job.cancelled or any(o.seq >= 0 for o in job.samples):
                     self._free(seq)
+                else:  # the job's last sequence: kept for a next request that starts with its prompt and reply
+                    self._keep(Kept(seq, (job.prompt + s.tokens)[:lib.llama_memory_seq_pos_max(self.mem, seq) + 1]))
             if job.over:
                 self.running.remove(job)
                 if not job.cancelled:
                     job.done(job.samples)
+
+    def _keep(self, kept: Kept) -> None:
+        self.kept.append(kept)
+        while len(self.kept) > KEEP:
+            self._evict()
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         for s in job.samples:
@@ -289,3 +331,11 @@ class Engine:
         if job in self.running:
             self.running.remove(job)
         job.fail(exc)
+
+
+def _common(a: list[int], b: list[int], limit: int) -> int:
+    """How many tokens `a` and `b` share at their start, up to `limit`."""
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n

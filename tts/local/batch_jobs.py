@@ -17,6 +17,9 @@ from tts.local.sampler_chain import SamplingParams
 HEADROOM = 256
 """KV cells a starting sample is expected to need (capped by its max_tokens): a job or a sample
 starts only while that much is free, so a full cache preempts rarely."""
+KEEP = 4
+"""Finished requests whose last sequence (prompt and reply) stays in the KV cache, for a next
+request that starts the same way: an agent's next turn, the next of one-at-a-time samples."""
 
 
 @dataclass
@@ -96,3 +99,11 @@ class Job:
         if self.preempted:
             return len(self.prompt) + min(len(self.waiting), self.width) * self.max_new
         return len(self.prompt) + self.headroom()
+
+
+@dataclass
+class Kept:
+    """A finished request's sequence left in the cache: it holds `tokens` at positions 0, 1, ..."""
+
+    seq: int
+    tokens: list[int]
