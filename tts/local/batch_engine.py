@@ -6,35 +6,32 @@ sequence of every running job advances by one token per `llama_decode` (continuo
 Each sample has its own sampler chain and seed, so a sample is the same whether it was drawn alone
 or beside others (up to float rounding in batched matrix products).
 
-No sequence sits idle while there is work: a job starts as many samples as there are free sequences
-and starts the rest as sequences free up, each from a copy of its prompt (a finished sample's own
-sequence, cut back to the prompt, goes to its job's next sample); free sequences go first to the
-jobs already running, in the order they came, then to the next job waiting. A prompt that starts
-like the prompt of a running job is decoded from where they part. The last sequence of a finished
-job stays in the cache (the newest `KEEP`, while no job needs its sequence or cells), so a next
-request that starts with that prompt and reply (an agent's next turn, the next one-at-a-time sample)
-is decoded from where it parts from them too, as llama-cpp-python's server did with the previous
-prompt. KV cells are not
-reserved for the longest reply a request allows (that would run one job at a time): a job or sample
-starts while `HEADROOM` cells are free for it, and if the cache fills, the youngest running job is
-preempted (its live samples are dropped and drawn again later with the same seeds; finished ones
-are kept). The oldest job always fits alone (no more than its `width` of samples is live at once),
-so the engine always makes progress. With `follow_idle`, the threads follow the cores other processes leave
-idle (tts.local.idle_cores). Runs inside the server child process only (it imports llama_cpp).
+No sequence idles while there is work: a job starts as many samples as there are free sequences,
+the rest as sequences free up, each from a copy of its prompt (a finished sample's sequence, cut
+back to the prompt, goes to its job's next sample); free sequences go first to the running jobs,
+in the order they came, then to the next job waiting. A prompt is decoded from where it parts
+from what the cache holds: a running job's prompt, or a finished job's last sequence (prompt and
+reply; the newest `KEEP` stay while no job needs their sequences or cells), so an agent's next
+turn decodes only what it adds. KV cells are not reserved for the longest reply a request allows
+(that would run one job at a time): a job or sample starts while `HEADROOM` cells are free for
+it, and if the cache fills, the youngest running job is preempted (its live samples are drawn
+again later with the same seeds; finished ones are kept). The oldest job always fits alone (no
+more than its `width` of samples is live at once), so the engine always makes progress. With
+`follow_idle`, the threads follow the cores other processes leave idle (tts.local.idle_cores).
+Runs inside the server child process only (it imports llama_cpp).
 """
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from collections import deque
 
 import llama_cpp.llama_cpp as lib
 import numpy as np
 
-from tts.local.batch_jobs import KEEP, Job, Kept, Sample
+from tts.local.batch_jobs import KEEP, Job, Kept, Sample, shared_prefix
 from tts.local.idle_cores import ThreadTuner
-from tts.local.sampler_chain import make_chain, top_logprobs
+from tts.local.sampler_chain import make_chain, token_pieces, top_logprobs
 
 __all__ = ["Engine", "Job", "Sample"]
 
@@ -66,8 +63,7 @@ class Engine:
         self.preempted = 0  # jobs preempted for lack of cells (read by tests)
         self.prefilled = 0  # prompt tokens decoded (the others were copied or kept)
         self.tuner = ThreadTuner(threads) if follow_idle else None
-        self.pieces: dict[int, bytes] = {}
-        self._piece_buf = ctypes.create_string_buffer(256)
+        self._piece = token_pieces(self.vocab)
         threading.Thread(target=self._run, name="tts-local-engine", daemon=True).start()
 
     # -- called from other threads ------------------------------------------------------------
@@ -167,7 +163,7 @@ class Engine:
     def _prefill(self, job: Job) -> None:
         """Decode the prompt once into one sequence; start as many samples as there are free sequences."""
         first, p = job.waiting.popleft(), job.prompt
-        kept, source, shared = self._shared_prefix(p)
+        kept, source, shared = shared_prefix(p, self.running, self.kept)
         if kept is not None:  # a kept sequence starts this prompt: the job takes it, cut back to where they part
             self.kept.remove(kept)
             lib.llama_memory_seq_rm(self.mem, kept.seq, shared, -1)
@@ -194,25 +190,6 @@ class Engine:
         for s in started:  # all draw their first token from the prompt's last logits
             self._take(job, s, last)
         self._reap()
-
-    def _shared_prefix(self, prompt: list[int]) -> tuple[Kept | None, int, int]:
-        """The sequence whose cells hold the longest start of `prompt` (a live one, else a kept one,
-        returned first), and that start's length (at most all but the prompt's last token, which is
-        decoded for its logits)."""
-        best: tuple[Kept | None, int, int] = (None, -1, 0)
-        for job in self.running:
-            live = job.live
-            if not live or job.cancelled:
-                continue
-            # every live sequence holds all its prompt but the last token
-            n = _common(job.prompt, prompt, min(len(job.prompt), len(prompt)) - 1)
-            if n > best[2]:
-                best = (None, live[0].seq, n)
-        for kept in self.kept:
-            n = _common(kept.tokens, prompt, min(len(kept.tokens), len(prompt) - 1))
-            if n > best[2]:
-                best = (kept, kept.seq, n)
-        return best
 
     def _start_from_copy(self, job: Job, s: Sample) -> None:
         """Start `s` on a free sequence from a live sibling's prompt; it decodes the prompt's last token next step."""
@@ -267,22 +244,11 @@ class Engine:
         before = len(s.data)
         s.data += self._piece(token)
         s.ends.append(len(s.data))
-        if job.stop:
-            # a stop string not in the reply before this token can only end inside this token's bytes
-            cuts = [i for i in (s.data.find(stop, max(0, before - len(stop) + 1)) for stop in job.stop_bytes)
-                    if i >= 0]
-            if cuts:
-                s.text, s.finish = s.data[:min(cuts)].decode("utf-8", "replace"), "stop"
-                return
+        if job.stop and (cut := job.stop_at(s.data, before)) is not None:
+            s.text, s.finish = s.data[:cut].decode("utf-8", "replace"), "stop"
+            return
         if len(s.tokens) >= job.max_new:
             s.finish = "length"
-
-    def _piece(self, token: int) -> bytes:
-        piece = self.pieces.get(token)
-        if piece is None:
-            n = lib.llama_token_to_piece(self.vocab, token, self._piece_buf, len(self._piece_buf), 0, False)
-            piece = self.pieces[token] = self._piece_buf.raw[:max(0, n)]
-        return piece
 
     def _free(self, seq: int) -> None:
         lib.llama_memory_seq_rm(self.mem, seq, -1, -1)
@@ -311,16 +277,14 @@ class Engine:
                 elif job.cancelled or any(o.seq >= 0 for o in job.samples):
                     self._free(seq)
                 else:  # the job's last sequence: kept for a next request that starts with its prompt and reply
-                    self._keep(Kept(seq, (job.prompt + s.tokens)[:lib.llama_memory_seq_pos_max(self.mem, seq) + 1]))
+                    held = lib.llama_memory_seq_pos_max(self.mem, seq) + 1  # cut by max_tokens: all but the last
+                    self.kept.append(Kept(seq, (job.prompt + s.tokens)[:held]))
+                    while len(self.kept) > KEEP:
+                        self._evict()
             if job.over:
                 self.running.remove(job)
                 if not job.cancelled:
                     job.done(job.samples)
-
-    def _keep(self, kept: Kept) -> None:
-        self.kept.append(kept)
-        while len(self.kept) > KEEP:
-            self._evict()
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         for s in job.samples:
@@ -332,10 +296,3 @@ class Engine:
             self.running.remove(job)
         job.fail(exc)
 
-
-def _common(a: list[int], b: list[int], limit: int) -> int:
-    """How many tokens `a` and `b` share at their start, up to `limit`."""
-    n = 0
-    while n < limit and a[n] == b[n]:
-        n += 1
-    return n

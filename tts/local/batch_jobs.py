@@ -89,6 +89,12 @@ class Job:
             return 0
         return len(self.prompt) + sum(max(0, pos - len(self.prompt) + 1) for _, pos in (s.feed for s in live))
 
+    def stop_at(self, data: bytearray, before: int) -> int | None:
+        """Where the reply `data` ends at a stop string, if one ends in its bytes from `before` on
+        (a stop string not in the reply before the last token can only end inside its bytes)."""
+        cuts = [i for i in (data.find(stop, max(0, before - len(stop) + 1)) for stop in self.stop_bytes) if i >= 0]
+        return min(cuts) if cuts else None
+
     def headroom(self) -> int:
         """Cells one more sample is expected to need."""
         return min(self.max_new, HEADROOM)
@@ -107,3 +113,31 @@ class Kept:
 
     seq: int
     tokens: list[int]
+
+
+def shared_prefix(prompt: list[int], running: list[Job], kept: list[Kept]) -> tuple[Kept | None, int, int]:
+    """The sequence whose cells hold the longest start of `prompt` (a running job's, else a kept
+    one, returned first), and that start's length: at most all but the prompt's last token, which
+    is decoded for its logits."""
+    best: tuple[Kept | None, int, int] = (None, -1, 0)
+    for job in running:
+        live = job.live
+        if not live or job.cancelled:
+            continue
+        # every live sequence holds all its prompt but the last token
+        n = _common(job.prompt, prompt, min(len(job.prompt), len(prompt)) - 1)
+        if n > best[2]:
+            best = (None, live[0].seq, n)
+    for k in kept:
+        n = _common(k.tokens, prompt, min(len(k.tokens), len(prompt) - 1))
+        if n > best[2]:
+            best = (k, k.seq, n)
+    return best
+
+
+def _common(a: list[int], b: list[int], limit: int) -> int:
+    """How many tokens `a` and `b` share at their start, up to `limit`."""
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n

@@ -3,6 +3,7 @@ the OpenAI logprobs of each drawn token (from the raw logits, as llama-cpp-pytho
 
 from __future__ import annotations
 
+import ctypes
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,3 +73,18 @@ def top_logprobs(logits: np.ndarray, token: int, k: int, piece: Callable[[int], 
 def _entry(token: int, logprob: float, piece: Callable[[int], bytes]) -> dict:
     raw = piece(token)
     return {"token": raw.decode("utf-8", "replace"), "logprob": logprob, "bytes": list(raw)}
+
+
+def token_pieces(vocab: object) -> Callable[[int], bytes]:
+    """A token's bytes, looked up in llama.cpp once per token."""
+    pieces: dict[int, bytes] = {}
+    buf = ctypes.create_string_buffer(256)
+
+    def piece(token: int) -> bytes:
+        got = pieces.get(token)
+        if got is None:
+            n = lib.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
+            got = pieces[token] = buf.raw[:max(0, n)]
+        return got
+
+    return piece
