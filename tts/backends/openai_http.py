@@ -92,9 +92,9 @@ class OpenAIHTTPBackend:
             return [await self._stream(request)]
         import aiohttp
 
-        session = self._session
-        if session is None or self._closer is None or session.closed or self._loop is not asyncio.get_running_loop():
-            session = await self._session_here()
+        session = self._get_session()
+        if self._closer is None:  # a new session: set it to close when this loop ends
+            await self._session_here()
         data = _json_body(self.payload(request))
         started = time.perf_counter()
         try:

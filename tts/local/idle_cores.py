@@ -33,7 +33,8 @@ def _cpu_jiffies() -> tuple[float, float] | None:
 
 
 def _fit(busy_elsewhere: float) -> int:
-    return max(1, min(cores(), cores() - round(busy_elsewhere), MAX_THREADS))
+    n = cores()
+    return max(1, min(n, n - round(busy_elsewhere), MAX_THREADS))
 
 
 def idle_now(window: float = 0.25) -> int:

@@ -257,19 +257,17 @@ class AccountingBackend(Pricing, BackendWrapper):
 
     def record(self, completions: list[Completion]) -> None:
         """Add one call's completions (paid or cached) to the totals, and to the shared ledger."""
-        if len(completions) == 1 and not (c := completions[0]).cached and not (u := c.usage).cached_calls \
-                and (u.cost_usd or u.unpriced_calls or not u.calls):  # the usual answer, priced: as it is
-            self._apply(u)
-            if self.shared is not None:
-                self.shared._apply(u)
-            return
         u = self.usage_of(completions)
         self._apply(u)
         if self.shared is not None:
             self.shared._apply(u)
 
     def usage_of(self, completions: list[Completion]) -> Usage:
-        """What these completions cost this ledger: priced answers; a cache hit only counts as cached."""
+        """What these completions cost this ledger: priced answers; a cache hit only counts as cached.
+        (Read only: the usual answer, one paid and priced, is returned as its own usage.)"""
+        if len(completions) == 1 and not (c := completions[0]).cached and not (u := c.usage).cached_calls \
+                and (u.cost_usd or u.unpriced_calls or not u.calls):
+            return u
         cached = 0
         paid = []
         for c in completions:

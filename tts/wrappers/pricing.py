@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from tts._litellm import import_litellm, is_imported, packaged_price_table, table_cost
+from tts.batching import base_backend
 from tts.records import Completion, Usage, trusted
 
 
@@ -105,8 +106,5 @@ def _table_knowing(model: str | None) -> Any:
 
 def base_model(backend: Any) -> str | None:
     """The model name configured on the innermost backend of a stack, if it has one."""
-    layer: object = backend
-    while getattr(layer, "inner", None) is not None:
-        layer = layer.inner  # type: ignore[attr-defined]
-    model = getattr(layer, "model", None)
+    model = getattr(base_backend(backend), "model", None)
     return model if isinstance(model, str) else None

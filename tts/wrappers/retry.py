@@ -22,6 +22,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+from tts.batching import base_backend
 from tts.errors import CallTimeout, RateLimited, TransientError
 from tts.records import Completion
 from tts.seam import Backend, BackendWrapper, ChatRequest
@@ -34,10 +35,7 @@ __all__ = ["RetryBackend", "pause_call_timeout", "start_call_timeout"]
 
 def _base_bound(inner: Backend) -> float | None:
     """The time limit the base backend puts on each request itself, from when it sends it, or None."""
-    layer: object = inner
-    while getattr(layer, "inner", None) is not None:
-        layer = layer.inner  # type: ignore[attr-defined]
-    bound = getattr(layer, "bounds_requests", None)
+    bound = getattr(base_backend(inner), "bounds_requests", None)
     return bound if isinstance(bound, int | float) and not isinstance(bound, bool) else None
 
 
