@@ -5,10 +5,10 @@ previous prompt, the reply, and a new message), as every chat agent sends it.
 
 The embedded server keeps a finished request's sequence (prompt and reply) in its KV cache, so the
 next turn decodes only what it adds; without that, every turn decodes the whole history again.
-Each tree starts its own server (`LocalServer`, one thread fixed so the two trees compare alike
-whatever else runs) and sends the same greedy conversation with the `openai` SDK; runs alternate
-ABBA for `--rounds` rounds. Printed: the mean time to the last turn's answer, per turn, and the
-prompt tokens the server reported, for this tree and (with `--before`) the other one, side by side.
+Each tree starts its own server (`LocalServer()` as a user gets it: threads on the idle cores) and
+sends the same greedy conversation with the `openai` SDK; runs alternate ABBA for `--rounds`
+rounds. Printed: the whole conversation's time, each turn's (mean of runs), and the prompt tokens
+the server reported, for this tree and (with `--before`) the other one, side by side.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tts.local.server import LocalServer
 
 async def main(turns):
     import openai
-    async with LocalServer(n_threads=1) as server:
+    async with LocalServer() as server:
         client = openai.AsyncOpenAI(base_url=server.api_base, api_key="none")
         messages = [{"role": "system", "content": SYSTEM}]
         times, prompt_tokens = [], 0
@@ -72,7 +72,7 @@ def main() -> None:
     for r in range(a.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             runs[name].append(one(trees[name], a.turns))
-    print(f"an agent's {a.turns} turns on the embedded model (greedy, 48 tokens a reply, one thread), "
+    print(f"an agent's {a.turns} turns on the embedded model (greedy, 48 tokens a reply, default server), "
           f"{a.rounds} run(s) each, ABBA")
     print("| tree | whole conversation s | per turn s (mean of runs) | prompt tokens |")
     print("|---|---|---|---|")
